@@ -1,0 +1,12 @@
+"""sparkstack: a Spark-on-Kubernetes batch platform and its PySpark jobs, as one Pulumi stack."""
+
+import pulumi
+
+from infra.config import load_config
+from infra.stack import Secrets, build_stack
+
+# Validate everything first: a config error must stop the run before any resource is registered.
+config = load_config()
+outputs = build_stack(config, Secrets.load())
+for key, value in outputs.items():
+    pulumi.export(key, value)

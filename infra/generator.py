@@ -1,0 +1,82 @@
+"""The data-generator Job: writes the tutorial's CSV files into the data volume before the ETL runs.
+
+It runs the Spark image's own Python (already pre-pulled, and it must be able to run `jobs/` anyway), so no
+extra image is needed. Pulumi waits for a Job to complete, so whatever depends on it starts after the data exists.
+"""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from infra.config import GeneratorConfig
+from infra.rbac import EXECUTOR_SA
+from infra.scripts import SCRIPTS_MOUNT, scripts_mount, scripts_volume
+from infra.security import container_security_context, labels, pod_security_context
+from infra.storage import DATA_MOUNT, data_volume
+
+
+def generator_args(cfg: GeneratorConfig, output_dir: str) -> list[str]:
+    return [
+        "python3", f"{SCRIPTS_MOUNT}/generate_data.py",
+        "--output", output_dir,
+        "--files", str(cfg.files),
+        "--rows-per-file", str(cfg.rows_per_file),
+        "--seed", str(cfg.seed),
+    ]
+
+
+def data_generator_job(
+    cfg: GeneratorConfig,
+    image: str,
+    output_dir: str,
+    scripts_name: str,
+    namespace: pulumi.Input[str],
+    provider: k8s.Provider,
+    depends_on: list[pulumi.Resource],
+    parent: pulumi.Resource | None = None,
+) -> k8s.batch.v1.Job:
+    """Auto-named (Pulumi adds a suffix) so a changed spec replaces the Job and re-generates the data."""
+    return k8s.batch.v1.Job(
+        "data-generator",
+        metadata={
+            "namespace": namespace,
+            "labels": labels("data-generator"),
+            "annotations": {"pulumi.com/timeoutSeconds": str(cfg.timeout_seconds)},
+        },
+        spec={
+            "backoffLimit": 2,
+            "activeDeadlineSeconds": cfg.timeout_seconds,
+            "template": {
+                "metadata": {"labels": labels("data-generator")},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "serviceAccountName": EXECUTOR_SA,
+                    "automountServiceAccountToken": False,
+                    "enableServiceLinks": False,
+                    "securityContext": pod_security_context(),
+                    "containers": [{
+                        "name": "generate",
+                        "image": image,
+                        "imagePullPolicy": "IfNotPresent",
+                        "command": generator_args(cfg, output_dir),
+                        "env": [{"name": "PYTHONDONTWRITEBYTECODE", "value": "1"},
+                                {"name": "PYTHONUNBUFFERED", "value": "1"}],
+                        "resources": {"requests": {"cpu": "250m", "memory": "128Mi"},
+                                      "limits": {"cpu": "1", "memory": "512Mi"}},
+                        "securityContext": container_security_context(),
+                        "volumeMounts": [scripts_mount(), {"name": "data", "mountPath": DATA_MOUNT},
+                                         {"name": "tmp", "mountPath": "/tmp"}],
+                    }],
+                    "volumes": [scripts_volume(scripts_name), data_volume(),
+                                {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
+                },
+            },
+        },
+        opts=pulumi.ResourceOptions(
+            provider=provider,
+            parent=parent,
+            depends_on=depends_on,
+            custom_timeouts=pulumi.CustomTimeouts(create=f"{cfg.timeout_seconds + 120}s"),
+        ),
+    )

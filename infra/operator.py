@@ -1,0 +1,70 @@
+"""The Kubeflow Spark Operator as a Helm release, configured with the chart 2.x value keys.
+
+Chart 2.x silently ignores the 1.x keys (`sparkJobNamespaces`, `serviceAccounts.spark.*`) that many tutorials
+still show; with those, the operator watches no job namespace and applications sit without a status.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from infra.config import OperatorConfig
+
+CHART = "spark-operator"
+
+
+def operator_values(job_namespace: str, driver_service_account: str) -> dict[str, Any]:
+    """Chart values: watch only our job namespace; we create the Spark service accounts and RBAC ourselves."""
+    return {
+        "spark": {
+            "jobNamespaces": [job_namespace],
+            # The chart's Spark role is broader than a driver needs; ours is least-privilege (infra/rbac.py).
+            "serviceAccount": {"create": False, "name": driver_service_account},
+            "rbac": {"create": False},
+        },
+        # The webhook mounts ConfigMap volumes and applies pod security contexts; the scripts need both.
+        "webhook": {"enable": True, "failurePolicy": "Fail", "timeoutSeconds": 10},
+        "controller": {
+            "replicas": 1,
+            "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
+        },
+        "prometheus": {"metrics": {"enable": True}},
+    }
+
+
+def operator_release(
+    cfg: OperatorConfig,
+    namespace: k8s.core.v1.Namespace,
+    job_namespace: k8s.core.v1.Namespace,
+    driver_service_account: str,
+    provider: k8s.Provider,
+    parent: pulumi.Resource | None = None,
+) -> k8s.helm.v3.Release:
+    """Install the chart and wait until the controller and webhook Deployments are ready.
+
+    `skip_await=False` makes Pulumi wait for every object of the release, so Spark resources that depend on
+    this release are only created once the webhook can admit them. `atomic` rolls back a failed install.
+    """
+    return k8s.helm.v3.Release(
+        "spark-operator",
+        name="spark-operator",
+        chart=CHART,
+        version=cfg.chart_version,
+        repository_opts={"repo": cfg.repository},
+        namespace=namespace.metadata["name"],
+        values=job_namespace.metadata["name"].apply(lambda ns: operator_values(ns, driver_service_account)),
+        skip_await=False,
+        atomic=True,
+        cleanup_on_fail=True,
+        timeout=cfg.timeout_seconds,
+        max_history=5,
+        opts=pulumi.ResourceOptions(
+            provider=provider,
+            parent=parent,
+            depends_on=[namespace, job_namespace],
+            custom_timeouts=pulumi.CustomTimeouts(create=f"{cfg.timeout_seconds + 60}s"),
+        ),
+    )

@@ -1,0 +1,63 @@
+"""A DaemonSet that pulls the Spark image onto every node before any job needs it.
+
+The Spark image is about 1 GB; without this, the first driver and each executor on a new node wait for the pull,
+and Spark's executor-allocation timeouts can fire. The init container only has to exist for the kubelet to pull
+the image; the long-running container is the tiny pause image.
+"""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from infra.security import container_security_context, labels, pod_security_context
+
+PAUSE_IMAGE = "registry.k8s.io/pause:3.10"
+# Long enough for a 1 GB image on a slow link; Pulumi's default of 10 minutes is not.
+ROLLOUT_TIMEOUT = "30m"
+
+_TINY = {"requests": {"cpu": "1m", "memory": "8Mi"}, "limits": {"cpu": "50m", "memory": "32Mi"}}
+
+
+def image_prepull(
+    image: str, namespace: pulumi.Input[str], provider: k8s.Provider, parent: pulumi.Resource | None = None
+) -> k8s.apps.v1.DaemonSet:
+    name = "spark-image-prepull"
+    selector = {"app.kubernetes.io/name": name}
+    return k8s.apps.v1.DaemonSet(
+        name,
+        metadata={"name": name, "namespace": namespace, "labels": labels("prepull", name)},
+        spec={
+            "selector": {"matchLabels": selector},
+            "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "100%"}},
+            "template": {
+                "metadata": {"labels": labels("prepull", name)},
+                "spec": {
+                    "automountServiceAccountToken": False,
+                    "enableServiceLinks": False,
+                    "terminationGracePeriodSeconds": 5,
+                    "securityContext": pod_security_context(),
+                    "initContainers": [{
+                        "name": "pull-spark",
+                        "image": image,
+                        "imagePullPolicy": "IfNotPresent",
+                        "command": ["/bin/sh", "-c", "exit 0"],
+                        "resources": _TINY,
+                        "securityContext": container_security_context(),
+                    }],
+                    "containers": [{
+                        "name": "pause",
+                        "image": PAUSE_IMAGE,
+                        "imagePullPolicy": "IfNotPresent",
+                        "resources": _TINY,
+                        "securityContext": container_security_context(),
+                    }],
+                },
+            },
+        },
+        opts=pulumi.ResourceOptions(
+            provider=provider,
+            parent=parent,
+            custom_timeouts=pulumi.CustomTimeouts(create=ROLLOUT_TIMEOUT, update=ROLLOUT_TIMEOUT),
+        ),
+    )

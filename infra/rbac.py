@@ -1,0 +1,66 @@
+"""Service accounts and least-privilege RBAC for Spark drivers and executors.
+
+A Spark driver on Kubernetes creates, watches and deletes its executor pods, a headless service and the
+executors' ConfigMap, and nothing else. Executors never call the API server, so their service account has no
+role and does not mount a token at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from infra.security import labels
+
+DRIVER_SA = "spark-driver"
+EXECUTOR_SA = "spark-executor"
+
+DRIVER_RULES = [
+    {"apiGroups": [""], "resources": ["pods"],
+     "verbs": ["create", "get", "list", "watch", "delete", "deletecollection"]},
+    {"apiGroups": [""], "resources": ["services", "configmaps"],
+     "verbs": ["create", "get", "list", "watch", "delete", "deletecollection"]},
+    {"apiGroups": [""], "resources": ["persistentvolumeclaims"], "verbs": ["get", "list", "watch"]},
+]
+
+
+@dataclass(frozen=True)
+class SparkIdentities:
+    driver: k8s.core.v1.ServiceAccount
+    executor: k8s.core.v1.ServiceAccount
+    role: k8s.rbac.v1.Role
+    binding: k8s.rbac.v1.RoleBinding
+
+
+def spark_identities(
+    namespace: pulumi.Input[str], provider: k8s.Provider, parent: pulumi.Resource | None = None
+) -> SparkIdentities:
+    opts = pulumi.ResourceOptions(provider=provider, parent=parent)
+    driver = k8s.core.v1.ServiceAccount(
+        "spark-driver",
+        metadata={"name": DRIVER_SA, "namespace": namespace, "labels": labels("spark-driver")},
+        automount_service_account_token=True,
+        opts=opts,
+    )
+    executor = k8s.core.v1.ServiceAccount(
+        "spark-executor",
+        metadata={"name": EXECUTOR_SA, "namespace": namespace, "labels": labels("spark-executor")},
+        automount_service_account_token=False,
+        opts=opts,
+    )
+    role = k8s.rbac.v1.Role(
+        "spark-driver",
+        metadata={"name": DRIVER_SA, "namespace": namespace, "labels": labels("spark-driver")},
+        rules=DRIVER_RULES,
+        opts=opts,
+    )
+    binding = k8s.rbac.v1.RoleBinding(
+        "spark-driver",
+        metadata={"name": DRIVER_SA, "namespace": namespace, "labels": labels("spark-driver")},
+        role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role.metadata["name"]},
+        subjects=[{"kind": "ServiceAccount", "name": driver.metadata["name"], "namespace": namespace}],
+        opts=opts,
+    )
+    return SparkIdentities(driver=driver, executor=executor, role=role, binding=binding)

@@ -1,0 +1,41 @@
+"""Hardened security contexts and shared labels for every pod the stack creates itself.
+
+The apache/spark image runs as uid 185; setting it numerically lets `runAsNonRoot` be verified by the
+kubelet without inspecting the image, and matches the Pod Security "restricted" profile.
+"""
+
+from __future__ import annotations
+
+SPARK_UID = 185
+PART_OF = {"app.kubernetes.io/part-of": "sparkstack", "app.kubernetes.io/managed-by": "pulumi"}
+
+
+def labels(component: str, name: str | None = None) -> dict[str, str]:
+    """Recommended Kubernetes labels, so `kubectl get -l app.kubernetes.io/part-of=sparkstack` finds all."""
+    result = {"app.kubernetes.io/name": name or component, "app.kubernetes.io/component": component}
+    result.update(PART_OF)
+    return result
+
+
+def container_security_context(read_only_root: bool = True) -> dict:
+    """Non-root, no privilege escalation, no capabilities, default seccomp: the restricted profile."""
+    return {
+        "runAsUser": SPARK_UID,
+        "runAsGroup": SPARK_UID,
+        "runAsNonRoot": True,
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": read_only_root,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def pod_security_context() -> dict:
+    """fsGroup makes freshly provisioned volumes writable by the Spark user."""
+    return {
+        "runAsUser": SPARK_UID,
+        "runAsGroup": SPARK_UID,
+        "runAsNonRoot": True,
+        "fsGroup": SPARK_UID,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }

@@ -1,0 +1,565 @@
+"""KindCluster: config rendering, args validation, provider CRUD against a fake `kind`, the resource under
+the SDK's mocks, and the pickled provider loaded the way `pulumi up` does (by a process without this repo)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import select
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pulumi
+import pytest
+import yaml
+from pulumi.dynamic.dynamic import serialize_provider
+
+from infra.kind_cluster import (
+    KindCluster,
+    KindClusterArgs,
+    KindClusterProvider,
+    KindError,
+    KindMount,
+    render_kind_config,
+)
+
+FAKE_KIND = Path(__file__).parent / "fakes" / "kind"
+REPO = Path(__file__).resolve().parents[1]
+IMAGE = "kindest/node:v1.33.1"
+
+
+class FakeKind:
+    """The fake kind's state dir, as the tests see it."""
+
+    def __init__(self, root: Path) -> None:
+        self.bin = root / "bin"
+        self.state = root / "state"
+        self.path = self.bin / "kind"
+
+    def calls(self) -> list[dict[str, Any]]:
+        log = self.state / "calls.jsonl"
+        return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+    def argvs(self) -> list[list[str]]:
+        return [call["argv"] for call in self.calls()]
+
+    def clusters(self) -> list[str]:
+        return sorted(p.stem for p in (self.state / "clusters").glob("*.json"))
+
+    def delete_by_hand(self, name: str) -> None:
+        (self.state / "clusters" / f"{name}.json").unlink()
+
+    def reset_log(self) -> None:
+        (self.state / "calls.jsonl").unlink(missing_ok=True)
+
+    def env(self) -> dict[str, str]:
+        return {"PATH": f"{self.bin}{os.pathsep}{os.environ['PATH']}", "FAKE_KIND_STATE": str(self.state)}
+
+
+@pytest.fixture
+def fake_kind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeKind:
+    """`kind` on PATH is the fake, run by this interpreter (no dependence on a python3 on PATH)."""
+    fake = FakeKind(tmp_path / "fake-kind")
+    fake.bin.mkdir(parents=True)
+    source = FAKE_KIND.read_text().split("\n", 1)[1]
+    fake.path.write_text(f"#!{sys.executable}\n{source}")
+    fake.path.chmod(0o755)
+    for key, value in fake.env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("FAKE_KIND_FAIL", raising=False)
+    return fake
+
+
+def props(**overrides: Any) -> dict[str, Any]:
+    args = {
+        "name": "demo",
+        "node_image": IMAGE,
+        "workers": 2,
+        "extra_mounts": [KindMount("/srv/data", "/data", read_only=True)],
+    }
+    args.update(overrides)
+    return KindClusterArgs(**args).to_props()
+
+
+@pytest.fixture
+def provider() -> Any:
+    return KindClusterProvider()
+
+
+# --- config and args ------------------------------------------------------------------------------------
+
+
+def test_render_kind_config_has_control_plane_workers_images_and_mounts_on_every_node() -> None:
+    mounts = [
+        KindMount("/srv/data", "/data", read_only=True),
+        {"host_path": "/tmp/s", "container_path": "/s"},
+    ]
+    text = render_kind_config("demo", IMAGE, 2, mounts)
+    doc = yaml.safe_load(text)
+    assert doc["kind"] == "Cluster"
+    assert doc["apiVersion"] == "kind.x-k8s.io/v1alpha4"
+    assert doc["name"] == "demo"
+    assert [n["role"] for n in doc["nodes"]] == ["control-plane", "worker", "worker"]
+    expected_mounts = [
+        {"hostPath": "/srv/data", "containerPath": "/data", "readOnly": True},
+        {"hostPath": "/tmp/s", "containerPath": "/s", "readOnly": False},
+    ]
+    for node in doc["nodes"]:
+        assert node["image"] == IMAGE
+        assert node["extraMounts"] == expected_mounts
+    assert render_kind_config("demo", IMAGE, 2, mounts) == text  # deterministic
+
+
+def test_render_kind_config_without_mounts_or_workers() -> None:
+    assert render_kind_config("solo", IMAGE, 0) == textwrap.dedent(f"""\
+        kind: Cluster
+        apiVersion: kind.x-k8s.io/v1alpha4
+        name: solo
+        nodes:
+        - role: control-plane
+          image: {IMAGE}
+        """)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"name": "Demo"}, "not a valid kind cluster name"),
+        ({"name": "-demo"}, "not a valid kind cluster name"),
+        ({"name": "a" * 50}, "not a valid kind cluster name"),
+        ({"node_image": "kindest/node"}, "has no tag"),
+        ({"node_image": "localhost:5000/kindest/node"}, "has no tag"),
+        ({"node_image": "kindest/node:latest"}, "'latest'"),
+        ({"node_image": "kindest/node:v1.33.1@sha256:beef"}, "invalid digest"),
+        ({"workers": -1}, "workers: must be a whole number >= 0"),
+        ({"workers": True}, "workers: must be a whole number >= 0"),
+        ({"wait": "5 minutes"}, "wait: must be a duration"),
+        ({"kind_path": ""}, "kind_path"),
+        ({"extra_mounts": [KindMount("/a", "data")]}, "container_path must be an absolute path"),
+        ({"extra_mounts": [KindMount("/a", "/d"), KindMount("/b", "/d")]}, "mounted twice"),
+    ],
+)
+def test_args_validation_errors(overrides: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match="invalid KindClusterArgs") as excinfo:
+        props(**overrides)
+    assert message in str(excinfo.value)
+
+
+def test_args_accept_pinned_images_and_resolve_relative_host_paths(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    digest = "sha256:" + "a" * 64
+    args = KindClusterArgs(
+        "demo",
+        f"localhost:5000/kindest/node:v1.33.1@{digest}",
+        0,
+        extra_mounts=[{"host_path": "data", "container_path": "/data"}],
+        wait="1m30s",
+    )
+    assert args.extra_mounts == (KindMount(str(tmp_path / "data"), "/data", False),)
+    with pytest.raises(ValueError, match="unknown"):
+        KindClusterArgs("demo", IMAGE, 0, extra_mounts=[{"hostPath": "/a", "containerPath": "/b"}])
+
+
+def test_check_reports_failures_per_property(provider) -> None:
+    result = provider.check({}, {"name": "Bad", "node_image": "x:latest", "workers": 1, "extra_mounts": []})
+    assert sorted(f.property for f in result.failures) == ["name", "node_image"]
+    assert provider.check({}, props()).failures == []
+
+
+# --- provider CRUD against the fake kind -----------------------------------------------------------------
+
+
+def test_create_runs_kind_with_generated_config_and_returns_outputs(fake_kind: FakeKind, provider) -> None:
+    inputs = props()
+    result = provider.create(inputs)
+
+    argvs = fake_kind.argvs()
+    assert argvs[0] == ["get", "clusters"]
+    create = argvs[1]
+    assert create[:6] == ["create", "cluster", "--name", "demo", "--config", create[5]]
+    assert create[6:] == ["--wait", "300s"]
+    assert argvs[2:] == [["get", "kubeconfig", "--name", "demo"]]
+    assert not Path(create[5]).exists(), "the temporary config file must be cleaned up"
+
+    config = yaml.safe_load(fake_kind.calls()[1]["config"])
+    assert [(n["role"], n["image"]) for n in config["nodes"]] == [
+        ("control-plane", IMAGE),
+        ("worker", IMAGE),
+        ("worker", IMAGE),
+    ]
+    assert all(
+        n["extraMounts"] == [{"hostPath": "/srv/data", "containerPath": "/data", "readOnly": True}]
+        for n in config["nodes"]
+    )
+
+    assert result.id == "demo"
+    outs = result.outs
+    assert (
+        outs["config"]
+        == fake_kind.calls()[1]["config"]
+        == render_kind_config("demo", IMAGE, 2, [KindMount("/srv/data", "/data", True)])
+    )
+    assert len(outs["config_hash"]) == 64
+    assert outs["context"] == "kind-demo"
+    assert outs["endpoint"].startswith("https://127.0.0.1:")
+    kubeconfig = yaml.safe_load(outs["kubeconfig"])
+    assert kubeconfig["current-context"] == "kind-demo"
+    assert kubeconfig["clusters"][0]["cluster"]["server"] == outs["endpoint"]
+    assert {k: outs[k] for k in ("name", "node_image", "workers", "wait", "kind_path")} == {
+        "name": "demo",
+        "node_image": IMAGE,
+        "workers": 2,
+        "wait": "300s",
+        "kind_path": "kind",
+    }
+    assert fake_kind.clusters() == ["demo"]
+
+
+def test_create_uses_kind_path_and_wait(fake_kind: FakeKind, provider, monkeypatch) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    provider.create(props(kind_path=str(fake_kind.path), wait="10m"))
+    assert fake_kind.argvs()[1][-2:] == ["--wait", "10m"]
+
+
+def test_create_refuses_a_cluster_that_already_exists(fake_kind: FakeKind, provider) -> None:
+    provider.create(props())
+    fake_kind.reset_log()
+    with pytest.raises(KindError, match=r"already exists.*kind delete cluster --name demo"):
+        provider.create(props())
+    assert fake_kind.argvs() == [["get", "clusters"]], "must not touch the existing cluster"
+
+
+def test_failing_kind_raises_with_command_exit_code_and_stderr(
+    fake_kind: FakeKind, provider, monkeypatch
+) -> None:
+    monkeypatch.setenv("FAKE_KIND_FAIL", "create")
+    with pytest.raises(KindError) as excinfo:
+        provider.create(props())
+    message = str(excinfo.value)
+    assert "kind create cluster --name demo --config" in message
+    assert "exit code 1" in message
+    assert "ERROR: failed to create cluster: boom" in message
+    assert fake_kind.clusters() == []
+
+
+def test_missing_kind_executable_is_a_clear_error(provider, tmp_path: Path) -> None:
+    with pytest.raises(KindError, match="not found; install kind"):
+        provider.create(props(kind_path=str(tmp_path / "no-such-kind")))
+
+
+def test_read_refreshes_kubeconfig_and_notices_a_hand_deleted_cluster(fake_kind: FakeKind, provider) -> None:
+    outs = provider.create(props()).outs
+    stale = {**outs, "kubeconfig": "stale", "endpoint": "https://old", "__provider": "opaque"}
+    read = provider.read("demo", stale)
+    assert read.id == "demo"
+    assert read.outs == outs
+
+    fake_kind.delete_by_hand("demo")
+    gone = provider.read("demo", outs)
+    assert not gone.id
+    assert gone.outs == {}
+
+
+def test_delete_is_idempotent(fake_kind: FakeKind, provider) -> None:
+    outs = provider.create(props()).outs
+    fake_kind.reset_log()
+    provider.delete("demo", outs)
+    assert fake_kind.argvs() == [["get", "clusters"], ["delete", "cluster", "--name", "demo"]]
+    assert fake_kind.clusters() == []
+    fake_kind.reset_log()
+    provider.delete("demo", outs)
+    assert fake_kind.argvs() == [["get", "clusters"]]
+
+
+# --- diff and update ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def created(fake_kind: FakeKind, provider) -> dict[str, Any]:
+    return provider.create(props()).outs
+
+
+def test_diff_identical_inputs_is_no_change(provider, created) -> None:
+    # Numbers come back from the engine as floats; that is not a change.
+    result = provider.diff("demo", {**created, "workers": 2.0}, props())
+    assert result.changes is False
+    assert result.replaces == []
+
+
+@pytest.mark.parametrize(
+    ("overrides", "replaced"),
+    [
+        ({"node_image": "kindest/node:v1.32.5"}, ["node_image"]),
+        ({"workers": 3}, ["workers"]),
+        ({"extra_mounts": []}, ["extra_mounts"]),
+        ({"extra_mounts": [KindMount("/srv/data", "/data", read_only=False)]}, ["extra_mounts"]),
+        ({"workers": 0, "node_image": "kindest/node:v1.32.5"}, ["node_image", "workers"]),
+    ],
+)
+def test_diff_replaces_on_cluster_shape_changes(provider, created, overrides, replaced) -> None:
+    result = provider.diff("demo", created, props(**overrides))
+    assert result.changes is True
+    assert result.replaces == replaced
+    assert result.delete_before_replace is True, "the same name cannot exist twice"
+
+
+def test_diff_rename_creates_before_deleting(provider, created) -> None:
+    result = provider.diff("demo", created, props(name="demo2"))
+    assert result.replaces == ["name"]
+    assert result.delete_before_replace is False
+
+
+def test_diff_replaces_when_the_rendered_config_changed_for_the_same_inputs(provider, created) -> None:
+    result = provider.diff("demo", {**created, "config_hash": "0" * 64}, props())
+    assert result.replaces == ["config"]
+
+
+def test_wait_and_kind_path_changes_update_in_place(fake_kind: FakeKind, provider, created) -> None:
+    news = props(wait="10m", kind_path=str(fake_kind.path))
+    result = provider.diff("demo", created, news)
+    assert (result.changes, result.replaces) == (True, [])
+    fake_kind.reset_log()
+    outs = provider.update("demo", created, news).outs
+    assert outs == {**created, "wait": "10m", "kind_path": str(fake_kind.path)}
+    assert fake_kind.argvs() == [], "an update does not touch the cluster"
+    with pytest.raises(KindError, match="needs a replacement"):
+        provider.update("demo", created, props(workers=5))
+
+
+# --- the resource under the SDK's mocks -----------------------------------------------------------------
+
+
+class _Mocks(pulumi.runtime.Mocks):
+    def __init__(self) -> None:
+        self.registered: list[pulumi.runtime.MockResourceArgs] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        self.registered.append(args)
+        name = args.inputs["name"]
+        outs = {
+            **args.inputs,
+            "kubeconfig": "apiVersion: v1\nkind: Config\n",
+            "context": f"kind-{name}",
+            "endpoint": "https://127.0.0.1:6443",
+        }
+        return name, outs
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list]:
+        return {}, []
+
+
+class _RecordingMonitor(pulumi.runtime.mocks.MockMonitor):
+    """Keeps each RegisterResource request so tests can see the options the engine would get."""
+
+    def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
+        super().__init__(mocks)
+        self.requests: list[Any] = []
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        self.requests.append(request)
+        return super().RegisterResource(request)
+
+
+def test_kind_cluster_under_mocks_has_secret_kubeconfig_and_pinned_image() -> None:
+    mocks = _Mocks()
+    monitor = _RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, preview=False, monitor=monitor)
+
+    @pulumi.runtime.test
+    def run() -> pulumi.Output:
+        cluster = KindCluster(
+            "kind",
+            KindClusterArgs("demo", IMAGE, 1, extra_mounts=[KindMount("/srv/data", "/data")]),
+            opts=pulumi.ResourceOptions(protect=True, additional_secret_outputs=["endpoint"]),
+        )
+
+        async def check() -> None:
+            assert await cluster.kubeconfig.is_secret()
+            assert await cluster.kubeconfig.future() == "apiVersion: v1\nkind: Config\n"
+            assert not await cluster.endpoint.is_secret()  # the mock engine applies no options
+            assert await cluster.name.future() == "demo"
+            assert await cluster.context.future() == "kind-demo"
+            assert await cluster.endpoint.future() == "https://127.0.0.1:6443"
+            assert await cluster.node_image.future() == IMAGE
+            assert await cluster.workers.future() == 1
+
+        return pulumi.Output.from_input(asyncio.ensure_future(check()))
+
+    run()
+
+    (args,) = [a for a in mocks.registered if a.typ == "pulumi-python:dynamic:Resource"]
+    assert args.name == "kind"
+    assert args.inputs["node_image"] == IMAGE
+    assert args.inputs["extra_mounts"] == [
+        {"host_path": "/srv/data", "container_path": "/data", "read_only": False}
+    ]
+    assert "__provider" in args.inputs
+    assert "kubeconfig" not in args.inputs
+    (request,) = [r for r in monitor.requests if r.type == "pulumi-python:dynamic:Resource"]
+    assert sorted(request.additionalSecretOutputs) == ["endpoint", "kubeconfig"], (
+        "caller's options are merged"
+    )
+    assert request.protect is True
+
+
+def test_kind_cluster_requires_typed_args() -> None:
+    with pytest.raises(TypeError, match="KindClusterArgs"):
+        KindCluster("kind", {"name": "demo"})  # type: ignore[arg-type]
+
+
+# --- the provider as the real provider process loads it --------------------------------------------------
+
+
+def _isolated_env(fake: FakeKind | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "PULUMI"))}
+    if fake is not None:
+        env.update(fake.env())
+    return env
+
+
+def test_pickled_provider_loads_and_diffs_in_a_process_that_cannot_import_the_repo(tmp_path: Path) -> None:
+    serialized = serialize_provider(KindClusterProvider())
+    (tmp_path / "provider.b64").write_text(serialized)
+    script = textwrap.dedent("""
+        import base64, json, sys
+        import dill
+        try:
+            import infra
+        except ImportError:
+            importable = False
+        else:
+            importable = True
+        provider = dill.loads(base64.b64decode(open("provider.b64").read()))
+        olds = json.loads(sys.argv[1])
+        news = dict(olds, workers=olds["workers"] + 1)
+        same, changed = provider.diff("demo", olds, olds), provider.diff("demo", olds, news)
+        print(json.dumps({
+            "repo_importable": importable,
+            "sys_path": sys.path,
+            "class": type(provider).__qualname__,
+            "same": [same.changes, same.replaces],
+            "changed": [changed.changes, changed.replaces, changed.delete_before_replace],
+        }))
+    """)
+    proc = subprocess.run(
+        [sys.executable, "-c", script, json.dumps(props())],
+        cwd=tmp_path,
+        env=_isolated_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["repo_importable"] is False
+    assert not any(str(REPO) == p or p.startswith(f"{REPO}{os.sep}infra") for p in result["sys_path"])
+    assert result["class"].endswith("<locals>.KindClusterProvider")
+    assert result["same"] == [False, []]
+    assert result["changed"] == [True, ["workers"], True]
+
+
+def test_serialized_provider_is_stable_across_processes() -> None:
+    """A provider blob that changed on every run would show `__provider` as changed on every preview."""
+    code = (
+        "from pulumi.dynamic.dynamic import serialize_provider;"
+        "from infra.kind_cluster import KindClusterProvider;"
+        "print(serialize_provider(KindClusterProvider()))"
+    )
+    env = {**_isolated_env(), "PYTHONHASHSEED": "7"}
+    other = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert other.stdout.strip() == serialize_provider(KindClusterProvider())
+
+
+def test_real_dynamic_provider_server_runs_the_full_lifecycle(tmp_path: Path, fake_kind: FakeKind) -> None:
+    """Drive `python -m pulumi.dynamic` (what the engine launches) over gRPC, from outside the repo."""
+    from pulumi.runtime import proto, rpc
+    from pulumi.runtime.proto import provider_pb2_grpc
+
+    workdir = tmp_path / "elsewhere"
+    workdir.mkdir()
+    server = subprocess.Popen(
+        [sys.executable, "-u", "-m", "pulumi.dynamic"],
+        cwd=workdir,
+        env=_isolated_env(fake_kind),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        ready, _, _ = select.select([server.stdout], [], [], 30)
+        assert ready, "the provider server did not print its port"
+        port = int(server.stdout.readline().strip())
+        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        stub = provider_pb2_grpc.ResourceProviderStub(channel)
+        urn = "urn:pulumi:dev::sparkstack::pulumi-python:dynamic:Resource::kind"
+        blob = serialize_provider(KindClusterProvider())
+
+        def struct(values: dict[str, Any]) -> Any:
+            return asyncio.run(rpc.serialize_properties({**values, "__provider": blob}, {}))
+
+        def plain(message: Any) -> dict[str, Any]:
+            values = rpc.deserialize_properties(message)
+            values.pop("__provider", None)
+            return values
+
+        inputs = props()
+        check = stub.Check(proto.CheckRequest(urn=urn, olds=struct({}), news=struct(inputs)), timeout=30)
+        assert list(check.failures) == []
+        bad = stub.Check(proto.CheckRequest(urn=urn, olds=struct({}), news=struct({**inputs, "name": "X"})))
+        assert [f.property for f in bad.failures] == ["name"]
+
+        created = stub.Create(proto.CreateRequest(urn=urn, properties=struct(inputs)), timeout=60)
+        outs = plain(created.properties)
+        assert created.id == "demo"
+        assert outs["context"] == "kind-demo"
+        assert outs["endpoint"].startswith("https://127.0.0.1:")
+        assert fake_kind.clusters() == ["demo"]
+
+        same = stub.Diff(proto.DiffRequest(id="demo", urn=urn, olds=struct(outs), news=struct(inputs)))
+        assert same.changes == proto.DiffResponse.DIFF_NONE
+        grown = struct({**inputs, "workers": 3})
+        diff = stub.Diff(proto.DiffRequest(id="demo", urn=urn, olds=struct(outs), news=grown))
+        assert diff.changes == proto.DiffResponse.DIFF_SOME
+        assert list(diff.replaces) == ["workers"]
+        assert diff.deleteBeforeReplace is True
+
+        read = stub.Read(proto.ReadRequest(id="demo", urn=urn, properties=struct(outs)), timeout=30)
+        assert read.id == "demo"
+        assert plain(read.properties)["kubeconfig"] == outs["kubeconfig"]
+
+        stub.Delete(proto.DeleteRequest(id="demo", urn=urn, properties=struct(outs)), timeout=60)
+        assert fake_kind.clusters() == []
+        stub.Delete(proto.DeleteRequest(id="demo", urn=urn, properties=struct(outs)), timeout=60)
+        gone = stub.Read(proto.ReadRequest(id="demo", urn=urn, properties=struct(outs)), timeout=30)
+        assert gone.id == "", "an empty id is how the engine learns the cluster is gone"
+        channel.close()
+    finally:
+        server.terminate()
+        try:
+            _, stderr = server.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            _, stderr = server.communicate()
+    assert "ModuleNotFoundError" not in stderr
+
+
+def test_fake_kind_is_executable_by_hand() -> None:
+    """The repo copy stays runnable directly (`FAKE_KIND_STATE=/tmp/k tests/fakes/kind get clusters`)."""
+    assert os.access(FAKE_KIND, os.X_OK)
+    assert FAKE_KIND.read_text().startswith("#!/usr/bin/env python3\n")

@@ -1,0 +1,390 @@
+"""Offline plan: every object the stack would create, as readable YAML, without a cluster or a Pulumi backend.
+
+`pulumi preview` needs a backend and shows diffs, not manifests. This runs the real program under the SDK mock
+engine (tools/mock_engine.py) and writes what each resource would send: one file per Kubernetes object, the
+Helm release as its chart reference and values, and the kind cluster config. Reviewers can read it, and
+tests/test_manifests.py feeds the same files to kubernetes-validate, the operator's CRDs and checkov.
+
+    python -m tools.plan [--stack dev] [--out build/manifests]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pulumi.runtime import rpc
+
+from tools.mock_engine import ROOT, Recording, Registered, run_program, stack_config
+
+SECRET = "<secret>"
+UNKNOWN = "<unknown until deployed>"
+INDEX = "index.md"
+KIND_CLUSTER_STEM = "kind-cluster"
+HELM_RELEASE_STEM = "helmrelease"
+KIND_CLUSTER_TYPE = "pulumi-python:dynamic:Resource"
+HELM_RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
+# Release inputs that are provider plumbing, not part of what Helm installs.
+_HELM_INTERNAL = {"compat", "resourceNames"}
+_HELM_REFERENCE = ("name", "chart", "version", "repository", "namespace", "values")
+# Keys that lead a mapping, in this order; all others follow alphabetically (stable, and reads like kubectl).
+_LEADING_KEYS = ("apiVersion", "kind", "metadata", "name", "generateName", "namespace")
+_PLAN_FILE = re.compile(r"^\d{2,}-[a-z0-9.-]+\.yaml$")
+# Helm's install order: the tie-breaker among objects that do not depend on each other.
+_INSTALL_ORDER = (
+    "Namespace", "NetworkPolicy", "ResourceQuota", "LimitRange", "PodDisruptionBudget", "ServiceAccount",
+    "Secret", "ConfigMap", "StorageClass", "PersistentVolume", "PersistentVolumeClaim",
+    "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "Service",
+    "DaemonSet", "Pod", "ReplicaSet", "Deployment", "HorizontalPodAutoscaler", "StatefulSet", "Job", "CronJob",
+    "IngressClass", "Ingress", "APIService",
+)
+
+Category = str  # "kubernetes" | "helm" | "kind" | "dynamic"
+
+
+@dataclass
+class PlanFile:
+    """One written file: what it holds and why it looks the way it does."""
+
+    filename: str
+    category: Category
+    resource: Registered
+    document: dict[str, Any]
+    comments: list[str] = field(default_factory=list)
+
+    def text(self) -> str:
+        header = "".join(f"# {line}\n" for line in self.comments)
+        return header + dump_yaml(self.document)
+
+
+# --- values ----------------------------------------------------------------------------------------------
+
+
+def sanitize(value: Any) -> Any:
+    """Plain data safe to publish: secrets masked, Pulumi-internal keys dropped, wire floats made ints again.
+
+    The engine's wire format has only doubles, so 185 arrives as 185.0; Kubernetes would read it as an integer.
+    """
+    if rpc.is_rpc_secret(value):
+        return SECRET
+    if isinstance(value, Mapping):
+        return {str(k): sanitize(v) for k, v in value.items() if not str(k).startswith("__")}
+    if isinstance(value, (list, tuple)):
+        return [sanitize(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if value == rpc.UNKNOWN:
+        return UNKNOWN
+    return value
+
+
+def ordered(value: Any) -> Any:
+    """Deterministic key order: protobuf Structs do not preserve the program's dict order anyway."""
+    if isinstance(value, dict):
+        lead = [k for k in _LEADING_KEYS if k in value]
+        rest = sorted(k for k in value if k not in _LEADING_KEYS)
+        return {k: ordered(value[k]) for k in (*lead, *rest)}
+    if isinstance(value, list):
+        return [ordered(v) for v in value]
+    return value
+
+
+class _Dumper(yaml.SafeDumper):
+    """Block style everywhere; multi-line strings (the scripts ConfigMap) as literal blocks."""
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _str)
+
+
+def dump_yaml(document: Any) -> str:
+    return yaml.dump(document, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True,
+                     width=120)
+
+
+# --- classification --------------------------------------------------------------------------------------
+
+
+def _is_kubernetes_object(resource: Registered) -> bool:
+    inputs = resource.inputs
+    return (resource.custom and resource.type.startswith("kubernetes:")
+            and "apiVersion" in inputs and "kind" in inputs)
+
+
+def file_category(filename: str) -> Category | None:
+    """Which kind of document a plan file holds, from its name alone (tests use this to pick validators)."""
+    if filename == INDEX or not _PLAN_FILE.match(filename):
+        return None
+    stem = filename.split("-", 1)[1].removesuffix(".yaml")
+    if stem == KIND_CLUSTER_STEM:
+        return "kind"
+    if stem.startswith(f"{HELM_RELEASE_STEM}-"):
+        return "helm"
+    if stem.startswith("dynamic-"):
+        return "dynamic"
+    return "kubernetes"
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9.-]+", "-", text.lower()).strip("-") or "unnamed"
+
+
+# --- documents -------------------------------------------------------------------------------------------
+
+
+def _kubernetes_file(resource: Registered) -> tuple[str, dict[str, Any], list[str]]:
+    obj = ordered(sanitize(resource.inputs))
+    metadata = obj.get("metadata") or {}
+    name = metadata.get("name")
+    comments = [f"{obj['kind']} from Pulumi resource {resource.type}::{resource.name}"]
+    if not name:
+        comments.append(
+            f'metadata.name is assigned by Pulumi at deploy time: "{resource.name}-<random suffix>"'
+        )
+    if resource.protect:
+        comments.append("protected: `pulumi destroy` refuses to delete it")
+    if resource.replace_on_changes:
+        comments.append(f"replaced (not updated) when these change: {', '.join(resource.replace_on_changes)}")
+    if resource.custom_timeouts:
+        timeouts = ", ".join(f"{k} {v}" for k, v in sorted(resource.custom_timeouts.items()))
+        comments.append(f"Pulumi timeouts: {timeouts}")
+    stem = f"{obj['kind'].lower()}-{_slug(name or resource.name)}"
+    return stem, obj, comments
+
+
+def _helm_file(resource: Registered) -> tuple[str, dict[str, Any], list[str]]:
+    inputs = sanitize(resource.inputs)
+    repo_opts = inputs.pop("repositoryOpts", None) or {}
+    document: dict[str, Any] = {
+        "name": inputs.pop("name", resource.name),
+        "chart": inputs.pop("chart", None),
+        "version": inputs.pop("version", None),
+        "repository": repo_opts.pop("repo", None),
+        "namespace": inputs.pop("namespace", None),
+        "values": ordered(inputs.pop("values", None) or {}),
+    }
+    if repo_opts:
+        document["repositoryOpts"] = ordered(repo_opts)
+    options = {k: v for k, v in inputs.items() if k not in _HELM_INTERNAL}
+    if options:
+        document["options"] = ordered(options)
+    comments = [
+        "Helm release (not a Kubernetes object): installed by the Pulumi Kubernetes provider from this chart",
+        f"reference and these values. Pulumi resource {resource.type}::{resource.name}",
+    ]
+    return f"{HELM_RELEASE_STEM}-{_slug(str(document['name']))}", document, comments
+
+
+def _kind_config(inputs: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The config the provider passes to `kind create cluster`, rendered by the project's own renderer.
+
+    Only the inputs are registered (the config is an output), so re-render them; None if that is not possible.
+    """
+    try:
+        from infra.kind_cluster import render_kind_config
+
+        text = render_kind_config(inputs["name"], inputs["node_image"], int(inputs["workers"]),
+                                  inputs.get("extra_mounts") or [])
+    except Exception:  # an unfinished or changed renderer must not stop the plan; the inputs are still written
+        return None
+    return yaml.safe_load(text)
+
+
+def _dynamic_file(resource: Registered) -> tuple[str, dict[str, Any], list[str]]:
+    inputs = ordered(sanitize(resource.inputs))
+    if "node_image" not in inputs:
+        comments = [f"Pulumi dynamic resource {resource.name} (not a Kubernetes object): its inputs"]
+        return f"dynamic-{_slug(resource.name)}", inputs, comments
+    config = _kind_config(inputs)
+    comments = [f"kind cluster (Pulumi dynamic resource {resource.name}; not a Kubernetes object)."]
+    if config is None:
+        comments.append("The provider's inputs; it renders the kind config from them.")
+        return KIND_CLUSTER_STEM, inputs, comments
+    comments.append("The config the provider passes to `kind create cluster --config`. Provider-only inputs:")
+    comments += [f"  {k}: {inputs[k]}" for k in ("wait", "kind_path") if k in inputs]
+    return KIND_CLUSTER_STEM, config, comments
+
+
+def _tie_break(resource: Registered) -> tuple[int, str, str]:
+    if resource.type == KIND_CLUSTER_TYPE:
+        rank = 0
+    elif resource.type.startswith("pulumi:providers:"):
+        rank = 1
+    elif not resource.custom:
+        rank = 2
+    elif resource.type == HELM_RELEASE_TYPE:
+        rank = 10 + _INSTALL_ORDER.index("CustomResourceDefinition")  # the release installs the CRDs
+    else:
+        kind = str(resource.inputs.get("kind", ""))
+        rank = 10 + (_INSTALL_ORDER.index(kind) if kind in _INSTALL_ORDER else len(_INSTALL_ORDER))
+    metadata = resource.inputs.get("metadata")
+    name = metadata.get("name") if isinstance(metadata, dict) else None
+    return rank, resource.type, str(sanitize(name) if name else resource.name)
+
+
+def deployment_order(recording: Recording) -> list[Registered]:
+    """Resources in an order Pulumi could create them: after their parent, provider and dependencies.
+
+    Not the engine's registration order: that follows when each resource's inputs resolve, which varies
+    from run to run. Independent resources are ordered by Helm's install order, then type and name.
+    """
+    by_urn = {r.urn: r for r in recording.resources}
+    needs: dict[str, set[str]] = {}
+    for r in recording.resources:
+        provider_urn = r.provider.rsplit("::", 1)[0] if r.provider else ""
+        needs[r.urn] = {u for u in (*r.dependencies, r.parent, provider_urn) if u in by_urn and u != r.urn}
+    done: set[str] = set()
+    result: list[Registered] = []
+    while len(result) < len(by_urn):
+        ready = [by_urn[u] for u, deps in needs.items() if u not in done and deps <= done]
+        if not ready:  # a cycle cannot come from the engine; keep going rather than loop forever
+            ready = [by_urn[u] for u in needs if u not in done]
+        chosen = min(ready, key=_tie_break)
+        done.add(chosen.urn)
+        result.append(chosen)
+    return result
+
+
+def render_files(recording: Recording) -> list[PlanFile]:
+    """One PlanFile per object the stack would create, in deployment order (see `deployment_order`)."""
+    picked: list[tuple[Category, Registered]] = []
+    for resource in deployment_order(recording):
+        if resource.type == HELM_RELEASE_TYPE:
+            picked.append(("helm", resource))
+        elif resource.type == KIND_CLUSTER_TYPE:
+            picked.append(("kind" if "node_image" in resource.inputs else "dynamic", resource))
+        elif _is_kubernetes_object(resource):
+            picked.append(("kubernetes", resource))
+    width = max(2, len(str(len(picked) - 1)))
+    builders = {"helm": _helm_file, "kind": _dynamic_file, "dynamic": _dynamic_file,
+                "kubernetes": _kubernetes_file}
+    files = []
+    for index, (category, resource) in enumerate(picked):
+        stem, document, comments = builders[category](resource)
+        files.append(PlanFile(f"{index:0{width}d}-{stem}.yaml", category, resource, document, comments))
+    return files
+
+
+def _index(stack: str, recording: Recording, files: list[PlanFile]) -> str:
+    lines = [
+        f"# Plan for stack `{stack}`",
+        "",
+        "Generated by `python -m tools.plan` from the program run under the Pulumi mock engine; do not edit.",
+        "Files are numbered in an order Pulumi could create them (dependencies first).",
+        f"Secret inputs are written as `{SECRET}`.",
+        "",
+        "| File | Kind | Name | Namespace | Pulumi resource |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for f in files:
+        if f.category == "kubernetes":
+            meta = f.document.get("metadata") or {}
+            kind, name, namespace = f.document["kind"], meta.get("name") or "(assigned by Pulumi)", \
+                meta.get("namespace", "")
+        elif f.category == "helm":
+            kind, name, namespace = "Helm release", f.document["name"], f.document.get("namespace") or ""
+        else:
+            kind, name, namespace = "kind cluster" if f.category == "kind" else "dynamic", f.resource.name, ""
+        lines.append(f"| {f.filename} | {kind} | {name} | {namespace} | `{f.resource.type}::{f.resource.name}` |")
+    written = {id(f.resource) for f in files}
+    others = [r for r in deployment_order(recording) if id(r) not in written]
+    if others:
+        lines += ["", "Also registered (no file: providers and components):", ""]
+        lines += [f"- `{r.type}::{r.name}`" for r in others]
+    return "\n".join(lines) + "\n"
+
+
+def render_plan(recording: Recording, stack: str = "dev") -> dict[str, str]:
+    """File name -> text for every plan file, plus the index; pure, so tests need no subprocess or disk."""
+    files = render_files(recording)
+    rendered = {f.filename: f.text() for f in files}
+    rendered[INDEX] = _index(stack, recording, files)
+    return rendered
+
+
+# --- running ---------------------------------------------------------------------------------------------
+
+
+def _mask_secure(value: Any) -> tuple[Any, bool]:
+    """Replace `secure:` ciphertext (undecryptable offline) with a placeholder; report whether any was found."""
+    if isinstance(value, dict):
+        if set(value) == {"secure"}:
+            return SECRET, True
+        found = False
+        masked = {}
+        for key, item in value.items():
+            masked[key], hit = _mask_secure(item)
+            found = found or hit
+        return masked, found
+    if isinstance(value, list):
+        pairs = [_mask_secure(v) for v in value]
+        return [p[0] for p in pairs], any(p[1] for p in pairs)
+    return value, False
+
+
+def record_stack(stack: str, root: Path = ROOT) -> Recording:
+    """Run the program with `Pulumi.<stack>.yaml`'s config, as `pulumi preview -s <stack>` would."""
+    if not (root / f"Pulumi.{stack}.yaml").exists():
+        raise FileNotFoundError(f"no Pulumi.{stack}.yaml in {root}")
+    config: dict[str, Any] = {}
+    secret_keys: list[str] = []
+    for key, value in stack_config(stack, root).items():
+        config[key], secret = _mask_secure(value)
+        if secret:
+            secret_keys.append(key)
+    return run_program(config, stack=stack, secret_keys=secret_keys)
+
+
+def _clean(folder: Path) -> None:
+    """Remove only what an earlier plan wrote; refuse to touch a folder holding anything else."""
+    if not folder.exists():
+        return
+    foreign = [p.name for p in folder.iterdir() if not (p.is_file() and (p.name == INDEX or _PLAN_FILE.match(p.name)))]
+    if foreign:
+        raise RuntimeError(f"{folder} holds files the plan did not write ({', '.join(sorted(foreign))}); "
+                           "choose another --out")
+    for path in folder.iterdir():
+        path.unlink()
+
+
+def write_plan(stack: str = "dev", out: Path | str = ROOT / "build" / "manifests") -> tuple[Path, dict[str, str]]:
+    """Render the stack's plan into `<out>/<stack>/` (cleaned first); return the folder and what was written."""
+    recording = record_stack(stack)
+    rendered = render_plan(recording, stack)
+    folder = Path(out) / stack
+    _clean(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in rendered.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder, rendered
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.plan", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--stack", default="dev", help="stack whose Pulumi.<stack>.yaml to use (default: dev)")
+    parser.add_argument("--out", default="build/manifests", type=Path,
+                        help="output root; files go to <out>/<stack>/ (default: build/manifests)")
+    args = parser.parse_args(argv)
+    folder, rendered = write_plan(args.stack, args.out)
+    counts: dict[str, int] = {}
+    for name in rendered:
+        category = file_category(name)
+        if category:
+            counts[category] = counts.get(category, 0) + 1
+    detail = ", ".join(f"{n} {c}" for c, n in sorted(counts.items()))
+    print(f"plan {args.stack}: {len(rendered) - 1} files ({detail}) -> {folder}/")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
