@@ -112,12 +112,15 @@ def commands(cluster_cfg: Any, namespace: str, app: str) -> dict[str, str]:
 
 def build_stack(cfg: StackConfig, secrets: Secrets) -> dict[str, Any]:
     """Register every resource and return the stack outputs."""
+    scripts = read_scripts()
+    for needed in ("sales_etl.py", "generate_data.py"):
+        if needed not in scripts:
+            raise FileNotFoundError(f"jobs/{needed} is missing; the stack ships it to the cluster")
     cluster: Cluster = build_cluster(cfg.cluster, secrets.kubeconfig)
     provider = cluster.provider
     platform = Platform("platform", cfg.platform, cfg.spark, provider)
     namespace = platform.job_namespace.metadata["name"]
 
-    scripts = read_scripts()
     scripts_name = config_map_name(scripts)
     scripts_cm = scripts_config_map(namespace, provider, scripts=scripts)
     spark_ready: list[pulumi.Resource] = [

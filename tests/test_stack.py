@@ -1,0 +1,229 @@
+"""The whole program (`__main__.py`) under the Pulumi mock engine, with the stack files users deploy."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from pulumi.runtime import rpc
+
+from infra import stack as stack_module
+from infra.scripts import content_hash, read_scripts
+from tools.mock_engine import Recording, Registered, run_program, stack_config
+
+NS = "kubernetes:core/v1:Namespace"
+RELEASE = "kubernetes:helm.sh/v3:Release"
+JOB = "kubernetes:batch/v1:Job"
+APP = "kubernetes:sparkoperator.k8s.io/v1beta2:SparkApplication"
+SCHEDULED = "kubernetes:sparkoperator.k8s.io/v1beta2:ScheduledSparkApplication"
+PROVIDER = "pulumi:providers:kubernetes"
+KIND = "pulumi-python:dynamic:Resource"
+
+
+@pytest.fixture(scope="module")
+def dev() -> Recording:
+    return run_program(stack_config("dev"))
+
+
+def dev_config(**changes: Any) -> dict[str, Any]:
+    """Pulumi.dev.yaml with some sections' keys replaced, e.g. jobs={"generator": {"enabled": False}}."""
+    config = copy.deepcopy(stack_config("dev"))
+    for section, values in changes.items():
+        target = config.setdefault(f"sparkstack:{section}", {})
+        for key, value in values.items():
+            if isinstance(value, dict) and isinstance(target.get(key), dict):
+                target[key] = {**target[key], **value}
+            else:
+                target[key] = value
+    return config
+
+
+def ancestors(rec: Recording, res: Registered) -> list[Registered]:
+    chain, urns = [], {r.urn for r in rec.resources}
+    while res.parent in urns:
+        res = rec.by_urn(res.parent)
+        chain.append(res)
+    return chain
+
+
+def depends_on(rec: Recording, res: Registered, other: Registered) -> bool:
+    """True when `res` (or a component it sits in) declares a dependency on `other` (or its children)."""
+    targets = {other.urn} | {r.urn for r in rec.resources if other in ancestors(rec, r)}
+    sources = [res, *ancestors(rec, res)]
+    return any(targets & set(s.dependencies) for s in sources)
+
+
+def k8s_resources(rec: Recording) -> list[Registered]:
+    return [r for r in rec.resources if r.type.startswith("kubernetes:")]
+
+
+def test_dev_stack_registers_the_whole_platform(dev: Recording) -> None:
+    types = {r.type for r in dev.resources}
+    for expected in (KIND, PROVIDER, NS, RELEASE, JOB, APP, SCHEDULED,
+                     "kubernetes:core/v1:ServiceAccount", "kubernetes:rbac.authorization.k8s.io/v1:Role",
+                     "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding", "kubernetes:core/v1:ConfigMap",
+                     "kubernetes:core/v1:PersistentVolumeClaim", "kubernetes:apps/v1:DaemonSet"):
+        assert expected in types, expected
+    names = {r.plain_inputs["metadata"]["name"] for r in dev.of_type(NS)}
+    assert names == {"spark-jobs", "spark-operator"}
+
+
+def test_every_kubernetes_resource_uses_the_one_explicit_provider(dev: Recording) -> None:
+    provider = dev.one(PROVIDER)
+    assert provider.plain_inputs["clusterIdentifier"].startswith("kind-sparkstack-dev-")
+    for res in k8s_resources(dev):
+        assert res.provider.startswith(provider.urn + "::"), f"{res.type} {res.name} uses {res.provider!r}"
+
+
+def test_provider_is_built_from_the_kind_cluster_and_kubeconfig_stays_secret(dev: Recording) -> None:
+    kind = dev.one(KIND)
+    provider = dev.one(PROVIDER)
+    assert rpc.is_rpc_secret(provider.inputs["kubeconfig"])
+    assert kind.urn in provider.dependencies
+    assert kind.plain_inputs["node_image"] == "kindest/node:v1.33.1"
+    assert int(kind.plain_inputs["workers"]) == 1
+    assert rpc.is_rpc_secret(dev.outputs["kubeconfig"])
+
+
+def test_namespaces_come_before_the_release(dev: Recording) -> None:
+    release = dev.one(RELEASE)
+    for ns in dev.of_type(NS):
+        assert depends_on(dev, release, ns), ns.name
+
+
+def test_spark_resources_come_after_the_release_and_the_etl_after_the_generator(dev: Recording) -> None:
+    release, job = dev.one(RELEASE), dev.one(JOB)
+    for res in (dev.one(APP), dev.one(SCHEDULED)):
+        assert depends_on(dev, res, release)
+    assert depends_on(dev, dev.one(APP), job)
+    assert not depends_on(dev, release, job)  # the check can tell "no" too
+    pvc = dev.one("kubernetes:core/v1:PersistentVolumeClaim")
+    assert depends_on(dev, job, pvc)
+
+
+def test_release_uses_chart_2x_keys_for_our_namespace(dev: Recording) -> None:
+    release = dev.one(RELEASE).plain_inputs
+    assert (release["chart"], release["version"]) == ("spark-operator", "2.5.2")
+    assert release["repositoryOpts"]["repo"] == "https://kubeflow.github.io/spark-operator"
+    values = release["values"]
+    assert values["spark"]["jobNamespaces"] == ["spark-jobs"]
+    assert values["webhook"]["enable"] is True
+    assert "sparkJobNamespaces" not in values and "serviceAccounts" not in values
+    assert release["skipAwait"] is False
+
+
+def test_driver_rbac_is_least_privilege_and_executor_has_none(dev: Recording) -> None:
+    role = dev.one("kubernetes:rbac.authorization.k8s.io/v1:Role").plain_inputs
+    resources = {res for rule in role["rules"] for res in rule["resources"]}
+    assert resources <= {"pods", "services", "configmaps", "persistentvolumeclaims"}
+    assert not any("*" in rule["verbs"] or "*" in rule["resources"] for rule in role["rules"])
+    assert not any(v in rule["verbs"] for rule in role["rules"] for v in ("escalate", "bind", "impersonate"))
+    binding = dev.one("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding").plain_inputs
+    assert [s["name"] for s in binding["subjects"]] == ["spark-driver"]
+    accounts = {r.plain_inputs["metadata"]["name"]: r.plain_inputs for r in dev.of_type("kubernetes:core/v1:ServiceAccount")}
+    assert accounts["spark-executor"]["automountServiceAccountToken"] is False
+    spec = dev.one(APP).plain_inputs["spec"]
+    assert spec["driver"]["serviceAccount"] == "spark-driver"
+    assert spec["executor"]["serviceAccount"] == "spark-executor"
+
+
+def test_job_namespace_enforces_restricted_pod_security(dev: Recording) -> None:
+    labels = next(r for r in dev.of_type(NS) if r.plain_inputs["metadata"]["name"] == "spark-jobs").plain_inputs
+    assert labels["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+def test_data_volume_is_protected_and_scratch_is_a_sized_empty_dir(dev: Recording) -> None:
+    assert dev.one("kubernetes:core/v1:PersistentVolumeClaim").protect is True
+    volumes = {v["name"]: v for v in dev.one(APP).plain_inputs["spec"]["volumes"]}
+    scratch = [v for name, v in volumes.items() if name.startswith("spark-local-dir-")]
+    assert len(scratch) == 1 and scratch[0]["emptyDir"]["sizeLimit"] == "10Gi"
+    assert volumes["data"]["persistentVolumeClaim"]["claimName"] == "spark-data"
+
+
+def test_scripts_are_shipped_and_mounted_by_content_hash(dev: Recording) -> None:
+    cm = dev.one("kubernetes:core/v1:ConfigMap").plain_inputs
+    assert set(cm["data"]) >= {"sales_etl.py", "generate_data.py"}
+    assert cm["data"]["sales_etl.py"] == read_scripts()["sales_etl.py"]
+    assert cm["immutable"] is True
+    name = cm["metadata"]["name"]
+    assert name.endswith(content_hash(cm["data"]))
+    for res in (dev.one(APP), dev.one(JOB)):
+        inputs = res.plain_inputs
+        spec = inputs["spec"] if res.type == APP else inputs["spec"]["template"]["spec"]
+        assert {"name": name, "defaultMode": 292} in [v.get("configMap") for v in spec["volumes"]]
+
+
+def test_a_script_change_rolls_the_applications(monkeypatch: pytest.MonkeyPatch, dev: Recording) -> None:
+    changed = {**read_scripts(), "sales_etl.py": read_scripts()["sales_etl.py"] + "\n# changed\n"}
+    monkeypatch.setattr(stack_module, "read_scripts", lambda: changed)
+    rec = run_program(stack_config("dev"))
+    before, after = dev.one(APP), rec.one(APP)
+    assert before.plain_inputs["spec"]["volumes"] != after.plain_inputs["spec"]["volumes"]
+    assert after.replace_on_changes == ["spec"] and after.delete_before_replace
+
+
+def test_generator_job_writes_the_etl_input_with_the_spark_image(dev: Recording) -> None:
+    job = dev.one(JOB).plain_inputs
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == "apache/spark:4.0.4-python3"
+    command = container["command"]
+    assert command[command.index("--output") + 1] == "/data/input"
+    assert command[command.index("--rows-per-file") + 1] == "50000"
+    etl_args = dev.one(APP).plain_inputs["spec"]["arguments"]
+    assert etl_args[etl_args.index("--input") + 1] == "/data/input"
+    assert job["metadata"]["annotations"]["pulumi.com/timeoutSeconds"] == "900"
+
+
+def test_etl_waits_for_completion_and_nightly_schedule(dev: Recording) -> None:
+    app = dev.one(APP).plain_inputs
+    assert app["metadata"]["annotations"]["pulumi.com/waitFor"].endswith("=COMPLETED")
+    nightly = dev.one(SCHEDULED).plain_inputs["spec"]
+    assert (nightly["schedule"], nightly["concurrencyPolicy"]) == ("0 3 * * *", "Forbid")
+    assert int(nightly["successfulRunHistoryLimit"]) == 3 and int(nightly["failedRunHistoryLimit"]) == 5
+    assert nightly["template"]["mainApplicationFile"] == app["spec"]["mainApplicationFile"]
+
+
+def test_outputs_tell_users_where_to_look(dev: Recording) -> None:
+    out = {k: v for k, v in dev.outputs.items() if k != "kubeconfig"}
+    assert out["namespace"] == "spark-jobs"
+    assert out["applications"] == ["sales-etl", "sales-etl-nightly"]
+    assert "port-forward svc/sales-etl-ui-svc" in out["commands"]["spark_ui"]
+    assert "logs -f sales-etl-driver" in out["commands"]["driver_log"]
+    assert "/data/output" in out["parquet_output"] and "spark-data" in out["parquet_output"]
+
+
+def test_generator_can_be_disabled() -> None:
+    rec = run_program(dev_config(jobs={"generator": {"enabled": False}}))
+    assert rec.of_type(JOB) == []
+    assert rec.one(APP)
+
+
+def test_host_path_scratch_is_an_explicit_opt_in_that_lowers_pod_security() -> None:
+    rec = run_program(dev_config(platform={"storage": {"scratchHostPath": "/mnt/spark-scratch"}}))
+    ns = next(r for r in rec.of_type(NS) if r.plain_inputs["metadata"]["name"] == "spark-jobs")
+    assert ns.plain_inputs["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "privileged"
+    volumes = rec.one(APP).plain_inputs["spec"]["volumes"]
+    assert any(v.get("hostPath", {}).get("path") == "/mnt/spark-scratch" for v in volumes)
+
+
+def test_existing_cluster_uses_secret_kubeconfig_and_context() -> None:
+    config = {k: v for k, v in stack_config("existing").items()}
+    config["sparkstack:kubeconfig"] = "apiVersion: v1\nkind: Config\n"
+    config["sparkstack:objectStoreCredentials"] = {"accessKeyId": "AKIAEXAMPLE", "secretAccessKey": "s3cr3t"}
+    rec = run_program(config, stack="existing",
+                      secret_keys=["sparkstack:kubeconfig", "sparkstack:objectStoreCredentials"])
+    assert rec.of_type(KIND) == []
+    provider = rec.one(PROVIDER)
+    assert rpc.is_rpc_secret(provider.inputs["kubeconfig"])
+    assert provider.plain_inputs["context"].startswith("arn:aws:eks:")
+    secret = rec.one("kubernetes:core/v1:Secret")
+    assert rpc.is_rpc_secret(secret.inputs["stringData"])
+    assert secret.plain_inputs["stringData"]["AWS_SECRET_ACCESS_KEY"] == "s3cr3t"
+    app = rec.one(APP)
+    assert depends_on(rec, app, secret)
+    env = {e["name"]: e for e in app.plain_inputs["spec"]["driver"]["env"]}
+    assert env["AWS_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"]["name"] == "object-store-credentials"
+    assert "s3cr3t" not in str(app.plain_inputs)
+    assert rec.of_type(JOB) == []
+    assert rec.outputs["parquet_output"].startswith("s3a://acme-data-lake/curated/sales/")
