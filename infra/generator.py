@@ -12,7 +12,15 @@ import pulumi_kubernetes as k8s
 from infra.config import GeneratorConfig
 from infra.rbac import EXECUTOR_SA
 from infra.scripts import SCRIPTS_MOUNT, scripts_mount, scripts_volume
-from infra.security import container_security_context, labels, pod_security_context
+from infra.security import (
+    SKIP_DIGEST,
+    SKIP_HIGH_UID,
+    SKIP_PULL_ALWAYS,
+    checkov_skips,
+    container_security_context,
+    labels,
+    pod_security_context,
+)
 from infra.storage import DATA_MOUNT, data_volume
 
 
@@ -42,7 +50,10 @@ def data_generator_job(
         metadata={
             "namespace": namespace,
             "labels": labels("data-generator"),
-            "annotations": {"pulumi.com/timeoutSeconds": str(cfg.timeout_seconds)},
+            "annotations": {
+                "pulumi.com/timeoutSeconds": str(cfg.timeout_seconds),
+                **checkov_skips(SKIP_DIGEST, SKIP_PULL_ALWAYS, SKIP_HIGH_UID),
+            },
         },
         spec={
             "backoffLimit": 2,

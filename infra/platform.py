@@ -7,6 +7,7 @@ import pulumi_kubernetes as k8s
 
 from infra.config import PlatformConfig, SparkConfig
 from infra.namespaces import PodSecurityLevel, namespace
+from infra.network import same_namespace_only
 from infra.operator import operator_release
 from infra.prepull import image_prepull
 from infra.rbac import DRIVER_SA, spark_identities
@@ -37,6 +38,7 @@ class Platform(pulumi.ComponentResource):
             "operator-namespace", cfg.operator.namespace, "restricted", provider, self
         )
         ns = self.job_namespace.metadata["name"]
+        self.network_policy = same_namespace_only(ns, provider, self)
         self.identities = spark_identities(ns, provider, self)
         self.data = data_claim(cfg.storage, ns, provider, self)
         self.prepull = image_prepull(spark.image, ns, provider, self) if cfg.pre_pull else None

@@ -10,7 +10,17 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.security import container_security_context, labels, pod_security_context
+from infra.security import (
+    SKIP_DIGEST,
+    SKIP_HIGH_UID,
+    SKIP_LIVENESS,
+    SKIP_PULL_ALWAYS,
+    SKIP_READINESS,
+    checkov_skips,
+    container_security_context,
+    labels,
+    pod_security_context,
+)
 
 PAUSE_IMAGE = "registry.k8s.io/pause:3.10"
 # Long enough for a 1 GB image on a slow link; Pulumi's default of 10 minutes is not.
@@ -26,7 +36,12 @@ def image_prepull(
     selector = {"app.kubernetes.io/name": name}
     return k8s.apps.v1.DaemonSet(
         name,
-        metadata={"name": name, "namespace": namespace, "labels": labels("prepull", name)},
+        metadata={
+            "name": name,
+            "namespace": namespace,
+            "labels": labels("prepull", name),
+            "annotations": checkov_skips(SKIP_DIGEST, SKIP_PULL_ALWAYS, SKIP_HIGH_UID, SKIP_LIVENESS, SKIP_READINESS),
+        },
         spec={
             "selector": {"matchLabels": selector},
             "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "100%"}},

@@ -1,0 +1,28 @@
+"""Network isolation for the job namespace: only pods of the namespace itself may connect to its pods.
+
+Drivers and executors talk to each other (block manager, shuffle, RPC) inside the namespace; nothing outside
+needs to reach them (`kubectl port-forward` to the Spark UI goes through the kubelet). Egress stays open: the
+driver calls the API server and jobs may read object storage.
+"""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from infra.security import labels
+
+
+def same_namespace_only(
+    namespace: pulumi.Input[str], provider: k8s.Provider, parent: pulumi.Resource | None = None
+) -> k8s.networking.v1.NetworkPolicy:
+    return k8s.networking.v1.NetworkPolicy(
+        "same-namespace-only",
+        metadata={"name": "same-namespace-only", "namespace": namespace, "labels": labels("network-policy")},
+        spec={
+            "podSelector": {},
+            "policyTypes": ["Ingress"],
+            "ingress": [{"from": [{"podSelector": {}}]}],
+        },
+        opts=pulumi.ResourceOptions(provider=provider, parent=parent),
+    )
