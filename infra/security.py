@@ -17,11 +17,11 @@ def labels(component: str, name: str | None = None) -> dict[str, str]:
     return result
 
 
-def container_security_context(read_only_root: bool = True) -> dict:
+def container_security_context(read_only_root: bool = True, uid: int = SPARK_UID) -> dict:
     """Non-root, no privilege escalation, no capabilities, default seccomp: the restricted profile."""
     return {
-        "runAsUser": SPARK_UID,
-        "runAsGroup": SPARK_UID,
+        "runAsUser": uid,
+        "runAsGroup": uid,
         "runAsNonRoot": True,
         "allowPrivilegeEscalation": False,
         "readOnlyRootFilesystem": read_only_root,
@@ -30,13 +30,13 @@ def container_security_context(read_only_root: bool = True) -> dict:
     }
 
 
-def pod_security_context() -> dict:
+def pod_security_context(uid: int = SPARK_UID) -> dict:
     """fsGroup makes freshly provisioned volumes writable by the Spark user."""
     return {
-        "runAsUser": SPARK_UID,
-        "runAsGroup": SPARK_UID,
+        "runAsUser": uid,
+        "runAsGroup": uid,
         "runAsNonRoot": True,
-        "fsGroup": SPARK_UID,
+        "fsGroup": uid,
         "seccompProfile": {"type": "RuntimeDefault"},
     }
 

@@ -121,7 +121,9 @@ def test_driver_rbac_is_least_privilege_and_executor_has_none(dev: Recording) ->
     assert not any(v in rule["verbs"] for rule in role["rules"] for v in ("escalate", "bind", "impersonate"))
     binding = dev.one("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding").plain_inputs
     assert [s["name"] for s in binding["subjects"]] == ["spark-driver"]
-    accounts = {r.plain_inputs["metadata"]["name"]: r.plain_inputs for r in dev.of_type("kubernetes:core/v1:ServiceAccount")}
+    accounts = {
+        r.plain_inputs["metadata"]["name"]: r.plain_inputs for r in dev.of_type("kubernetes:core/v1:ServiceAccount")
+    }
     assert accounts["spark-executor"]["automountServiceAccountToken"] is False
     spec = dev.one(APP).plain_inputs["spec"]
     assert spec["driver"]["serviceAccount"] == "spark-driver"

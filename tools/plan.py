@@ -32,7 +32,6 @@ KIND_CLUSTER_TYPE = "pulumi-python:dynamic:Resource"
 HELM_RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
 # Release inputs that are provider plumbing, not part of what Helm installs.
 _HELM_INTERNAL = {"compat", "resourceNames"}
-_HELM_REFERENCE = ("name", "chart", "version", "repository", "namespace", "values")
 # Keys that lead a mapping, in this order; all others follow alphabetically (stable, and reads like kubectl).
 _LEADING_KEYS = ("apiVersion", "kind", "metadata", "name", "generateName", "namespace")
 _PLAN_FILE = re.compile(r"^\d{2,}-[a-z0-9.-]+\.yaml$")
@@ -66,17 +65,21 @@ class PlanFile:
 # --- values ----------------------------------------------------------------------------------------------
 
 
-def sanitize(value: Any) -> Any:
+def sanitize(value: Any, masked: bool = False) -> Any:
     """Plain data safe to publish: secrets masked, Pulumi-internal keys dropped, wire floats made ints again.
 
-    The engine's wire format has only doubles, so 185 arrives as 185.0; Kubernetes would read it as an integer.
+    A secret map or list keeps its shape (keys, length) with every leaf masked, so a masked Secret or ConfigMap
+    still validates. The engine's wire format has only doubles, so 185 arrives as 185.0; Kubernetes would
+    read it as an integer.
     """
     if rpc.is_rpc_secret(value):
-        return SECRET
+        return sanitize(rpc.unwrap_rpc_secret(value), masked=True)
     if isinstance(value, Mapping):
-        return {str(k): sanitize(v) for k, v in value.items() if not str(k).startswith("__")}
+        return {str(k): sanitize(v, masked) for k, v in value.items() if not str(k).startswith("__")}
     if isinstance(value, (list, tuple)):
-        return [sanitize(v) for v in value]
+        return [sanitize(v, masked) for v in value]
+    if masked:
+        return SECRET
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if value == rpc.UNKNOWN:
@@ -144,6 +147,10 @@ def _slug(text: str) -> str:
 
 def _kubernetes_file(resource: Registered) -> tuple[str, dict[str, Any], list[str]]:
     obj = ordered(sanitize(resource.inputs))
+    if obj["kind"] == "Secret":  # a Secret's payload is secret even where the program did not mark it
+        for key in ("data", "stringData"):
+            if isinstance(obj.get(key), dict):
+                obj[key] = {k: SECRET for k in obj[key]}
     metadata = obj.get("metadata") or {}
     name = metadata.get("name")
     comments = [f"{obj['kind']} from Pulumi resource {resource.type}::{resource.name}"]
