@@ -185,10 +185,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", required=True, type=Path, help="directory for sales_N.csv files")
     parser.add_argument("--files", type=int, default=3, help="number of files (default 3)")
-    parser.add_argument("--rows-per-file", type=int, default=50_000, help="data rows per file (default 50000)")
+    parser.add_argument("--rows-per-file", type=int, default=50_000,
+                        help="data rows per file (default 50000)")
     parser.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
     parser.add_argument("--skew-city", help="put --skew-ratio of the orders in this city")
-    parser.add_argument("--skew-ratio", type=float, default=0.8, help="share of the skewed city (default 0.8)")
+    parser.add_argument("--skew-ratio", type=float, default=0.8,
+                        help="share of orders in --skew-city (default 0.8)")
     parser.add_argument("--scale", action="store_true",
                         help="fast pooled generator for benchmarks (same distributions, not the exact bytes)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
@@ -198,8 +200,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--files must be >= 1 and --rows-per-file >= 0")
     if args.skew_city is not None and not 0.0 <= args.skew_ratio <= 1.0:
         parser.error("--skew-ratio must be between 0 and 1")
-    if args.skew_city is not None and not args.skew_city.strip():
-        parser.error("--skew-city must not be empty")
+    if args.skew_city is not None and (not args.skew_city.strip() or set(args.skew_city) & set(',"\r\n')):
+        parser.error("--skew-city must be a plain name (not empty, no commas, quotes or line breaks)")
     return args
 
 

@@ -1,0 +1,144 @@
+"""The generator: the tutorial's exact bytes by default; skew and scale modes produce valid data."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import importlib.util
+import io
+import random
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+JOBS = Path(__file__).resolve().parent.parent / "jobs"
+TUTORIAL_CITIES = ["New York", "Los Angeles", "Chicago", "Houston", "Phoenix",
+                   "Philadelphia", "San Antonio", "San Diego", "Dallas", "Austin"]
+TUTORIAL_CATEGORIES = ["Electronics", "Clothing", "Food", "Books", "Sports",
+                       "Home", "Garden", "Automotive", "Health", "Toys"]
+HEADER = "order_id,city,category,amount,quantity,date"
+
+
+def load_job(name: str):
+    """Import a job script from jobs/ (a directory of scripts, not a package), once per run."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, JOBS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+generate_data = load_job("generate_data")
+
+
+def tutorial_files(files: int = 3, rows: int = 50_000, seed: int = 42) -> dict[str, bytes]:
+    """The tutorial's generator, written out plainly as an independent reference."""
+    random.seed(seed)
+    result = {}
+    for file_num in range(files):
+        buf = io.StringIO(newline="")
+        writer = csv.writer(buf)
+        writer.writerow(["order_id", "city", "category", "amount", "quantity", "date"])
+        for i in range(rows):
+            order_id = f"ORD-{file_num}-{i:06d}"
+            city = random.choice(TUTORIAL_CITIES)
+            category = random.choice(TUTORIAL_CATEGORIES)
+            amount = round(random.uniform(5.0, 500.0), 2)
+            quantity = random.randint(1, 20)
+            day = random.randint(1, 28)
+            month = random.randint(1, 12)
+            writer.writerow([order_id, city, category, amount, quantity, f"2025-{month:02d}-{day:02d}"])
+        result[f"sales_{file_num}.csv"] = buf.getvalue().encode()
+    return result
+
+
+def read_rows(directory: Path) -> list[list[str]]:
+    """All data rows of all files, checking each file's header and line endings on the way."""
+    rows = []
+    for path in sorted(directory.glob("sales_*.csv")):
+        text = path.read_bytes().decode()
+        assert text.startswith(HEADER + "\r\n")
+        assert text.endswith("\r\n") and text.count("\n") == text.count("\r\n")
+        rows += list(csv.reader(io.StringIO(text, newline="")))[1:]
+    return rows
+
+
+def assert_valid_row(row: list[str]) -> None:
+    """A row the ETL accepts, with the tutorial generator's value ranges."""
+    assert len(row) == 6, row
+    order_id, city, category, amount, quantity, date = row
+    assert order_id.startswith("ORD-") and city and category in TUTORIAL_CATEGORIES
+    assert 5.0 <= float(amount) <= 500.0 and round(float(amount), 2) == float(amount)
+    assert 1 <= int(quantity) <= 20
+    parsed = dt.date.fromisoformat(date)
+    assert parsed.year == 2025 and 1 <= parsed.day <= 28 and date == parsed.isoformat()
+
+
+def test_defaults_reproduce_the_tutorial_bytes(tmp_path: Path) -> None:
+    assert generate_data.main(["--output", str(tmp_path)]) == 0
+    expected = tutorial_files()
+    written = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert written.keys() == expected.keys()
+    for name, data in expected.items():
+        assert written[name] == data, name
+        assert data.count(b"\r\n") == 50_001
+    assert len(read_rows(tmp_path)) == 150_000
+
+
+def test_options_follow_the_same_algorithm(tmp_path: Path) -> None:
+    assert generate_data.main(["--output", str(tmp_path), "--files", "2", "--rows-per-file", "250",
+                               "--seed", "7"]) == 0
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == tutorial_files(2, 250, 7)
+
+
+def test_skew_puts_the_requested_share_in_one_city(tmp_path: Path) -> None:
+    assert generate_data.main(["--output", str(tmp_path), "--rows-per-file", "4000",
+                               "--skew-city", "New York", "--skew-ratio", "0.8"]) == 0
+    rows = read_rows(tmp_path)
+    assert len(rows) == 12_000 and len({r[0] for r in rows}) == 12_000
+    for row in rows:
+        assert_valid_row(row)
+    cities = Counter(r[1] for r in rows)
+    assert abs(cities["New York"] / len(rows) - 0.8) < 0.02
+    assert set(cities) == set(TUTORIAL_CITIES)  # the other 20 % still spread over the rest
+
+
+@pytest.mark.parametrize("skew", [[], ["--skew-city", "Austin", "--skew-ratio", "0.5"]])
+def test_scale_mode_makes_valid_unique_rows(tmp_path: Path, skew: list[str]) -> None:
+    rows_per_file = 12_345  # not a multiple of the generator's internal block size
+    assert generate_data.main(["--output", str(tmp_path), "--scale", "--files", "3",
+                               "--rows-per-file", str(rows_per_file), "--workers", "2", *skew]) == 0
+    rows = read_rows(tmp_path)
+    assert len(rows) == 3 * rows_per_file
+    assert len({r[0] for r in rows}) == len(rows)
+    for row in rows:
+        assert_valid_row(row)
+    cities = Counter(r[1] for r in rows)
+    assert set(cities) == set(TUTORIAL_CITIES)
+    if skew:
+        assert abs(cities["Austin"] / len(rows) - 0.5) < 0.03
+    else:  # same uniform distributions as the tutorial's generator
+        assert max(cities.values()) / min(cities.values()) < 1.2
+        assert 240 < sum(float(r[3]) for r in rows) / len(rows) < 265
+        assert {int(r[4]) for r in rows} == set(range(1, 21))
+        assert {r[5][5:7] for r in rows} == {f"{m:02d}" for m in range(1, 13)}
+
+
+def test_scale_mode_is_not_the_exact_mode(tmp_path: Path) -> None:
+    """Scale mode never stands in for the tutorial data: its bytes differ, the defaults do not."""
+    assert generate_data.main(["--output", str(tmp_path), "--scale", "--rows-per-file", "2000"]) == 0
+    exact = tutorial_files(3, 2000)
+    assert (tmp_path / "sales_0.csv").read_bytes() != exact["sales_0.csv"]
+
+
+@pytest.mark.parametrize("bad", [["--skew-city", "Austin", "--skew-ratio", "1.5"], ["--skew-city", "Austin, TX"],
+                                 ["--files", "0"]])
+def test_bad_arguments_are_refused(capsys: pytest.CaptureFixture[str], tmp_path: Path, bad: list[str]) -> None:
+    with pytest.raises(SystemExit):
+        generate_data.main(["--output", str(tmp_path), *bad])
+    assert bad[0] in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
