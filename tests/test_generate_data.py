@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import importlib.util
 import io
 import random
-import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
+
+from tests.job_modules import load_job
 
 JOBS = Path(__file__).resolve().parent.parent / "jobs"
 TUTORIAL_CITIES = ["New York", "Los Angeles", "Chicago", "Houston", "Phoenix",
@@ -19,17 +19,6 @@ TUTORIAL_CITIES = ["New York", "Los Angeles", "Chicago", "Houston", "Phoenix",
 TUTORIAL_CATEGORIES = ["Electronics", "Clothing", "Food", "Books", "Sports",
                        "Home", "Garden", "Automotive", "Health", "Toys"]
 HEADER = "order_id,city,category,amount,quantity,date"
-
-
-def load_job(name: str):
-    """Import a job script from jobs/ (a directory of scripts, not a package), once per run."""
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, JOBS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 generate_data = load_job("generate_data")

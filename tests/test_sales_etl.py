@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import importlib.util
 import itertools
 import json
 import math
@@ -21,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.job_modules import load_job
+
 REPO = Path(__file__).resolve().parent.parent
 JOBS = REPO / "jobs"
 HEADER = "order_id,city,category,amount,quantity,date"
@@ -29,17 +30,6 @@ OUTPUT_COLUMNS = {
     "monthly_categories": ["month", "category", "revenue", "orders"],
     "cross_tab": ["city", "category", "revenue"],
 }
-
-
-def load_job(name: str):
-    """Import a job script from jobs/ (a directory of scripts, not a package), once per run."""
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, JOBS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 etl = load_job("sales_etl")
