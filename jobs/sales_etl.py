@@ -53,6 +53,8 @@ BAD_AMOUNT = "bad_amount"
 BAD_QUANTITY = "bad_quantity"
 BAD_DATE = "bad_date"
 REASONS = (FIELD_COUNT, MISSING, BAD_AMOUNT, BAD_QUANTITY, BAD_DATE)
+# Empty lines are not data rows (Spark's CSV reader skips them too); they are counted, not rejected.
+BLANK_LINE = "blank_line"
 
 EXIT_OK = 0
 EXIT_REJECTED = 1  # too many bad rows: nothing published
@@ -118,8 +120,44 @@ def read_lines(spark: SparkSession, paths: list[str]) -> DataFrame:
 
 
 def _blank(value: Column) -> Column:
-    """Missing: empty or only spaces (trim only runs for values starting with a space)."""
-    return (value == "") | (value.startswith(" ") & (F.trim(value) == ""))
+    """Missing: absent, empty, only spaces, or an empty quoted field ("" in CSV).
+
+    Trim only runs for values starting with a space, keeping the common case cheap.
+    """
+    return (
+        value.isNull() | (value == "") | (value == '""') | (value.startswith(" ") & (F.trim(value) == ""))
+    )
+
+
+# Quoted lines go through Spark's CSV parser (RFC 4180 quoting: "" escapes a quote); one extra
+# column catches a seventh field, and the field count is recovered from the commas outside fields.
+_QUOTED_SCHEMA = ", ".join(f"f{i} STRING" for i in range(len(FIELDS) + 1))
+_QUOTED_OPTIONS = {"mode": "PERMISSIVE", "escape": '"'}
+
+
+def _commas(text: Column) -> Column:
+    return F.length(text) - F.length(F.translate(text, ",", ""))
+
+
+def split_fields(lines: DataFrame, csv_rules: bool = False) -> DataFrame:
+    """Add the line's fields (``_order_id`` .. ``_date``) and their count ``_n`` to each line.
+
+    The hot path splits on commas, which is right for every line without a quote character (all
+    of the tutorial's data). ``csv_rules`` parses with Spark's CSV parser instead, so "Chicago, IL"
+    is one field; it is only used for the few lines that contain quotes (see ``with_quoted_lines``).
+    """
+    if not csv_rules:
+        parts = F.split("raw", ",", -1)
+        return lines.select(
+            "*", F.size(parts).alias("_n"), *[F.get(parts, i).alias(f"_{name}") for i, name in enumerate(FIELDS)]
+        )
+    quoted = F.from_csv("raw", _QUOTED_SCHEMA, _QUOTED_OPTIONS)
+    parsed = lines.select("*", quoted.alias("_csv"))
+    values = [F.col(f"_csv.f{i}") for i in range(len(FIELDS) + 1)]
+    count = _commas(F.col("raw")) - _commas(F.concat_ws("", *values)) + 1
+    return parsed.select(
+        "raw", "source_file", count.alias("_n"), *[values[i].alias(f"_{name}") for i, name in enumerate(FIELDS)]
+    )
 
 
 def _strict_date(text: Column) -> Column:
@@ -141,21 +179,16 @@ def _strict_date(text: Column) -> Column:
     return F.when(layout_ok, date)
 
 
-def parse_lines(lines: DataFrame) -> DataFrame:
+def parse_lines(lines: DataFrame, csv_rules: bool = False) -> DataFrame:
     """Split and type each line and give the reason it is rejected (null for a valid line).
 
     Uses try_* conversions, which return null instead of failing the job (Spark 4 runs with
     ANSI mode on, where plain casts throw). A line is rejected when its field count is not six,
     a value is missing, amount is not a finite number, quantity not an integer, or date not a
-    real ``yyyy-MM-dd`` date. Fields are split on commas, like the tutorial's data is written
-    (it never needs quoting); a quoted comma would show up as a wrong field count, never as a
-    silently shifted column.
+    real ``yyyy-MM-dd`` date. The fast path splits on commas; ``with_quoted_lines`` then gives the
+    few rejected lines that contain quotes a second parse with CSV rules.
     """
-    parts = F.split("raw", ",", -1)
-    fields = lines.select(
-        "raw", "source_file", F.size(parts).alias("_n"),
-        *[F.get(parts, i).alias(f"_{name}") for i, name in enumerate(FIELDS)],
-    )
+    fields = split_fields(lines, csv_rules)
     amount = F.col("_amount").try_cast("double")
     quantity = F.col("_quantity").try_cast("int")
     date = _strict_date(F.col("_date"))
@@ -163,7 +196,8 @@ def parse_lines(lines: DataFrame) -> DataFrame:
     for name in FIELDS[1:]:
         any_blank = any_blank | _blank(F.col(f"_{name}"))
     reason = (
-        F.when(F.col("_n") != len(FIELDS), F.lit(FIELD_COUNT))
+        F.when(F.col("raw") == "", F.lit(BLANK_LINE))
+        .when(F.col("_n") != len(FIELDS), F.lit(FIELD_COUNT))
         .when(any_blank, F.lit(MISSING))
         .when(amount.isNull() | F.isnan(amount) | amount.isin(float("inf"), float("-inf")), F.lit(BAD_AMOUNT))
         .when(quantity.isNull(), F.lit(BAD_QUANTITY))
@@ -203,6 +237,41 @@ def aggregate(parsed: DataFrame) -> DataFrame:
     )
 
 
+def _unquote(value: Column) -> Column:
+    """A comma-free field written in CSV quotes ("New York") stands for its content."""
+    quoted = value.startswith('"') & value.endswith('"') & (F.length(value) >= 2)
+    inner = F.substring(value, F.lit(2), F.length(value) - 2)
+    return F.when(quoted, F.regexp_replace(inner, '""', '"')).otherwise(value)
+
+
+def _needs_csv_rules() -> Column:
+    return F.col("reason").isNotNull() & (F.col("reason") != BLANK_LINE) & F.col("raw").contains('"')
+
+
+def any_quoted_rejects(groups: DataFrame) -> bool:
+    """Cheap on the cached aggregate: is there anything for ``with_quoted_lines`` to do?"""
+    return bool(groups.where(_needs_csv_rules()).limit(1).count())
+
+
+def with_quoted_lines(first: DataFrame) -> DataFrame:
+    """Apply CSV quoting rules after the scan, on the small aggregated result only.
+
+    The scan splits on commas, which is right for unquoted lines and cheapest per row. A quoted
+    field holding a comma ("Chicago, IL") or a quoted number makes its line a reject there; those
+    rejects are parsed again here with Spark's CSV parser. Valid groups keyed by a quoted city or
+    category get the unquoted name. Groups may then repeat a key; every consumer sums over keys.
+    """
+    retry = _needs_csv_rules()
+    pending = first.where(retry).select(
+        "raw", "source_file", F.explode(F.array_repeat(F.lit(1), F.col("orders").cast("int"))).alias("_copy")
+    ).drop("_copy")
+    reparsed = aggregate(parse_lines(pending, csv_rules=True))
+    kept = first.where(~retry | F.col("reason").isNull()).withColumns(
+        {"city": _unquote(F.col("city")), "category": _unquote(F.col("category"))}
+    )
+    return kept.unionByName(reparsed)
+
+
 def _valid(groups: DataFrame) -> DataFrame:
     return groups.where(F.col("reason").isNull())
 
@@ -239,7 +308,7 @@ def cross_tab(groups: DataFrame) -> DataFrame:
 
 def rejected_rows(groups: DataFrame) -> DataFrame:
     """One row per rejected input line: file, reason and the exact raw text."""
-    rejected = groups.where(F.col("reason").isNotNull()).select(
+    rejected = groups.where(F.col("reason").isNotNull() & (F.col("reason") != BLANK_LINE)).select(
         "source_file", "reason", F.col("raw").alias("raw_line"),
         F.explode(F.array_repeat(F.lit(1), F.col("orders").cast("int"))).alias("_copy"),
     )
@@ -291,6 +360,7 @@ class Summary:
     rows_read: int = 0
     rows_rejected: int = 0
     rows_valid: int = 0
+    blank_lines: int = 0
     reject_ratio: float = 0.0
     max_reject_ratio: float = 0.0
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
@@ -573,6 +643,7 @@ def count_summary(summary: Summary, counts: Counts, max_reject_ratio: float) -> 
     by_reason = counts.rejected_by_reason
     summary.rejected_by_reason = {reason: by_reason[reason] for reason in REASONS if reason in by_reason}
     summary.rows_rejected = sum(summary.rejected_by_reason.values())
+    summary.blank_lines = by_reason.get(BLANK_LINE, 0)
     summary.rows_read = summary.rows_valid + summary.rows_rejected
     summary.reject_ratio = summary.rows_rejected / summary.rows_read if summary.rows_read else 0.0
     summary.max_reject_ratio = max_reject_ratio
@@ -590,8 +661,13 @@ def run(spark: SparkSession, input_spec: str, output: str, max_reject_ratio: flo
     check_output_target(storage, paths)
     files = resolve_input(input_spec)
     try:
+        # The one scan of the input; everything after works on this small cached result.
         groups = aggregate(parse_lines(read_lines(spark, files))).coalesce(1).cache()
         counts = Counts.from_tally(tally(groups).collect())
+        if any_quoted_rejects(groups):
+            first, groups = groups, with_quoted_lines(groups).coalesce(1).cache()
+            counts = Counts.from_tally(tally(groups).collect())
+            first.unpersist()
         count_summary(summary, counts, max_reject_ratio)
     except AnalysisException as exc:
         raise InputError(f"cannot read input {input_spec}: {exc}") from exc

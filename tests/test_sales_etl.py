@@ -5,6 +5,7 @@ Spark tests share the session-scoped ``spark`` fixture; one test runs the job as
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import hashlib
 import itertools
@@ -44,9 +45,14 @@ INTEGER = re.compile(r"[+-]?\d+")
 ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
+def split_line(line: str) -> list[str]:
+    """A line's fields: the csv module's reading for quoted lines, plain commas otherwise."""
+    return next(csv.reader([line])) if '"' in line else line.split(",")
+
+
 def classify(line: str) -> str | None:
     """Why the ETL must reject ``line`` (None when valid), decided without Spark."""
-    fields = line.split(",")
+    fields = split_line(line)
     if len(fields) != 6:
         return "wrong_field_count"
     if any(f.strip(" ") == "" for f in fields):
@@ -72,7 +78,7 @@ def data_lines(directory: Path) -> list[tuple[str, str]]:
         pieces = re.split(r"\r\n|\r|\n", path.read_bytes().decode())
         if pieces and pieces[-1] == "":
             pieces.pop()
-        result += [(path.name, line) for line in pieces if line != HEADER]
+        result += [(path.name, line) for line in pieces if line not in (HEADER, "")]  # blank: not a row
     return result
 
 
@@ -87,7 +93,7 @@ def expected_results(lines: list[tuple[str, str]]) -> dict:
         if reason:
             rejected[(name, reason, line)] += 1
             continue
-        _, c, cat, amount, quantity, date = line.split(",")
+        _, c, cat, amount, quantity, date = split_line(line)
         amount, quantity, month = float(amount), int(quantity), int(date[5:7])
         city[c][0] += amount
         city[c][1] += 1
@@ -162,6 +168,13 @@ def variant(index: int, value: str) -> str:
     return ",".join(fields)
 
 
+# Valid lines that need CSV quoting rules, and a blank line (not a data row at all).
+QUOTED_GOOD = [
+    'ORD-9-000002,"Chicago, IL",Books,12.50,3,2025-03-04',
+    'ORD-9-000003,"Say ""hi""",Toys,1,1,2025-01-31',
+    'ORD-9-000004,"Chicago",Books,"7.25","2",2025-03-04',
+]
+
 # One line per way of being bad, with the reason the job must give.
 BAD_LINES = [
     (variant(3, "abc"), "bad_amount"),
@@ -172,7 +185,9 @@ BAD_LINES = [
     (",".join(TEMPLATE[:5]), "wrong_field_count"),
     (",".join([*TEMPLATE, "extra"]), "wrong_field_count"),
     (",".join(TEMPLATE) + ",", "wrong_field_count"),
-    ("", "wrong_field_count"),
+    ('ORD-9-000001,"Chicago, IL",Books,12.50,3', "wrong_field_count"),
+    ('ORD-9-000001,"",Books,12.50,3,2025-03-04', "missing_value"),
+    ('ORD-9-000001,Chicago,Books,"12,50",3,2025-03-04', "bad_amount"),
     (variant(5, "2025-02-30"), "bad_date"),
     (variant(5, "2025/03/04"), "bad_date"),
     (variant(5, "2025-3-4"), "bad_date"),
@@ -190,6 +205,8 @@ def make_bad_dataset(directory: Path, rows_per_file: int = 200) -> list[tuple[st
     for file_num, path in enumerate(sorted(directory.glob("*.csv"))):
         lines = path.read_bytes().decode().split("\r\n")[:-1]
         bad = [line for line, _ in BAD_LINES[file_num::2]] + ([BAD_LINES[0][0]] if file_num == 0 else [])
+        if file_num == 1:
+            lines[1:1] = [*QUOTED_GOOD, ""]
         for offset, line in enumerate(bad):
             lines.insert(1 + offset * 7, line)  # first data line, middle, ...
             injected.append((path.name, line))
@@ -227,6 +244,8 @@ def test_bad_rows_are_set_aside_and_counted(spark, tmp_path: Path) -> None:
     assert code == 0
     assert_matches(spark, out, expected)
     assert summary.rejected_by_reason == dict(Counter(r for _, r, _ in expected["rejected"].elements()))
+    assert summary.rows_read == expected["rows_read"] and summary.blank_lines == 1
+    assert expected["city_revenue"]["Chicago, IL"][2] == 1  # the quoted line counted, under its real city
 
 
 @pytest.mark.spark
@@ -283,7 +302,8 @@ def test_parse_lines_rejects_like_the_reference(spark) -> None:
     amounts = ["12.5", "7", "-3.25", "1e2", "abc", "NaN", "Infinity", "1.2.3", ".5", "5."]
     quantities = ["3", "+4", "-1", "2.5", "x", "99999999999", "0"]
     lines = ([variant(5, d) for d in sorted(dates)] + [variant(3, a) for a in amounts]
-             + [variant(4, q) for q in quantities] + [line for line, _ in BAD_LINES])
+             + [variant(4, q) for q in quantities] + [line for line, _ in BAD_LINES if '"' not in line])
+    # (quoted lines get their final reason after the scan, in with_quoted_lines: see the dataset test)
     frame = spark.createDataFrame([(line, "f.csv") for line in lines], "raw string, source_file string")
     got = {r["raw"]: r["reason"] for r in etl.parse_lines(frame).collect()}
     mismatches = [(line, got[line], classify(line)) for line in lines if got[line] != classify(line)]
