@@ -3,7 +3,8 @@
 import pulumi
 
 from infra.config import load_config
-from infra.stack import Secrets, build_stack
+from infra.secrets import Secrets
+from infra.stack import build_stack
 
 # Validate everything first: a config error must stop the run before any resource is registered.
 config = load_config()

@@ -5,14 +5,12 @@ Kept apart from `__main__.py` so tests (and the offline plan) drive exactly what
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from infra.cluster import Cluster, build_cluster
-from infra.config import PROJECT, StackConfig
+from infra.config import StackConfig
 from infra.generator import data_generator_job
 from infra.platform import Platform
 from infra.rbac import DRIVER_SA, EXECUTOR_SA
@@ -24,56 +22,10 @@ from infra.scripts import (
     scripts_mount,
     scripts_volume,
 )
-from infra.security import labels
+from infra.secrets import Secrets, credentials_env, credentials_secret
 from infra.spark_app import ScheduledSparkApplication, SparkApplication
 from infra.spark_spec import ScheduledSparkApplicationSpec, SparkApplicationSpec, pyspark_application_spec
 from infra.storage import DATA_CLAIM, DATA_MOUNT, SCRATCH_MOUNT, SCRATCH_VOLUME, data_volume, scratch_volume
-
-
-@dataclass(frozen=True)
-class Secrets:
-    """Secret config, read as Pulumi secrets so they stay encrypted in state and masked in outputs."""
-
-    kubeconfig: pulumi.Output[str] | None = None
-    object_store_credentials: pulumi.Output[dict] | None = None
-
-    @staticmethod
-    def load() -> Secrets:
-        cfg = pulumi.Config(PROJECT)
-        return Secrets(
-            kubeconfig=cfg.get_secret("kubeconfig"),
-            object_store_credentials=cfg.get_secret_object("objectStoreCredentials"),
-        )
-
-
-CREDENTIALS_SECRET = "object-store-credentials"
-_CREDENTIAL_ENV = {"accessKeyId": "AWS_ACCESS_KEY_ID", "secretAccessKey": "AWS_SECRET_ACCESS_KEY"}
-
-
-def _credential_env(creds: dict) -> dict[str, str]:
-    missing = [k for k in _CREDENTIAL_ENV if not isinstance(creds, dict) or not creds.get(k)]
-    if missing:
-        raise ValueError(
-            f"sparkstack:objectStoreCredentials needs {', '.join(missing)}; set them with "
-            "`pulumi config set --secret --path 'sparkstack:objectStoreCredentials.accessKeyId' ...`"
-        )
-    return {env: creds[key] for key, env in _CREDENTIAL_ENV.items()}
-
-
-def credentials_secret(creds: pulumi.Output[dict], namespace: pulumi.Input[str], provider) -> k8s.core.v1.Secret:
-    """Object-store keys for clusters without workload identity; read by Hadoop's default credential chain."""
-    return k8s.core.v1.Secret(
-        "object-store-credentials",
-        metadata={"name": CREDENTIALS_SECRET, "namespace": namespace, "labels": labels("credentials")},
-        type="Opaque",
-        string_data=pulumi.Output.secret(creds).apply(_credential_env),
-        opts=pulumi.ResourceOptions(provider=provider),
-    )
-
-
-def credentials_env() -> list[dict]:
-    return [{"name": env, "valueFrom": {"secretKeyRef": {"name": CREDENTIALS_SECRET, "key": env}}}
-            for env in _CREDENTIAL_ENV.values()]
 
 
 def etl_spec(cfg: StackConfig, scripts_name: str, with_credentials: bool = False) -> SparkApplicationSpec:

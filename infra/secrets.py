@@ -1,0 +1,62 @@
+"""Secret configuration (kubeconfig, object-store credentials) and the Kubernetes Secret built from it.
+
+Everything here stays a Pulumi secret: encrypted in state, masked in previews and stack outputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from infra.config import PROJECT
+from infra.security import labels
+
+
+@dataclass(frozen=True)
+class Secrets:
+    """Secret config, read as Pulumi secrets so they stay encrypted in state and masked in outputs."""
+
+    kubeconfig: pulumi.Output[str] | None = None
+    object_store_credentials: pulumi.Output[dict] | None = None
+
+    @staticmethod
+    def load() -> Secrets:
+        cfg = pulumi.Config(PROJECT)
+        return Secrets(
+            kubeconfig=cfg.get_secret("kubeconfig"),
+            object_store_credentials=cfg.get_secret_object("objectStoreCredentials"),
+        )
+
+
+CREDENTIALS_SECRET = "object-store-credentials"
+_CREDENTIAL_ENV = {"accessKeyId": "AWS_ACCESS_KEY_ID", "secretAccessKey": "AWS_SECRET_ACCESS_KEY"}
+
+
+def _credential_env(creds: dict) -> dict[str, str]:
+    missing = [k for k in _CREDENTIAL_ENV if not isinstance(creds, dict) or not creds.get(k)]
+    if missing:
+        raise ValueError(
+            f"sparkstack:objectStoreCredentials needs {', '.join(missing)}; set them with "
+            "`pulumi config set --secret --path 'sparkstack:objectStoreCredentials.accessKeyId' ...`"
+        )
+    return {env: creds[key] for key, env in _CREDENTIAL_ENV.items()}
+
+
+def credentials_secret(
+    creds: pulumi.Output[dict], namespace: pulumi.Input[str], provider: k8s.Provider
+) -> k8s.core.v1.Secret:
+    """Object-store keys for clusters without workload identity; read by Hadoop's default credential chain."""
+    return k8s.core.v1.Secret(
+        "object-store-credentials",
+        metadata={"name": CREDENTIALS_SECRET, "namespace": namespace, "labels": labels("credentials")},
+        type="Opaque",
+        string_data=pulumi.Output.secret(creds).apply(_credential_env),
+        opts=pulumi.ResourceOptions(provider=provider),
+    )
+
+
+def credentials_env() -> list[dict]:
+    return [{"name": env, "valueFrom": {"secretKeyRef": {"name": CREDENTIALS_SECRET, "key": env}}}
+            for env in _CREDENTIAL_ENV.values()]
