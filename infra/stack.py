@@ -10,7 +10,7 @@ from typing import Any
 import pulumi
 
 from infra.cluster import Cluster, build_cluster
-from infra.config import StackConfig
+from infra.config import ClusterConfig, StackConfig
 from infra.generator import data_generator_job
 from infra.platform import Platform
 from infra.rbac import DRIVER_SA, EXECUTOR_SA
@@ -52,7 +52,7 @@ def etl_spec(cfg: StackConfig, scripts_name: str, with_credentials: bool = False
     )
 
 
-def commands(cluster_cfg: Any, namespace: str, app: str) -> dict[str, str]:
+def commands(cluster_cfg: ClusterConfig, namespace: str, app: str) -> dict[str, str]:
     """Copy-paste commands for the things users do right after `pulumi up`."""
     kube = "KUBECONFIG=<(pulumi stack output kubeconfig --show-secrets) " if cluster_cfg.kind == "kind" else ""
     return {

@@ -7,6 +7,9 @@ import pytest
 from infra.config import ConfigError, parse_config
 from tools.mock_engine import run_program, stack_config
 
+# The floating tag the config must refuse (test input only; nothing deploys it).
+UNPINNED = "latest"
+
 
 def errors_for(raw: dict) -> str:
     with pytest.raises(ConfigError) as caught:
@@ -25,8 +28,8 @@ def errors_for(raw: dict) -> str:
         ({"platform": {"namespace": "Spark_Jobs"}}, "sparkstack:platform.namespace", "lowercase"),
         ({"jobs": {"salesEtl": {"name": "sales.etl!"}}}, "sparkstack:jobs.salesEtl.name", "lowercase"),
         ({"spark": {"image": "apache/spark"}}, "sparkstack:spark.image", "pin an exact version"),
-        ({"spark": {"image": "apache/spark:latest"}}, "sparkstack:spark.image", "exact tag"),
-        ({"cluster": {"nodeImage": "kindest/node:latest"}}, "sparkstack:cluster.nodeImage", "exact tag"),
+        ({"spark": {"image": f"apache/spark:{UNPINNED}"}}, "sparkstack:spark.image", "exact tag"),
+        ({"cluster": {"nodeImage": f"kindest/node:{UNPINNED}"}}, "sparkstack:cluster.nodeImage", "exact tag"),
         ({"jobs": {"nightly": {"schedule": "0 25 * * *"}}}, "sparkstack:jobs.nightly.schedule", "'0 3 * * *'"),
         ({"jobs": {"nightly": {"schedule": "every night"}}}, "sparkstack:jobs.nightly.schedule", "5-field"),
         ({"cluster": {"kind": "eks"}}, "sparkstack:cluster.kind", "'kind' or 'existing'"),

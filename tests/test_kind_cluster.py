@@ -32,6 +32,9 @@ FAKE_KIND = Path(__file__).parent / "fakes" / "kind"
 REPO = Path(__file__).resolve().parents[1]
 IMAGE = "kindest/node:v1.33.1"
 
+# The floating tag the provider must refuse (test input only; nothing deploys it).
+UNPINNED = "latest"
+
 
 class FakeKind:
     """The fake kind's state dir, as the tests see it."""
@@ -134,7 +137,7 @@ def test_render_kind_config_without_mounts_or_workers() -> None:
         ({"name": "a" * 50}, "not a valid kind cluster name"),
         ({"node_image": "kindest/node"}, "has no tag"),
         ({"node_image": "localhost:5000/kindest/node"}, "has no tag"),
-        ({"node_image": "kindest/node:latest"}, "'latest'"),
+        ({"node_image": f"kindest/node:{UNPINNED}"}, "'latest'"),
         ({"node_image": "kindest/node:v1.33.1@sha256:beef"}, "invalid digest"),
         ({"workers": -1}, "workers: must be a whole number >= 0"),
         ({"workers": True}, "workers: must be a whole number >= 0"),
@@ -168,7 +171,7 @@ def test_args_accept_pinned_images_and_resolve_relative_host_paths(
 
 
 def test_check_reports_failures_per_property(provider) -> None:
-    result = provider.check({}, {"name": "Bad", "node_image": "x:latest", "workers": 1, "extra_mounts": []})
+    result = provider.check({}, {"name": "Bad", "node_image": f"x:{UNPINNED}", "workers": 1, "extra_mounts": []})
     assert sorted(f.property for f in result.failures) == ["name", "node_image"]
     assert provider.check({}, props()).failures == []
 
