@@ -1,194 +1,167 @@
-"""Typed stack configuration, validated before any resource is registered.
+"""The stack's configuration (`sparkstack:*` in `Pulumi.<stack>.yaml`): typed, strict, validated before any resource.
 
-Pulumi structured config arrives as loose dicts; a typo or a malformed quantity would otherwise surface
-minutes into `pulumi up` as an API-server rejection. Every key is checked here, and each error names the
-config key path and what to write instead.
+Pulumi structured config arrives as loose dicts; a typo or a value Spark refuses would otherwise surface minutes
+into `pulumi up`. Every problem is reported at once, one line each, as
+`sparkstack:<path to the key> (got <value>): <what is wrong>; <what to write>`, and nothing is registered.
+The value rules live in `infra/values.py`; this module holds the shape of the config and the rules that span keys.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 import pulumi
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
-PROJECT = "sparkstack"
-SECTIONS = ("cluster", "platform", "spark", "jobs")
-SECRET_KEYS = ("kubeconfig", "objectStoreCredentials")
+from infra.cluster.kind import validate_kind_props
+from infra.conventions import DATA_MOUNT
+from infra.values import (
+    AbsolutePath,
+    CpuQuantity,
+    Cron,
+    DnsLabel,
+    DriverMemory,
+    ExecutorMemory,
+    Int32,
+    PinnedImage,
+    PositiveInt32,
+    Quantity,
+    SparkSize,
+    TimeZone,
+    check_app_name,
+    cpu_millis,
+    image_spark_version,
+)
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_K8S_QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
-_SPARK_MEMORY = re.compile(r"^[0-9]+[kmgt]$")
-_CORE_QUANTITY = re.compile(r"^([0-9]+m|[0-9]+(\.[0-9]+)?)$")
-_CRON_FIELD = re.compile(r"^(\*|\?|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(/[0-9]+)?$")
-_CRON_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
-_CRON_NAMES = {
-    3: ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"],
-    4: ["sun", "mon", "tue", "wed", "thu", "fri", "sat"],
-}
-_CRON_MACROS = {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
+PROJECT = "sparkstack"
+SECTIONS = ("cluster", "platform", "spark", "generator", "applications")
+SECRET_KEYS = ("kubeconfig", "objectStoreCredentials")
+JOBS_DIR = Path(__file__).resolve().parent.parent / "jobs"
+
+# The operator names the UI Service `<name>-ui-svc` (a 63-character DNS-1035 label), and each scheduled run
+# `<name>-<UnixNano>`, 20 more characters (operator v2.5.2, internal/controller/scheduledsparkapplication/
+# controller.go, formatTimestamp with the default "nanos" precision).
+_UI_SUFFIX = len("-ui-svc")
+APP_NAME_MAX = 63 - _UI_SUFFIX
+SCHEDULED_APP_NAME_MAX = APP_NAME_MAX - 20
 
 
 class ConfigError(Exception):
     """Raised with one line per invalid key; nothing has been created when it is raised."""
 
 
-# --- value checks, each with the fix in its message -------------------------------------------------------
-
-
-def _dns_label(value: str) -> str:
-    if len(value) > 63 or not _DNS_LABEL.match(value):
-        raise ValueError(
-            "not a valid Kubernetes name; use at most 63 lowercase letters, digits and '-', "
-            "starting and ending with a letter or digit (e.g. 'spark-jobs')"
-        )
-    return value
-
-
-def _app_name(max_length: int):
-    """Spark application names become pod and service names (`<name>-driver`, `<name>-ui-svc`)."""
-
-    def check(value: str) -> str:
-        if len(value) > max_length or not re.match(r"^[a-z]([-a-z0-9]*[a-z0-9])?$", value):
-            raise ValueError(
-                f"not a valid Spark application name; use at most {max_length} lowercase letters, digits and "
-                "'-', starting with a letter (e.g. 'sales-etl')"
-            )
+def _scalar_to_str(value: Any) -> Any:
+    """Spark reads every setting and argument as a string; YAML scalars are accepted and spelled as Spark does."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, str):
         return value
-
-    return check
-
-
-def _pinned_image(value: str) -> str:
-    name, _, digest = value.partition("@")
-    last = name.rsplit("/", 1)[-1]
-    tag = last.partition(":")[2]
-    if not tag and not digest:
-        raise ValueError(f"image has no tag; pin an exact version, e.g. '{name}:4.0.4-python3'")
-    if tag == "latest":
-        raise ValueError(f"'latest' is not a pinned version; write an exact tag instead of '{value}'")
-    return value
+    raise ValueError("must be a single value (text, number or true/false), not a list or mapping")
 
 
-def _k8s_quantity(value: str) -> str:
-    if not _K8S_QUANTITY.match(value):
-        raise ValueError("not a Kubernetes quantity; write a number with a binary suffix, e.g. '5Gi' or '512Mi'")
-    return value
+def _number_to_str(value: Any) -> Any:
+    return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
 
 
-def _spark_memory(value: str) -> str:
-    if not _SPARK_MEMORY.match(value):
-        raise ValueError("not a Spark memory size; write a whole number with k, m, g or t, e.g. '2g' or '512m'")
-    return value
-
-
-def _core_quantity(value: str) -> str:
-    if not _CORE_QUANTITY.match(value):
-        raise ValueError("not a CPU quantity; write millicores or cores, e.g. '500m' or '1.5'")
-    return value
-
-
-def _cron_value(token: str, index: int) -> int:
-    if token.isdigit():
-        return int(token)
-    names = _CRON_NAMES.get(index, [])
-    if token.lower() in names:
-        return names.index(token.lower()) + (1 if index == 3 else 0)
-    raise ValueError(token)
-
-
-def _cron(value: str) -> str:
-    """Standard 5-field cron (what the operator's robfig/cron parser accepts), or an @macro."""
-    hint = "write a 5-field cron expression such as '0 3 * * *' (03:00 every day)"
-    text = value.strip()
-    if text in _CRON_MACROS or text.startswith("@every "):
-        return value
-    fields = text.split()
-    if len(fields) != 5:
-        raise ValueError(f"has {len(fields)} fields, not 5; {hint}")
-    for index, field in enumerate(fields):
-        low, high = _CRON_RANGES[index]
-        for part in field.split(","):
-            if not _CRON_FIELD.match(part):
-                raise ValueError(f"field {index + 1} ('{field}') is not valid; {hint}")
-            base = part.split("/")[0]
-            if base in ("*", "?"):
-                continue
-            try:
-                bounds = [_cron_value(t, index) for t in base.split("-")]
-            except ValueError:
-                raise ValueError(f"field {index + 1} ('{field}') is not valid; {hint}") from None
-            if any(not low <= b <= high for b in bounds) or bounds != sorted(bounds):
-                raise ValueError(f"field {index + 1} ('{field}') is outside {low}-{high}; {hint}")
-    return value
-
-
-DnsLabel = Annotated[str, AfterValidator(_dns_label)]
-PinnedImage = Annotated[str, AfterValidator(_pinned_image)]
-K8sQuantity = Annotated[str, AfterValidator(_k8s_quantity)]
-SparkMemory = Annotated[str, AfterValidator(_spark_memory)]
-CoreQuantity = Annotated[str, AfterValidator(_core_quantity)]
-Cron = Annotated[str, AfterValidator(_cron)]
-# The operator names each scheduled run `<name>-<unix nanoseconds>`, so scheduled names must be shorter.
-AppName = Annotated[str, AfterValidator(_app_name(56))]
-ScheduledAppName = Annotated[str, AfterValidator(_app_name(36))]
-Count = Annotated[int, Field(ge=1)]
+ScalarText = Annotated[str, BeforeValidator(_scalar_to_str)]
+Cpu = Annotated[CpuQuantity, BeforeValidator(_number_to_str)]
 
 
 class Model(BaseModel):
-    """camelCase in YAML, snake_case in Python, and no unknown keys (a typo must not be ignored)."""
+    """camelCase in YAML, snake_case in Python, no unknown keys, and no silent coercion (`workers: true`)."""
 
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True, strict=False
-    )
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True,
+                              strict=True)
 
 
-# --- cluster -------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Problem:
+    """One invalid key: its path below `sparkstack:`, the value found, and what is wrong plus the fix."""
+
+    path: str
+    message: str
+    got: Any = None
+    show_got: bool = True
+
+    def line(self) -> str:
+        got = f" (got {self.got!r})" if self.show_got and not isinstance(self.got, (dict, list)) else ""
+        return f"  {PROJECT}:{self.path}{got}: {self.message}"
+
+
+# --- cluster ---------------------------------------------------------------------------------------------
+
+_KIND_ONLY = ("node_image", "workers", "extra_mounts", "create_timeout_seconds")
 
 
 class Mount(Model):
-    host_path: str
-    container_path: str
+    host_path: AbsolutePath
+    container_path: AbsolutePath
     read_only: bool = False
 
 
 class ClusterConfig(Model):
-    """A kind cluster we create, or an existing cluster reached through a kubeconfig context."""
+    """A kind cluster we create, or an existing cluster reached through a kubeconfig and/or context."""
 
     kind: Literal["kind", "existing"] = "kind"
     name: DnsLabel = "sparkstack"
     node_image: PinnedImage = "kindest/node:v1.33.1"
-    workers: int = Field(default=1, ge=0)
+    workers: Annotated[int, Field(ge=0, le=20)] = 1
     extra_mounts: list[Mount] = []
-    create_timeout_seconds: Count = 900
+    create_timeout_seconds: PositiveInt32 = 900
     context: str | None = None
+    # pulumi-kubernetes made this opt-in: with it, a refresh while the cluster is briefly unreachable drops every
+    # object from the state. Turn it on only to destroy a stack whose cluster is already gone.
+    delete_unreachable: bool = False
 
-    @model_validator(mode="after")
-    def _existing_needs_target(self) -> ClusterConfig:
-        if self.kind == "kind" and self.context:
-            raise ValueError("'context' only applies to kind: existing; remove it or set kind: existing")
-        return self
+    def problems(self, kubeconfig_set: bool) -> Iterator[Problem]:
+        if self.kind == "kind":
+            if self.context:
+                yield Problem("cluster.context", "applies to kind: existing only; remove it (kind makes its own "
+                              "context) or set cluster.kind: existing", self.context)
+            if kubeconfig_set:
+                yield Problem("kubeconfig", "applies to kind: existing only; remove it with "
+                              "`pulumi config rm sparkstack:kubeconfig` or set cluster.kind: existing", show_got=False)
+            props = {"name": self.name, "node_image": self.node_image, "workers": self.workers,
+                     "extra_mounts": [m.model_dump() for m in self.extra_mounts]}
+            # The kind provider's own checks (one definition: the provider re-checks them before running kind).
+            for prop, reason in validate_kind_props(props):
+                if prop in ("name", "node_image"):
+                    yield Problem(f"cluster.{to_camel(prop)}", reason, props[prop])
+        else:
+            for field in _KIND_ONLY:
+                if field in self.model_fields_set:
+                    yield Problem(f"cluster.{to_camel(field)}", "applies to kind clusters only; remove it for "
+                                  "kind: existing", getattr(self, field))
+            if not self.context and not kubeconfig_set:
+                yield Problem("cluster.context", "kind: existing needs a target; set cluster.context (a context in "
+                              "your kubeconfig) and/or the secret `pulumi config set --secret sparkstack:kubeconfig "
+                              "\"$(cat FILE)\"`", self.context)
 
 
-# --- platform ------------------------------------------------------------------------------------------
+# --- platform --------------------------------------------------------------------------------------------
 
 
 class OperatorConfig(Model):
     namespace: DnsLabel = "spark-operator"
     chart_version: Literal["2.5.2"] = "2.5.2"
-    repository: str = "https://kubeflow.github.io/spark-operator"
-    timeout_seconds: Count = 600
+    repository: Literal["https://kubeflow.github.io/spark-operator"] = "https://kubeflow.github.io/spark-operator"
+    timeout_seconds: PositiveInt32 = 600
 
 
 class StorageConfig(Model):
-    data_size: K8sQuantity = "5Gi"
-    storage_class: str | None = None
+    data_size: Quantity = "5Gi"
+    storage_class: DnsLabel | None = None
     access_mode: Literal["ReadWriteOnce", "ReadWriteMany"] = "ReadWriteOnce"
     protect_data: bool = True
-    scratch_size_limit: K8sQuantity = "10Gi"
-    scratch_host_path: str | None = None
+    scratch_size_limit: Quantity = "10Gi"
+    scratch_host_path: AbsolutePath | None = None
 
 
 class PlatformConfig(Model):
@@ -197,76 +170,181 @@ class PlatformConfig(Model):
     storage: StorageConfig = StorageConfig()
     pre_pull: bool = True
 
-
-# --- spark and jobs ------------------------------------------------------------------------------------
+    def problems(self) -> Iterator[Problem]:
+        if self.namespace == self.operator.namespace:
+            yield Problem("platform.operator.namespace", "must differ from platform.namespace; the operator gets "
+                          "its own namespace, e.g. 'spark-operator'", self.operator.namespace)
 
 
 class SparkConfig(Model):
     image: PinnedImage = "apache/spark:4.0.4-python3"
     version: Literal["4.0.4"] = "4.0.4"
 
-
-class PodResources(Model):
-    cores: Count = 1
-    core_request: CoreQuantity | None = None
-    core_limit: CoreQuantity | None = None
-    memory: SparkMemory = "1g"
-    memory_overhead: SparkMemory | None = None
+    def problems(self) -> Iterator[Problem]:
+        tagged = image_spark_version(self.image)
+        if tagged is not None and tagged != self.version:
+            yield Problem("spark.image", f"its tag names Spark {tagged} but spark.version is {self.version}; use an "
+                          f"image of Spark {self.version} (e.g. 'apache/spark:{self.version}-python3')", self.image)
 
 
-class ExecutorResources(PodResources):
-    instances: Count = 1
+class GeneratorConfig(Model):
+    """The tutorial's sample data, written to the data volume by a Job before applications run."""
+
+    enabled: bool = True
+    files: Annotated[int, Field(ge=1, le=10_000)] = 3
+    rows_per_file: Annotated[int, Field(ge=1, le=100_000_000)] = 50_000
+    seed: int = 42
+    output: AbsolutePath = f"{DATA_MOUNT}/input"
+    timeout_seconds: PositiveInt32 = 900
+
+    def problems(self) -> Iterator[Problem]:
+        if not self.output.startswith(f"{DATA_MOUNT}/"):
+            yield Problem("generator.output", f"the generator writes to the data volume; use a path under "
+                          f"{DATA_MOUNT}/, e.g. '{DATA_MOUNT}/input'", self.output)
+
+
+# --- applications ----------------------------------------------------------------------------------------
+
+
+class PodConfig(Model):
+    """Sizing shared by driver and executor. `cores` is Spark's task slots; coreRequest/coreLimit are what
+    Kubernetes reserves and caps (default: request = cores, no limit)."""
+
+    cores: PositiveInt32 = 1
+    core_request: Cpu | None = None
+    core_limit: Cpu | None = None
+    memory_overhead: SparkSize | None = None
+
+    def problems(self, prefix: str) -> Iterator[Problem]:
+        request = self.core_request or str(self.cores)
+        if self.core_limit and cpu_millis(self.core_limit) < cpu_millis(request):
+            yield Problem(f"{prefix}.coreLimit", f"is below the CPU request ({request}); Kubernetes refuses such a "
+                          f"pod; raise coreLimit to at least {request} (twice the request lets Spark burst)",
+                          self.core_limit)
+
+
+class DriverConfig(PodConfig):
+    memory: DriverMemory = "2g"
+
+
+class ExecutorConfig(PodConfig):
+    memory: ExecutorMemory = "2g"
+    instances: PositiveInt32 = 1
 
 
 class DynamicAllocationConfig(Model):
     enabled: bool = True
-    initial_executors: Count = 1
-    min_executors: int = Field(default=1, ge=0)
-    max_executors: Count = 2
+    initial_executors: Int32 = 1
+    min_executors: Int32 = 0
+    max_executors: PositiveInt32 = 2
 
-    @model_validator(mode="after")
-    def _ordered(self) -> DynamicAllocationConfig:
-        if not self.min_executors <= self.initial_executors <= self.max_executors:
-            raise ValueError("needs minExecutors <= initialExecutors <= maxExecutors")
-        return self
-
-
-class GeneratorConfig(Model):
-    enabled: bool = True
-    files: Count = 3
-    rows_per_file: Count = 50_000
-    seed: int = 42
-    timeout_seconds: Count = 900
-
-
-class EtlConfig(Model):
-    name: AppName = "sales-etl"
-    input: str = "/data/input"
-    output: str = "/data/output"
-    max_reject_ratio: float = Field(default=0.01, ge=0, le=1)
-    driver: PodResources = PodResources(core_request="500m", core_limit="1200m")
-    executor: ExecutorResources = ExecutorResources(core_request="500m", core_limit="1200m")
-    dynamic_allocation: DynamicAllocationConfig = DynamicAllocationConfig()
-    wait_for_completion: bool = False
-    timeout_seconds: Count = 1800
-    time_to_live_seconds: Count | None = None
+    def problems(self, prefix: str) -> Iterator[Problem]:
+        if self.min_executors > self.max_executors:
+            yield Problem(f"{prefix}.maxExecutors", f"is below minExecutors ({self.min_executors}); raise it",
+                          self.max_executors)
+        elif not self.min_executors <= self.initial_executors <= self.max_executors:
+            yield Problem(f"{prefix}.initialExecutors", f"must lie between minExecutors ({self.min_executors}) and "
+                          f"maxExecutors ({self.max_executors})", self.initial_executors)
 
 
 class ScheduleConfig(Model):
-    enabled: bool = True
-    name: ScheduledAppName = "sales-etl-nightly"
-    schedule: Cron = "0 3 * * *"
-    time_zone: str = "UTC"
+    cron: Cron
+    time_zone: TimeZone = "UTC"
     concurrency_policy: Literal["Allow", "Forbid", "Replace"] = "Forbid"
-    successful_run_history_limit: Count = 3
-    failed_run_history_limit: Count = 5
+    successful_run_history_limit: Int32 = 3
+    failed_run_history_limit: Int32 = 5
     suspend: bool = False
 
 
-class JobsConfig(Model):
-    generator: GeneratorConfig = GeneratorConfig()
-    sales_etl: EtlConfig = EtlConfig()
-    nightly: ScheduleConfig = ScheduleConfig()
+# sparkConf keys that a typed field sets: the operator passes sparkConf first and the typed fields after
+# (operator v2.5.2 buildSparkSubmitArgs), so a duplicate in sparkConf would be silently overridden.
+TYPED_CONF_KEYS: Mapping[str, str] = {
+    "spark.driver.cores": "driver.cores", "spark.driver.memory": "driver.memory",
+    "spark.driver.memoryOverhead": "driver.memoryOverhead",
+    "spark.executor.cores": "executor.cores", "spark.executor.memory": "executor.memory",
+    "spark.executor.memoryOverhead": "executor.memoryOverhead", "spark.executor.instances": "executor.instances",
+    "spark.kubernetes.driver.request.cores": "driver.coreRequest",
+    "spark.kubernetes.driver.limit.cores": "driver.coreLimit",
+    "spark.kubernetes.executor.request.cores": "executor.coreRequest",
+    "spark.kubernetes.executor.limit.cores": "executor.coreLimit",
+    "spark.dynamicAllocation.enabled": "dynamicAllocation.enabled",
+    "spark.dynamicAllocation.initialExecutors": "dynamicAllocation.initialExecutors",
+    "spark.dynamicAllocation.minExecutors": "dynamicAllocation.minExecutors",
+    "spark.dynamicAllocation.maxExecutors": "dynamicAllocation.maxExecutors",
+    "spark.kubernetes.container.image": "spark.image", "spark.local.dir": "platform.storage",
+    "spark.kubernetes.authenticate.driver.serviceAccountName": "the platform's service accounts",
+    "spark.kubernetes.authenticate.executor.serviceAccountName": "the platform's service accounts",
+    "spark.kubernetes.driver.pod.name": "the application name",
+    "spark.kubernetes.container.image.pullPolicy": "the platform (IfNotPresent, after the pre-pull)",
+}
+SHUFFLE_TRACKING = "spark.dynamicAllocation.shuffleTracking.enabled"
+SHUFFLE_SERVICE = "spark.shuffle.service.enabled"
+_SCRIPT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\.py")
+
+
+class ApplicationConfig(Model):
+    """One PySpark job: a script in jobs/, run on `pulumi up`, on a schedule, or both."""
+
+    script: str
+    arguments: list[ScalarText] = []
+    driver: DriverConfig = DriverConfig()
+    executor: ExecutorConfig = ExecutorConfig()
+    dynamic_allocation: DynamicAllocationConfig = DynamicAllocationConfig()
+    spark_conf: dict[str, ScalarText] = {}
+    run_on_up: bool = True
+    wait_for_completion: bool = False
+    timeout_seconds: PositiveInt32 = 1800
+    time_to_live_seconds: PositiveInt32 | None = None
+    schedule: ScheduleConfig | None = None
+
+    @property
+    def shuffle_service(self) -> bool:
+        return self.spark_conf.get(SHUFFLE_SERVICE, "false").strip().lower() == "true"
+
+    @property
+    def shuffle_tracking(self) -> bool:
+        """Spark on Kubernetes has no external shuffle service unless one was installed: track shuffles then."""
+        return self.spark_conf.get(SHUFFLE_TRACKING, str(not self.shuffle_service)).strip().lower() == "true"
+
+    @staticmethod
+    def name_problems(name: str, raw: Any) -> Iterator[Problem]:
+        scheduled = isinstance(raw, Mapping) and raw.get("schedule") is not None
+        try:
+            check_app_name(name, SCHEDULED_APP_NAME_MAX if scheduled else APP_NAME_MAX)
+        except ValueError as exc:
+            why = " (scheduled runs add a 20-character suffix)" if scheduled else ""
+            yield Problem(f"applications.{name}", f"{exc}{why}", name)
+
+    def problems(self, name: str, scripts: set[str]) -> Iterator[Problem]:
+        prefix = f"applications.{name}"
+        yield from self.name_problems(name, {"schedule": self.schedule})
+        if not _SCRIPT.fullmatch(self.script):
+            yield Problem(f"{prefix}.script", "must be the name of a .py file directly in jobs/, e.g. 'sales_etl.py'",
+                          self.script)
+        elif self.script not in scripts:
+            known = ", ".join(sorted(scripts)) or "none"
+            yield Problem(f"{prefix}.script", f"there is no jobs/{self.script}; add the file or use one of: {known}",
+                          self.script)
+        if not self.run_on_up and self.schedule is None:
+            yield Problem(f"{prefix}.runOnUp", "with runOnUp: false and no schedule the application never runs; "
+                          "add a schedule or set runOnUp: true", self.run_on_up)
+        yield from self.driver.problems(f"{prefix}.driver")
+        yield from self.executor.problems(f"{prefix}.executor")
+        yield from self.dynamic_allocation.problems(f"{prefix}.dynamicAllocation")
+        for key, value in self.spark_conf.items():
+            if key in TYPED_CONF_KEYS:
+                yield Problem(f"{prefix}.sparkConf.{key}", f"is set by the stack; set {TYPED_CONF_KEYS[key]} "
+                              "instead and remove this key", value)
+            elif not key.startswith("spark."):
+                yield Problem(f"{prefix}.sparkConf.{key}", "is not a Spark setting; Spark keys start with 'spark.' "
+                              "(Hadoop settings are 'spark.hadoop.*')", value)
+        if self.dynamic_allocation.enabled and not self.shuffle_tracking and not self.shuffle_service:
+            yield Problem(f"{prefix}.sparkConf.{SHUFFLE_TRACKING}", "turns off shuffle tracking while dynamic "
+                          "allocation is on and there is no shuffle service; Spark refuses to start; remove it "
+                          "(or set dynamicAllocation.enabled: false)", self.spark_conf.get(SHUFFLE_TRACKING))
+
+
+# --- the stack -------------------------------------------------------------------------------------------
 
 
 class StackConfig(Model):
@@ -275,48 +353,136 @@ class StackConfig(Model):
     cluster: ClusterConfig = ClusterConfig()
     platform: PlatformConfig = PlatformConfig()
     spark: SparkConfig = SparkConfig()
-    jobs: JobsConfig = JobsConfig()
-
-    @model_validator(mode="after")
-    def _consistent(self) -> StackConfig:
-        object_store = self.jobs.sales_etl.input.startswith("s3a://")
-        if object_store and self.jobs.generator.enabled:
-            raise ValueError(
-                "jobs.generator writes to the data volume, but jobs.salesEtl.input is an object-store path; "
-                "set jobs.generator.enabled: false or use a /data path"
-            )
-        if self.platform.namespace == self.platform.operator.namespace:
-            raise ValueError("platform.namespace and platform.operator.namespace must differ")
-        return self
+    generator: GeneratorConfig = GeneratorConfig()
+    applications: dict[str, ApplicationConfig] = {}
 
 
-# --- loading -------------------------------------------------------------------------------------------
+_SECTION_MODELS: dict[str, type[Model]] = {
+    "cluster": ClusterConfig, "platform": PlatformConfig, "spark": SparkConfig, "generator": GeneratorConfig,
+}
+_CREDENTIAL_KEYS = ("accessKeyId", "secretAccessKey")
 
 
-def _format_error(error: dict[str, Any]) -> str:
-    path = ".".join(str(p) for p in error["loc"])
-    key = f"{PROJECT}:{path}" if path else f"{PROJECT} config"
-    message = error["msg"].removeprefix("Value error, ")
-    if error["type"] == "extra_forbidden":
-        message = "unknown key; check its spelling against the README's configuration reference"
-    elif error["type"] == "literal_error":
-        message = message.replace("Input should be", "unsupported value; write")
-    elif error["type"] in ("greater_than_equal", "less_than_equal"):
-        message = message.replace("Input should be", "must be") + "; write a number in range"
-    elif error["type"].startswith(("int_", "float_", "bool_")):
-        message = f"{message}; write a plain number or true/false without quotes or units"
-    shown = error.get("input")
-    got = f" (got {shown!r})" if error["type"] != "extra_forbidden" and not isinstance(shown, dict) else ""
-    return f"  {key}{got}: {message}"
+def _model_at(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The model class that holds the key at `loc` (to list its valid keys in an 'unknown key' error)."""
+    for part in loc:
+        if model is None:
+            return None
+        field = next((f for n, f in model.model_fields.items() if part in (n, f.alias)), None)
+        if field is None:
+            return None
+        model = _model_in(field.annotation)
+    return model
 
 
-def parse_config(raw: dict[str, Any]) -> StackConfig:
-    """Validate raw sections (as Pulumi returns them) into a StackConfig, or raise ConfigError listing all issues."""
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    if get_origin(annotation) is dict:
+        args = args[1:]
+    return next((m for m in map(_model_in, args) if m is not None), None)
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    kind, message = error["type"], str(error["msg"]).removeprefix("Value error, ")
+    if kind == "missing":
+        return "is required; add it"
+    if kind == "literal_error":
+        return message.replace("Input should be", "unsupported value; write")
+    if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
+        return message.replace("Input should be", "must be") + "; write a number in that range"
+    if kind.startswith(("int_", "float_")):
+        return "must be a plain number; write it without quotes or units"
+    if kind.startswith("bool_"):
+        return "must be true or false, without quotes"
+    if kind.startswith("string_"):
+        return "must be text; put the value in quotes"
+    if kind.startswith(("model_", "dict_")):
+        return "must be a mapping of keys; see the README's configuration reference"
+    if kind.startswith("list_"):
+        return "must be a list, e.g. [--input, /data/input]"
+    return message
+
+
+def _pydantic_problems(prefix: tuple[str, ...], root: type[BaseModel], exc: ValidationError) -> Iterator[Problem]:
+    for error in exc.errors():
+        loc = tuple(str(p) for p in error["loc"])
+        path = ".".join(prefix + loc)
+        if error["type"] == "extra_forbidden":
+            holder = _model_at(root, loc[:-1])
+            valid = ", ".join(f.alias or n for n, f in holder.model_fields.items()) if holder else ""
+            yield Problem(path, f"unknown key; check its spelling (valid keys here: {valid})", show_got=False)
+        else:
+            yield Problem(path, _describe(error), error.get("input"))
+
+
+def _parse(model: type[Model], raw: Any, prefix: tuple[str, ...], problems: list[Problem]) -> Any:
     try:
-        return StackConfig.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as exc:
-        lines = [_format_error(e) for e in exc.errors()]
-        raise ConfigError("Invalid stack configuration; nothing was created:\n" + "\n".join(lines)) from None
+        problems.extend(_pydantic_problems(prefix, model, exc))
+        return None
+
+
+def parse_config(
+    raw: Mapping[str, Any],
+    scripts: set[str] | None = None,
+    secrets: Mapping[str, Any] | None = None,
+) -> StackConfig:
+    """Validate raw sections (as Pulumi returns them) into a StackConfig, or raise ConfigError listing every problem.
+
+    `scripts` are the file names in jobs/ (read from disk when None); `secrets` the secret config values, checked
+    for shape only and never printed.
+    """
+    scripts = scripts if scripts is not None else {p.name for p in JOBS_DIR.glob("*.py")}
+    secrets = secrets or {}
+    problems: list[Problem] = []
+    sections: dict[str, Any] = {}
+    for section, model in _SECTION_MODELS.items():
+        sections[section] = _parse(model, raw.get(section, {}), (section,), problems)
+    apps_raw = raw.get("applications", {})
+    applications: dict[str, ApplicationConfig] = {}
+    if not isinstance(apps_raw, Mapping):
+        problems.append(Problem("applications", "must be a mapping of application name to its settings", apps_raw))
+    else:
+        for name, app_raw in apps_raw.items():
+            app = _parse(ApplicationConfig, app_raw, ("applications", str(name)), problems)
+            if app is not None:
+                applications[str(name)] = app
+                problems.extend(app.problems(str(name), scripts))
+            else:  # the name is a key, not a value: check it even when the settings did not parse
+                problems.extend(ApplicationConfig.name_problems(str(name), app_raw))
+    if sections["cluster"] is not None:
+        problems.extend(sections["cluster"].problems(kubeconfig_set=secrets.get("kubeconfig") is not None))
+    for section in ("platform", "spark", "generator"):
+        if sections[section] is not None:
+            problems.extend(sections[section].problems())
+    problems.extend(_credential_problems(secrets.get("objectStoreCredentials")))
+    if problems:
+        lines = "\n".join(p.line() for p in problems)
+        raise ConfigError(f"Invalid stack configuration; nothing was created. Fix these keys:\n{lines}")
+    return StackConfig(**sections, applications=applications)
+
+
+def _credential_problems(creds: Any) -> Iterator[Problem]:
+    if creds is None:
+        return
+    if not isinstance(creds, Mapping):
+        yield Problem("objectStoreCredentials", "must be a mapping with accessKeyId and secretAccessKey",
+                      show_got=False)
+        return
+    for key in creds:
+        if key not in _CREDENTIAL_KEYS:
+            yield Problem(f"objectStoreCredentials.{key}", f"unknown key; valid keys: {', '.join(_CREDENTIAL_KEYS)}",
+                          show_got=False)
+    for key in _CREDENTIAL_KEYS:
+        if not isinstance(creds.get(key), str) or not creds.get(key):
+            yield Problem(f"objectStoreCredentials.{key}", "is missing; set it with `pulumi config set --secret "
+                          f"--path 'sparkstack:objectStoreCredentials.{key}' ...`", show_got=False)
+
+
+# --- loading ---------------------------------------------------------------------------------------------
 
 
 def _configured_keys() -> set[str]:
@@ -327,20 +493,22 @@ def _configured_keys() -> set[str]:
 
 
 def load_config() -> StackConfig:
-    """Read and validate the stack's structured config (the secrets are read separately, as Outputs)."""
-    unknown = sorted(_configured_keys() - set(SECTIONS) - set(SECRET_KEYS))
+    """Read and validate the stack's config; secrets are only checked here (Secrets.load reads them as Outputs)."""
+    valid = SECTIONS + SECRET_KEYS
+    unknown = sorted(_configured_keys() - set(valid))
     if unknown:
-        lines = [f"  {PROJECT}:{k}: unknown key; valid keys are {', '.join(SECTIONS + SECRET_KEYS)}" for k in unknown]
-        raise ConfigError("Invalid stack configuration; nothing was created:\n" + "\n".join(lines))
+        hint = {"jobs": "; applications now live under sparkstack:applications and the generator under "
+                        "sparkstack:generator (see the README)"}
+        lines = [f"  {PROJECT}:{k}: unknown key; valid keys are {', '.join(valid)}{hint.get(k, '')}" for k in unknown]
+        raise ConfigError("Invalid stack configuration; nothing was created. Fix these keys:\n" + "\n".join(lines))
     cfg = pulumi.Config(PROJECT)
     raw: dict[str, Any] = {}
-    for section in SECTIONS:
+    secrets: dict[str, Any] = {}
+    for key in valid:
         try:
-            value = cfg.get_object(section)
+            value = cfg.get_object(key) if key != "kubeconfig" else cfg.get(key)
         except Exception as exc:  # pulumi raises on malformed JSON values
-            raise ConfigError(f"  {PROJECT}:{section}: not a valid YAML/JSON object ({exc})") from None
+            raise ConfigError(f"  {PROJECT}:{key}: not a valid YAML/JSON value ({exc})") from None
         if value is not None:
-            if not isinstance(value, dict):
-                raise ConfigError(f"  {PROJECT}:{section}: expected a mapping of keys, got {value!r}")
-            raw[section] = value
-    return parse_config(raw)
+            (secrets if key in SECRET_KEYS else raw)[key] = value
+    return parse_config(raw, secrets=secrets)

@@ -11,7 +11,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.config import PROJECT
-from infra.security import labels
+from infra.conventions import labels
 
 
 @dataclass(frozen=True)
@@ -31,29 +31,20 @@ class Secrets:
 
 
 CREDENTIALS_SECRET = "object-store-credentials"
+# Read by Hadoop's default AWS credential chain (environment variables) in drivers and executors.
 _CREDENTIAL_ENV = {"accessKeyId": "AWS_ACCESS_KEY_ID", "secretAccessKey": "AWS_SECRET_ACCESS_KEY"}
 
 
-def _credential_env(creds: dict) -> dict[str, str]:
-    missing = [k for k in _CREDENTIAL_ENV if not isinstance(creds, dict) or not creds.get(k)]
-    if missing:
-        raise ValueError(
-            f"sparkstack:objectStoreCredentials needs {', '.join(missing)}; set them with "
-            "`pulumi config set --secret --path 'sparkstack:objectStoreCredentials.accessKeyId' ...`"
-        )
-    return {env: creds[key] for key, env in _CREDENTIAL_ENV.items()}
-
-
-def credentials_secret(
-    creds: pulumi.Output[dict], namespace: pulumi.Input[str], provider: k8s.Provider
-) -> k8s.core.v1.Secret:
-    """Object-store keys for clusters without workload identity; read by Hadoop's default credential chain."""
+def credentials_secret(creds: pulumi.Output[dict], namespace: pulumi.Input[str],
+                       parent: pulumi.Resource) -> k8s.core.v1.Secret:
+    """Object-store keys for clusters without workload identity (their shape was checked with the config)."""
     return k8s.core.v1.Secret(
         "object-store-credentials",
         metadata={"name": CREDENTIALS_SECRET, "namespace": namespace, "labels": labels("credentials")},
         type="Opaque",
-        string_data=pulumi.Output.secret(creds).apply(_credential_env),
-        opts=pulumi.ResourceOptions(provider=provider),
+        string_data=pulumi.Output.secret(creds).apply(
+            lambda c: {env: c[key] for key, env in _CREDENTIAL_ENV.items()}),
+        opts=pulumi.ResourceOptions(parent=parent),
     )
 
 

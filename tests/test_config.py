@@ -1,6 +1,13 @@
-"""Bad configuration fails before any resource is registered, naming the key and the fix."""
+"""Bad configuration fails before any resource is registered, one line per problem naming the key and the fix.
+
+The table pairs each mistake with a valid neighbour: the rule must refuse exactly the bad value, not its
+surroundings. Every bad case runs the real program under the mock engine and asserts nothing was registered.
+"""
 
 from __future__ import annotations
+
+import copy
+from typing import Any
 
 import pytest
 
@@ -9,78 +16,312 @@ from tools.mock_engine import run_program, stack_config
 
 # The floating tag the config must refuse (test input only; nothing deploys it).
 UNPINNED = "latest"
+APP = "sparkstack:applications.sales-etl"
+DEV = stack_config("dev")
 
 
-def errors_for(raw: dict) -> str:
+def dev_with(section: str, path: str, value: Any) -> dict[str, Any]:
+    """Pulumi.dev.yaml (as the CLI hands it over) with one key, at a dotted path below `section`, set."""
+    config = copy.deepcopy(DEV)
+    node = config.setdefault(f"sparkstack:{section}", {})
+    keys = path.split(".")
+    for key in keys[:-1]:
+        node = node.setdefault(key, {})
+    node[keys[-1]] = value
+    return config
+
+
+def app_with(path: str, value: Any) -> dict[str, Any]:
+    return dev_with("applications", f"sales-etl.{path}", value)
+
+
+def never_runs() -> dict[str, Any]:
+    config = app_with("runOnUp", False)
+    del config["sparkstack:applications"]["sales-etl"]["schedule"]
+    return config
+
+
+# (config, the key path the error must name, a word of the fix, a valid neighbour config)
+CASES: list[tuple[str, dict[str, Any], str, str, dict[str, Any]]] = [
+    # Spark memory sizes (JavaUtils.byteStringAs) and minimums (UnifiedMemoryManager)
+    ("memory with a space", app_with("executor.memory", "8 GB"), f"{APP}.executor.memory", "'2g'",
+     app_with("executor.memory", "8GB")),
+    ("fractional memory", app_with("executor.memory", "1.5g"), f"{APP}.executor.memory", "fractions",
+     app_with("executor.memory", "1536m")),
+    ("memory without unit", app_with("driver.memory", "2048"), f"{APP}.driver.memory", "unit",
+     app_with("driver.memory", "2048m")),
+    ("unknown memory unit", app_with("driver.memory", "2x"), f"{APP}.driver.memory", "unit",
+     app_with("driver.memory", "2G")),
+    ("executor memory below Spark's minimum", app_with("executor.memory", "400m"), f"{APP}.executor.memory",
+     "450m", app_with("executor.memory", "450m")),
+    ("driver memory below the minimum", app_with("driver.memory", "256m"), f"{APP}.driver.memory", "512m",
+     app_with("driver.memory", "512m")),
+    ("bad memoryOverhead", app_with("executor.memoryOverhead", "lots"), f"{APP}.executor.memoryOverhead", "'512m'",
+     app_with("executor.memoryOverhead", "512mb")),
+    ("memory as a number", app_with("executor.memory", 2), f"{APP}.executor.memory", "quotes",
+     app_with("executor.memory", "2g")),
+    # CPU
+    ("cores zero", app_with("executor.cores", 0), f"{APP}.executor.cores", "greater than or equal to 1",
+     app_with("executor.cores", 1)),
+    ("cores fractional", app_with("driver.cores", 1.5), f"{APP}.driver.cores", "plain number",
+     app_with("driver.cores", 2)),
+    ("cores as text", app_with("driver.cores", "two"), f"{APP}.driver.cores", "plain number",
+     app_with("driver.cores", 2)),
+    ("cores as bool", app_with("driver.cores", True), f"{APP}.driver.cores", "plain number",
+     app_with("driver.cores", 1)),
+    ("bad coreRequest", app_with("driver.coreRequest", "half"), f"{APP}.driver.coreRequest", "'500m'",
+     app_with("driver.coreRequest", "0.5")),
+    ("zero coreRequest", app_with("driver.coreRequest", "0"), f"{APP}.driver.coreRequest", "more than zero",
+     app_with("driver.coreRequest", "100m")),
+    ("sub-millicore", app_with("driver.coreRequest", "0.0005"), f"{APP}.driver.coreRequest", "millicore",
+     app_with("driver.coreRequest", "0.001")),
+    ("limit below request", app_with("executor.coreLimit", "400m"), f"{APP}.executor.coreLimit",
+     "at least 500m", app_with("executor.coreLimit", "500m")),
+    ("limit below cores", dev_with("applications", "sales-etl.driver",
+                                   {"cores": 2, "coreLimit": "1500m", "memory": "2g"}),
+     f"{APP}.driver.coreLimit", "at least 2", dev_with("applications", "sales-etl.driver",
+                                                      {"cores": 2, "coreLimit": 2, "memory": "2g"})),
+    ("instances zero", app_with("executor.instances", 0), f"{APP}.executor.instances",
+     "greater than or equal to 1", app_with("executor.instances", 1)),
+    # dynamic allocation
+    ("min above max", app_with("dynamicAllocation", {"minExecutors": 3, "maxExecutors": 2}),
+     f"{APP}.dynamicAllocation.maxExecutors", "minExecutors (3)",
+     app_with("dynamicAllocation", {"minExecutors": 0, "initialExecutors": 0, "maxExecutors": 2})),
+    ("initial above max", app_with("dynamicAllocation.initialExecutors", 5),
+     f"{APP}.dynamicAllocation.initialExecutors", "maxExecutors (2)",
+     app_with("dynamicAllocation.initialExecutors", 2)),
+    ("max zero", app_with("dynamicAllocation.maxExecutors", 0), f"{APP}.dynamicAllocation.maxExecutors",
+     "greater than or equal to 1", app_with("dynamicAllocation.maxExecutors", 1)),
+    ("negative min", app_with("dynamicAllocation.minExecutors", -1), f"{APP}.dynamicAllocation.minExecutors",
+     "greater than or equal to 0", app_with("dynamicAllocation", {"minExecutors": 0, "initialExecutors": 1})),
+    ("enabled as text", app_with("dynamicAllocation.enabled", "yes"), f"{APP}.dynamicAllocation.enabled",
+     "true or false", app_with("dynamicAllocation.enabled", False)),
+    # sparkConf
+    ("conf owned by a typed field", app_with("sparkConf", {"spark.executor.memory": "4g"}),
+     f"{APP}.sparkConf.spark.executor.memory", "executor.memory",
+     app_with("sparkConf", {"spark.sql.ansi.enabled": True})),
+    ("conf sets the dynamic allocation bounds", app_with("sparkConf", {"spark.dynamicAllocation.maxExecutors": 9}),
+     f"{APP}.sparkConf.spark.dynamicAllocation.maxExecutors", "dynamicAllocation.maxExecutors",
+     app_with("sparkConf", {"spark.dynamicAllocation.executorIdleTimeout": "120s"})),
+    ("conf turns off shuffle tracking", app_with("sparkConf", {"spark.dynamicAllocation.shuffleTracking.enabled":
+                                                                False}),
+     f"{APP}.sparkConf.spark.dynamicAllocation.shuffleTracking.enabled", "shuffle service",
+     app_with("sparkConf", {"spark.dynamicAllocation.shuffleTracking.enabled": False,
+                            "spark.shuffle.service.enabled": True})),
+    ("conf value is a list", app_with("sparkConf", {"spark.jars.packages": ["a", "b"]}),
+     f"{APP}.sparkConf.spark.jars.packages", "single value", app_with("sparkConf", {"spark.jars.packages": "a,b"})),
+    ("conf value is a mapping", app_with("sparkConf", {"spark.x": {"y": 1}}), f"{APP}.sparkConf.spark.x",
+     "single value", app_with("sparkConf", {"spark.x": 1})),
+    ("conf key without spark. prefix", app_with("sparkConf", {"fs.s3a.endpoint": "x"}), f"{APP}.sparkConf.fs.s3a",
+     "spark.hadoop", app_with("sparkConf", {"spark.hadoop.fs.s3a.endpoint": "x"})),
+    ("sparkConf not a mapping", app_with("sparkConf", ["spark.x=1"]), f"{APP}.sparkConf", "mapping",
+     app_with("sparkConf", {})),
+    # application shape
+    ("missing script", dev_with("applications", "etl2", {"arguments": []}), "sparkstack:applications.etl2.script",
+     "required", dev_with("applications", "etl2", {"script": "sales_etl.py"})),
+    ("script not in jobs/", app_with("script", "nope.py"), f"{APP}.script", "sales_etl.py",
+     app_with("script", "generate_data.py")),
+    ("script in a sub-folder", app_with("script", "jobs/sales_etl.py"), f"{APP}.script", "directly in jobs/",
+     app_with("script", "sales_etl.py")),
+    ("arguments not a list", app_with("arguments", "--input /data"), f"{APP}.arguments", "list",
+     app_with("arguments", ["--input", "/data"])),
+    ("never runs", never_runs(), f"{APP}.runOnUp",
+     "add a schedule", app_with("runOnUp", False)),
+    ("unknown application key", app_with("scirpt", "x.py"), f"{APP}.scirpt", "unknown key",
+     app_with("script", "sales_etl.py")),
+    ("timeout zero", app_with("timeoutSeconds", 0), f"{APP}.timeoutSeconds", "greater than or equal to 1",
+     app_with("timeoutSeconds", 60)),
+    ("waitForCompletion as text", app_with("waitForCompletion", "true"), f"{APP}.waitForCompletion",
+     "true or false", app_with("waitForCompletion", True)),
+    ("name with capitals", dev_with("applications", "Sales-ETL", {"script": "sales_etl.py"}),
+     "sparkstack:applications.Sales-ETL", "lowercase",
+     dev_with("applications", "sales-etl-2", {"script": "sales_etl.py"})),
+    ("name starting with a digit", dev_with("applications", "1etl", {"script": "sales_etl.py"}),
+     "sparkstack:applications.1etl", "starting with a letter",
+     dev_with("applications", "etl1", {"script": "sales_etl.py"})),
+    ("name too long", dev_with("applications", "e" * 57, {"script": "sales_etl.py"}),
+     f"sparkstack:applications.{'e' * 57}", "at most 56",
+     dev_with("applications", "e" * 56, {"script": "sales_etl.py"})),
+    ("scheduled name too long", dev_with("applications", "s" * 37, {"script": "sales_etl.py",
+                                                                    "schedule": {"cron": "@daily"}}),
+     f"sparkstack:applications.{'s' * 37}", "20-character suffix",
+     dev_with("applications", "s" * 36, {"script": "sales_etl.py", "schedule": {"cron": "@daily"}})),
+    # schedules (robfig/cron v3 ParseStandard, Go time zones)
+    ("hour 25", app_with("schedule.cron", "0 25 * * *"), f"{APP}.schedule.cron", "0-23",
+     app_with("schedule.cron", "0 23 * * *")),
+    ("day of week 7", app_with("schedule.cron", "0 3 * * 7"), f"{APP}.schedule.cron", "0-6",
+     app_with("schedule.cron", "0 3 * * 0")),
+    ("six fields", app_with("schedule.cron", "0 0 3 * * *"), f"{APP}.schedule.cron", "not 5",
+     app_with("schedule.cron", "0 3 * * *")),
+    ("prose", app_with("schedule.cron", "every night"), f"{APP}.schedule.cron", "not 5",
+     app_with("schedule.cron", "@midnight")),
+    ("unknown descriptor", app_with("schedule.cron", "@nightly"), f"{APP}.schedule.cron", "descriptor",
+     app_with("schedule.cron", "@daily")),
+    ("bad @every", app_with("schedule.cron", "@every day"), f"{APP}.schedule.cron", "@every 1h",
+     app_with("schedule.cron", "@every 1h30m")),
+    ("zero step", app_with("schedule.cron", "*/0 * * * *"), f"{APP}.schedule.cron", "zero step",
+     app_with("schedule.cron", "*/15 * * * *")),
+    ("reversed range", app_with("schedule.cron", "0 3 * * fri-mon"), f"{APP}.schedule.cron", "starts after",
+     app_with("schedule.cron", "0 3 * * mon-fri")),
+    ("own TZ prefix", app_with("schedule.cron", "CRON_TZ=UTC 0 3 * * *"), f"{APP}.schedule.cron", "timeZone",
+     app_with("schedule.cron", "0 3 1,15 * *")),
+    ("unknown time zone", app_with("schedule.timeZone", "Mars/Olympus"), f"{APP}.schedule.timeZone",
+     "Europe/Berlin", app_with("schedule.timeZone", "America/New_York")),
+    ("negative history", app_with("schedule.failedRunHistoryLimit", -1), f"{APP}.schedule.failedRunHistoryLimit",
+     "greater than or equal to 0", app_with("schedule.failedRunHistoryLimit", 0)),
+    ("unknown concurrency", app_with("schedule.concurrencyPolicy", "Sometimes"),
+     f"{APP}.schedule.concurrencyPolicy", "'Forbid'", app_with("schedule.concurrencyPolicy", "Replace")),
+    ("schedule without cron", app_with("schedule", {"timeZone": "UTC"}), f"{APP}.schedule.cron", "required",
+     app_with("schedule", {"cron": "@hourly", "timeZone": "UTC"})),
+    # cluster
+    ("unsupported cluster kind", dev_with("cluster", "kind", "eks"), "sparkstack:cluster.kind", "'existing'",
+     dev_with("cluster", "kind", "kind")),
+    ("workers true", dev_with("cluster", "workers", True), "sparkstack:cluster.workers", "plain number",
+     dev_with("cluster", "workers", 2)),
+    ("negative workers", dev_with("cluster", "workers", -1), "sparkstack:cluster.workers",
+     "greater than or equal to 0", dev_with("cluster", "workers", 0)),
+    ("context on kind", dev_with("cluster", "context", "prod"), "sparkstack:cluster.context", "kind: existing",
+     dev_with("cluster", "name", "sparkstack-dev")),
+    ("kind name too long for its node names", dev_with("cluster", "name", "k" * 50), "sparkstack:cluster.name",
+     "1-49", dev_with("cluster", "name", "k" * 49)),
+    ("unpinned node image", dev_with("cluster", "nodeImage", f"kindest/node:{UNPINNED}"),
+     "sparkstack:cluster.nodeImage", "exact tag", dev_with("cluster", "nodeImage", "kindest/node:v1.32.5")),
+    ("relative mount", dev_with("cluster", "extraMounts", [{"hostPath": "./data", "containerPath": "/data"}]),
+     "sparkstack:cluster.extraMounts.0.hostPath", "absolute path",
+     dev_with("cluster", "extraMounts", [{"hostPath": "/srv/data", "containerPath": "/data"}])),
+    ("unknown cluster key", dev_with("cluster", "worker", 2), "sparkstack:cluster.worker", "valid keys here",
+     dev_with("cluster", "workers", 2)),
+    # platform
+    ("bad data size", dev_with("platform", "storage.dataSize", "8 GB"), "sparkstack:platform.storage.dataSize",
+     "'5Gi'", dev_with("platform", "storage.dataSize", "8G")),
+    ("zero data size", dev_with("platform", "storage.dataSize", "0Gi"), "sparkstack:platform.storage.dataSize",
+     "more than zero", dev_with("platform", "storage.dataSize", "1Gi")),
+    ("zero scratch", dev_with("platform", "storage.scratchSizeLimit", "0"),
+     "sparkstack:platform.storage.scratchSizeLimit", "more than zero",
+     dev_with("platform", "storage.scratchSizeLimit", "20Gi")),
+    ("relative scratch host path", dev_with("platform", "storage.scratchHostPath", "scratch"),
+     "sparkstack:platform.storage.scratchHostPath", "absolute", dev_with("platform", "storage.scratchHostPath",
+                                                                        "/mnt/scratch")),
+    ("bad namespace", dev_with("platform", "namespace", "Spark_Jobs"), "sparkstack:platform.namespace", "lowercase",
+     dev_with("platform", "namespace", "spark-jobs-2")),
+    ("same namespaces", dev_with("platform", "operator.namespace", "spark-jobs"),
+     "sparkstack:platform.operator.namespace", "must differ", dev_with("platform", "operator.namespace", "ops")),
+    ("chart 1.x", dev_with("platform", "operator.chartVersion", "1.4.6"), "sparkstack:platform.operator.chartVersion",
+     "'2.5.2'", dev_with("platform", "operator.chartVersion", "2.5.2")),
+    ("access mode typo", dev_with("platform", "storage.accessMode", "RWX"), "sparkstack:platform.storage.accessMode",
+     "'ReadWriteMany'", dev_with("platform", "storage.accessMode", "ReadWriteMany")),
+    # spark
+    ("untagged image", dev_with("spark", "image", "apache/spark"), "sparkstack:spark.image", "pin an exact version",
+     dev_with("spark", "image", "apache/spark:4.0.4")),
+    ("floating tag", dev_with("spark", "image", f"apache/spark:{UNPINNED}"), "sparkstack:spark.image", "exact tag",
+     dev_with("spark", "image", "apache/spark:4.0.4-scala2.13-java17-python3-ubuntu")),
+    ("image of another Spark", dev_with("spark", "image", "apache/spark:3.5.1-python3"), "sparkstack:spark.image",
+     "Spark 3.5.1", dev_with("spark", "image", "registry.example.com/team/spark-app:2024-06")),
+    ("unsupported Spark version", dev_with("spark", "version", "3.5.1"), "sparkstack:spark.version", "'4.0.4'",
+     dev_with("spark", "version", "4.0.4")),
+    # generator
+    ("generator files zero", dev_with("generator", "files", 0), "sparkstack:generator.files",
+     "greater than or equal to 1", dev_with("generator", "files", 1)),
+    ("generator outside the data volume", dev_with("generator", "output", "/tmp/input"),
+     "sparkstack:generator.output", "/data/", dev_with("generator", "output", "/data/raw")),
+    ("generator seed as text", dev_with("generator", "seed", "42"), "sparkstack:generator.seed", "plain number",
+     dev_with("generator", "seed", 7)),
+]
+
+
+@pytest.mark.parametrize(("config", "key", "hint", "neighbour"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_config_stops_before_any_resource(config: dict[str, Any], key: str, hint: str,
+                                              neighbour: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError) as caught:
+        run_program(config)
+    message = str(caught.value)
+    line = next((ln for ln in message.splitlines() if ln.strip().startswith(key)), None)
+    assert line is not None, f"no line names {key}:\n{message}"
+    assert hint in line, line
+    assert caught.value.recording.resources == []  # type: ignore[attr-defined]
+    parse_config(neighbour_sections(neighbour))  # the valid neighbour passes the same rules
+
+
+def neighbour_sections(config: dict[str, Any]) -> dict[str, Any]:
+    return {k.split(":", 1)[1]: v for k, v in config.items()}
+
+
+def test_the_table_is_large_enough() -> None:
+    assert len(CASES) >= 60
+
+
+def test_all_errors_reported_at_once_in_the_documented_form() -> None:
+    raw = neighbour_sections(DEV)
+    raw["spark"] = {"image": "x"}
+    raw["platform"] = {"namespace": "A"}
+    raw["applications"] = {"sales-etl": {"script": "sales_etl.py", "executor": {"memory": "8 GB"}}}
     with pytest.raises(ConfigError) as caught:
         parse_config(raw)
-    return str(caught.value)
-
-
-@pytest.mark.parametrize(
-    ("raw", "key", "hint"),
-    [
-        ({"jobs": {"salesEtl": {"executor": {"memory": "8 GB"}}}}, "sparkstack:jobs.salesEtl.executor.memory", "'2g'"),
-        ({"platform": {"storage": {"dataSize": "8 GB"}}}, "sparkstack:platform.storage.dataSize", "'5Gi'"),
-        ({"jobs": {"salesEtl": {"executor": {"instances": 0}}}}, "sparkstack:jobs.salesEtl.executor.instances",
-         "greater than or equal to 1"),
-        ({"jobs": {"generator": {"files": 0}}}, "sparkstack:jobs.generator.files", "greater than or equal to 1"),
-        ({"platform": {"namespace": "Spark_Jobs"}}, "sparkstack:platform.namespace", "lowercase"),
-        ({"jobs": {"salesEtl": {"name": "sales.etl!"}}}, "sparkstack:jobs.salesEtl.name", "lowercase"),
-        ({"spark": {"image": "apache/spark"}}, "sparkstack:spark.image", "pin an exact version"),
-        ({"spark": {"image": f"apache/spark:{UNPINNED}"}}, "sparkstack:spark.image", "exact tag"),
-        ({"cluster": {"nodeImage": f"kindest/node:{UNPINNED}"}}, "sparkstack:cluster.nodeImage", "exact tag"),
-        ({"jobs": {"nightly": {"schedule": "0 25 * * *"}}}, "sparkstack:jobs.nightly.schedule", "'0 3 * * *'"),
-        ({"jobs": {"nightly": {"schedule": "every night"}}}, "sparkstack:jobs.nightly.schedule", "5-field"),
-        ({"cluster": {"kind": "eks"}}, "sparkstack:cluster.kind", "'kind' or 'existing'"),
-        ({"jobs": {"salesEtll": {}}}, "sparkstack:jobs.salesEtll", "unknown key"),
-        ({"jobs": {"salesEtl": {"driver": {"cores": "two"}}}}, "sparkstack:jobs.salesEtl.driver.cores", "plain number"),
-    ],
-)
-def test_invalid_values_name_key_and_fix(raw: dict, key: str, hint: str) -> None:
-    message = errors_for(raw)
-    assert key in message
-    assert hint in message
-
-
-def test_all_errors_reported_at_once() -> None:
-    message = errors_for({"spark": {"image": "x"}, "platform": {"namespace": "A"}, "cluster": {"workers": -1}})
-    assert message.count("\n  sparkstack:") == 3
-
-
-@pytest.mark.parametrize("schedule", ["0 3 * * *", "*/15 * * * *", "0 3 * * mon-fri", "30 2 1,15 * *", "@daily"])
-def test_valid_cron_schedules_accepted(schedule: str) -> None:
-    assert parse_config({"jobs": {"nightly": {"schedule": schedule}}}).jobs.nightly.schedule == schedule
-
-
-def test_dynamic_allocation_bounds_checked() -> None:
-    message = errors_for({"jobs": {"salesEtl": {"dynamicAllocation": {"minExecutors": 3, "maxExecutors": 2}}}})
-    assert "sparkstack:jobs.salesEtl.dynamicAllocation" in message and "minExecutors <=" in message
-
-
-def test_generator_cannot_feed_object_store_input() -> None:
-    message = errors_for({"jobs": {"salesEtl": {"input": "s3a://bucket/raw/"}}})
-    assert "jobs.generator.enabled: false" in message
-
-
-def test_dev_stack_file_is_valid_and_uses_pinned_versions() -> None:
-    raw = {k.split(":", 1)[1]: v for k, v in stack_config("dev").items()}
-    cfg = parse_config(raw)
-    assert cfg.cluster.kind == "kind"
-    assert cfg.spark.image == "apache/spark:4.0.4-python3" and cfg.spark.version == "4.0.4"
-    assert cfg.platform.operator.chart_version == "2.5.2"
+    lines = [ln for ln in str(caught.value).splitlines() if ln.startswith("  sparkstack:")]
+    assert len(lines) == 3
+    assert ("  sparkstack:applications.sales-etl.executor.memory (got '8 GB'): not a Spark memory size; write a "
+            "whole number with a unit") in str(caught.value)
 
 
 @pytest.mark.parametrize(
     ("config", "expected"),
     [
-        ({"sparkstack:jobs": {"salesEtl": {"executor": {"memory": "8 GB"}}}}, "jobs.salesEtl.executor.memory"),
         ({"sparkstack:clustr": {"kind": "kind"}}, "sparkstack:clustr: unknown key"),
-        ({"sparkstack:cluster": {"kind": "existing"}}, "needs a target"),
+        ({"sparkstack:jobs": {"salesEtl": {}}}, "applications now live under sparkstack:applications"),
+        ({"sparkstack:cluster": {"kind": "existing"}}, "sparkstack:cluster.context"),
     ],
 )
-def test_program_fails_before_registering_anything(config: dict, expected: str) -> None:
+def test_top_level_mistakes_stop_the_program(config: dict[str, Any], expected: str) -> None:
     with pytest.raises(ConfigError) as caught:
         run_program(config)
     assert expected in str(caught.value)
     assert caught.value.recording.resources == []  # type: ignore[attr-defined]
+
+
+def test_keys_that_do_not_apply_to_the_cluster_kind() -> None:
+    existing = {k: v for k, v in stack_config("existing").items()}
+    with_kind_keys = copy.deepcopy(existing)
+    with_kind_keys["sparkstack:cluster"]["workers"] = 2
+    with pytest.raises(ConfigError) as caught:
+        run_program(with_kind_keys, stack="existing")
+    assert "sparkstack:cluster.workers (got 2): applies to kind clusters only" in str(caught.value)
+    kind_with_kubeconfig = {**DEV, "sparkstack:kubeconfig": "apiVersion: v1\nkind: Config\n"}
+    with pytest.raises(ConfigError) as caught:
+        run_program(kind_with_kubeconfig, secret_keys=["sparkstack:kubeconfig"])
+    message = str(caught.value)
+    assert "sparkstack:kubeconfig: applies to kind: existing only" in message
+    assert "apiVersion" not in message  # a secret is never echoed
+
+
+def test_incomplete_object_store_credentials_fail_first_and_stay_secret() -> None:
+    config = {**stack_config("existing"), "sparkstack:objectStoreCredentials": {"accessKeyId": "AKIASECRET1"}}
+    with pytest.raises(ConfigError) as caught:
+        run_program(config, stack="existing", secret_keys=["sparkstack:objectStoreCredentials"])
+    assert "sparkstack:objectStoreCredentials.secretAccessKey: is missing" in str(caught.value)
+    assert "AKIASECRET1" not in str(caught.value)
+    assert caught.value.recording.resources == []  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("cron", ["0 3 * * *", "*/15 * * * *", "0 3 * * MON-FRI", "30 2 1,15 * *", "@daily",
+                                  "@every 90s", "0 0 ? * sun", "5-55/10 * * jan-jun *", "0 3 * * 6"])
+def test_valid_schedules_accepted(cron: str) -> None:
+    raw = neighbour_sections(app_with("schedule.cron", cron))
+    assert parse_config(raw).applications["sales-etl"].schedule.cron == cron  # type: ignore[union-attr]
+
+
+def test_defaults_and_config_values_spelled_as_spark_reads_them() -> None:
+    raw = {"applications": {"etl": {"script": "sales_etl.py", "arguments": ["--ratio", 0.01, "--dry", True],
+                                    "sparkConf": {"spark.sql.shuffle.partitions": 8, "spark.sql.ansi.enabled": False}}}}
+    app = parse_config(raw).applications["etl"]
+    assert app.arguments == ["--ratio", "0.01", "--dry", "true"]
+    assert app.spark_conf == {"spark.sql.shuffle.partitions": "8", "spark.sql.ansi.enabled": "false"}
+    assert (app.run_on_up, app.wait_for_completion, app.schedule) == (True, False, None)
+    assert app.driver.memory == "2g"
+
+
+def test_dev_stack_file_is_valid_and_uses_pinned_versions() -> None:
+    cfg = parse_config(neighbour_sections(DEV))
+    assert cfg.cluster.kind == "kind"
+    assert cfg.spark.image == "apache/spark:4.0.4-python3" and cfg.spark.version == "4.0.4"
+    assert cfg.platform.operator.chart_version == "2.5.2"
+    assert list(cfg.applications) == ["sales-etl"]

@@ -19,7 +19,7 @@ import pytest
 import yaml
 from pulumi.dynamic.dynamic import serialize_provider
 
-from infra.kind_cluster import (
+from infra.cluster.kind import (
     KindCluster,
     KindClusterArgs,
     KindClusterProvider,
@@ -27,6 +27,7 @@ from infra.kind_cluster import (
     KindMount,
     render_kind_config,
 )
+from tools.mock_engine import run_program
 
 FAKE_KIND = Path(__file__).parent / "fakes" / "kind"
 REPO = Path(__file__).resolve().parents[1]
@@ -339,77 +340,33 @@ def test_wait_and_kind_path_changes_update_in_place(fake_kind: FakeKind, provide
 # --- the resource under the SDK's mocks -----------------------------------------------------------------
 
 
-class _Mocks(pulumi.runtime.Mocks):
-    def __init__(self) -> None:
-        self.registered: list[pulumi.runtime.MockResourceArgs] = []
-
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        self.registered.append(args)
-        name = args.inputs["name"]
-        outs = {
-            **args.inputs,
-            "kubeconfig": "apiVersion: v1\nkind: Config\n",
-            "context": f"kind-{name}",
-            "endpoint": "https://127.0.0.1:6443",
-        }
-        return name, outs
-
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list]:
-        return {}, []
-
-
-class _RecordingMonitor(pulumi.runtime.mocks.MockMonitor):
-    """Keeps each RegisterResource request so tests can see the options the engine would get."""
-
-    def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
-        super().__init__(mocks)
-        self.requests: list[Any] = []
-
-    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
-        self.requests.append(request)
-        return super().RegisterResource(request)
-
-
 def test_kind_cluster_under_mocks_has_secret_kubeconfig_and_pinned_image() -> None:
-    mocks = _Mocks()
-    monitor = _RecordingMonitor(mocks)
-    pulumi.runtime.set_mocks(mocks, preview=False, monitor=monitor)
+    seen: dict[str, Any] = {}
 
-    @pulumi.runtime.test
-    def run() -> pulumi.Output:
+    def program() -> None:
         cluster = KindCluster(
             "kind",
             KindClusterArgs("demo", IMAGE, 1, extra_mounts=[KindMount("/srv/data", "/data")]),
             opts=pulumi.ResourceOptions(protect=True, additional_secret_outputs=["endpoint"]),
         )
+        pulumi.Output.all(cluster.kubeconfig, cluster.context, cluster.workers).apply(
+            lambda values: seen.update(kubeconfig=values[0], context=values[1], workers=values[2]))
+        # Secret only because the engine applies additional_secret_outputs (the harness does what it does).
+        pulumi.Output.from_input(cluster.kubeconfig.is_secret()).apply(lambda s: seen.update(secret=s))
 
-        async def check() -> None:
-            assert await cluster.kubeconfig.is_secret()
-            assert await cluster.kubeconfig.future() == "apiVersion: v1\nkind: Config\n"
-            assert not await cluster.endpoint.is_secret()  # the mock engine applies no options
-            assert await cluster.name.future() == "demo"
-            assert await cluster.context.future() == "kind-demo"
-            assert await cluster.endpoint.future() == "https://127.0.0.1:6443"
-            assert await cluster.node_image.future() == IMAGE
-            assert await cluster.workers.future() == 1
-
-        return pulumi.Output.from_input(asyncio.ensure_future(check()))
-
-    run()
-
-    (args,) = [a for a in mocks.registered if a.typ == "pulumi-python:dynamic:Resource"]
-    assert args.name == "kind"
-    assert args.inputs["node_image"] == IMAGE
-    assert args.inputs["extra_mounts"] == [
-        {"host_path": "/srv/data", "container_path": "/data", "read_only": False}
-    ]
-    assert "__provider" in args.inputs
-    assert "kubeconfig" not in args.inputs
-    (request,) = [r for r in monitor.requests if r.type == "pulumi-python:dynamic:Resource"]
-    assert sorted(request.additionalSecretOutputs) == ["endpoint", "kubeconfig"], (
-        "caller's options are merged"
-    )
-    assert request.protect is True
+    recording = run_program({}, program=program)
+    registered = recording.one("pulumi-python:dynamic:Resource")
+    assert registered.name == "kind"
+    inputs = registered.plain_inputs
+    assert inputs["node_image"] == IMAGE
+    assert inputs["extra_mounts"] == [{"host_path": "/srv/data", "container_path": "/data", "read_only": False}]
+    assert "__provider" in inputs
+    assert "kubeconfig" not in inputs
+    assert sorted(registered.additional_secret_outputs) == ["endpoint", "kubeconfig"], "caller's options are merged"
+    assert registered.protect is True
+    assert seen["secret"] is True
+    assert seen["context"] == "kind-demo"
+    assert int(seen["workers"]) == 1
 
 
 def test_kind_cluster_requires_typed_args() -> None:
@@ -473,7 +430,7 @@ def test_serialized_provider_is_stable_across_processes() -> None:
     """A provider blob that changed on every run would show `__provider` as changed on every preview."""
     code = (
         "from pulumi.dynamic.dynamic import serialize_provider;"
-        "from infra.kind_cluster import KindClusterProvider;"
+        "from infra.cluster.kind import KindClusterProvider;"
         "print(serialize_provider(KindClusterProvider()))"
     )
     env = {**_isolated_env(), "PYTHONHASHSEED": "7"}

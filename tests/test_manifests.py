@@ -24,12 +24,12 @@ import pytest
 import yaml
 from pulumi.runtime import rpc
 
+from tests.reference import reference
 from tools.mock_engine import ROOT, run_program
 from tools.plan import INDEX, SECRET, file_category, record_stack, render_plan, sanitize, write_plan
 
 STACK = "dev"
 K8S_VERSION = "1.33"
-REFERENCE = Path(os.environ.get("SPARK_OPERATOR_REFERENCE", ROOT.parent / "shared/reference/spark-operator-v2.5.2"))
 CRD_FILES = {
     "SparkApplication": "sparkoperator.k8s.io_sparkapplications.yaml",
     "ScheduledSparkApplication": "sparkoperator.k8s.io_scheduledsparkapplications.yaml",
@@ -195,9 +195,7 @@ def structural(schema: Any) -> Any:
 
 @pytest.fixture(scope="session")
 def crd_validators() -> dict[str, jsonschema.protocols.Validator]:
-    crd_dir = REFERENCE / "crds"
-    if not crd_dir.is_dir():
-        pytest.skip(f"spark-operator v2.5.2 CRDs not found at {crd_dir} (set SPARK_OPERATOR_REFERENCE)")
+    crd_dir = reference("crds", "SparkApplication/ScheduledSparkApplication conformance to the operator's CRDs")
     validators = {}
     for kind, filename in CRD_FILES.items():
         crd = yaml.safe_load((crd_dir / filename).read_text(encoding="utf-8"))
@@ -291,9 +289,7 @@ def all_keys(value: Any) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def chart_values() -> dict[str, Any]:
-    path = REFERENCE / "chart" / "values.yaml"
-    if not path.is_file():
-        pytest.skip(f"spark-operator v2.5.2 chart values.yaml not found at {path} (set SPARK_OPERATOR_REFERENCE)")
+    path = reference("chart/values.yaml", "Helm values against chart 2.5.2's values.yaml")
     return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
@@ -470,3 +466,53 @@ def test_checkov_suppressions_give_reasons(checkov_report: dict[str, Any]) -> No
                    if (c.get("check_result") or {}).get("suppress_comment", "No comment provided")
                    in ("", "No comment provided")]
     assert not unexplained, "suppressed without a reason (write CKV_K8S_xx=<reason>):\n" + "\n".join(unexplained)
+
+
+# --- reference data and the plan of a second application ------------------------------------------------
+
+
+def test_missing_reference_data_skips_with_a_reason_and_fails_under_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    import tests.reference as ref
+
+    monkeypatch.setattr(ref, "OPERATOR_REFERENCE", Path("/nonexistent/spark-operator-v2.5.2"))
+    monkeypatch.setenv("CI", "false")
+    with pytest.raises(pytest.skip.Exception, match=r"CRD conformance not checked: .*SPARK_OPERATOR_REFERENCE"):
+        ref.reference("crds", "CRD conformance")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CRD conformance not checked"):
+        ref.reference("crds", "CRD conformance")
+
+
+def test_a_second_application_added_to_the_stack_file_alone_shows_up_in_the_plan(
+    tmp_path: Path, crd_validators: dict[str, jsonschema.protocols.Validator],
+) -> None:
+    """Adding a job is configuration only: a new entry gives its own SparkApplication with the platform defaults."""
+    config = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text(encoding="utf-8"))
+    config["config"]["sparkstack:applications"]["daily-report"] = {
+        "script": "generate_data.py",
+        "arguments": ["--output", "/data/report", "--files", 1],
+        "executor": {"memory": "2g", "instances": 3},
+        "dynamicAllocation": {"enabled": False},
+        "sparkConf": {"spark.sql.shuffle.partitions": 16},
+        "runOnUp": False,
+        "schedule": {"cron": "30 6 * * mon-fri", "timeZone": "Europe/Berlin"},
+    }
+    (tmp_path / "Pulumi.dev.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    rendered = render_plan(record_stack("dev", tmp_path), "dev")
+    docs = {n: yaml.safe_load(t) for n, t in rendered.items() if file_category(n) == "kubernetes"}
+    spark = {(d["kind"], d["metadata"]["name"]): d for d in docs.values() if d["kind"] in CRD_FILES}
+    assert set(spark) == {("SparkApplication", "sales-etl"), ("ScheduledSparkApplication", "sales-etl"),
+                          ("ScheduledSparkApplication", "daily-report")}
+    report = spark[("ScheduledSparkApplication", "daily-report")]
+    template = report["spec"]["template"]
+    assert report["spec"]["schedule"] == "30 6 * * mon-fri" and report["spec"]["timeZone"] == "Europe/Berlin"
+    assert template["mainApplicationFile"] == "local:///opt/sparkstack/jobs/generate_data.py"
+    assert template["arguments"] == ["--output", "/data/report", "--files", "1"]
+    assert template["executor"]["instances"] == 3 and "dynamicAllocation" not in template
+    etl = spark[("SparkApplication", "sales-etl")]["spec"]
+    for key, value in etl["sparkConf"].items():  # every platform default, plus its own setting
+        assert template["sparkConf"][key] == value
+    assert template["sparkConf"]["spark.sql.shuffle.partitions"] == "16"
+    assert template["volumes"] == etl["volumes"]  # scripts, scratch and (it writes /data) the data claim
+    for doc in spark.values():
+        assert crd_errors(crd_validators[doc["kind"]], doc) == []

@@ -4,10 +4,8 @@ production defaults (memory overhead, security, dynamic allocation, scratch volu
 from __future__ import annotations
 
 import copy
-import math
 import typing
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,8 +13,9 @@ import yaml
 from jsonschema import Draft7Validator, FormatChecker
 from pydantic import BaseModel, ValidationError
 
-from infra.config import DynamicAllocationConfig, ExecutorResources, PodResources
-from infra.spark_spec import (
+from infra.config import ApplicationConfig, StorageConfig
+from infra.spark.builder import SparkPlatform, application_spec, uses_data_volume
+from infra.spark.crd import (
     API_VERSION,
     Capabilities,
     ConfigMapSource,
@@ -38,12 +37,9 @@ from infra.spark_spec import (
     SparkApplicationSpec,
     Volume,
     VolumeMount,
-    pyspark_application_spec,
-    pyspark_memory_overhead,
 )
+from tests.reference import reference
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
-OPERATOR = REFERENCE / "spark-operator-v2.5.2"
 CRD_FILES = {
     "SparkApplication": "sparkoperator.k8s.io_sparkapplications.yaml",
     "ScheduledSparkApplication": "sparkoperator.k8s.io_scheduledsparkapplications.yaml",
@@ -95,9 +91,7 @@ def _int64(value: object) -> bool:
 
 
 def load_validator(kind: str) -> Draft7Validator:
-    path = OPERATOR / "crds" / CRD_FILES[kind]
-    if not path.exists():
-        pytest.skip(f"operator reference CRDs not found at {path} (the shared reference folder is absent)")
+    path = reference(f"crds/{CRD_FILES[kind]}", f"{kind} models against the operator's CRD")
     crd = yaml.safe_load(path.read_text())
     version = next(v for v in crd["spec"]["versions"] if v["name"] == "v1beta2")
     return Draft7Validator(strict_schema(version["schema"]["openAPIV3Schema"]), format_checker=_FORMATS)
@@ -119,37 +113,26 @@ def errors(validator: Draft7Validator, obj: dict[str, Any]) -> list[str]:
 
 # --- specs under test -----------------------------------------------------------------------------------
 
-SCRATCH = "spark-local-dir-scratch"
-LEAD_STYLE_VOLUMES = [
-    {"name": "jobs", "configMap": {"name": "sparkstack-jobs-0123456789", "defaultMode": 0o444}},
-    {"name": "data", "persistentVolumeClaim": {"claimName": "spark-data"}},
-    {"name": "spark-local-dir-scratch", "emptyDir": {"sizeLimit": "10Gi"}},
-]
+PLATFORM = SparkPlatform(
+    image="apache/spark:4.0.4-python3", spark_version="4.0.4", scripts_config_map="sparkstack-jobs-0123456789",
+    storage=StorageConfig(),
+)
+APP = {
+    "script": "sales_etl.py",
+    "arguments": ["--input", "/data/input", "--output", "/data/output"],
+    "driver": {"coreRequest": "500m", "coreLimit": "1200m"},
+    "executor": {"coreRequest": "500m", "coreLimit": "1200m", "memory": "2g"},
+}
 LEAD_STYLE_MOUNTS = [
     {"name": "jobs", "mountPath": "/opt/sparkstack/jobs", "readOnly": True},
-    {"name": "data", "mountPath": "/data"},
     {"name": "spark-local-dir-scratch", "mountPath": "/var/spark/scratch"},
+    {"name": "data", "mountPath": "/data"},
 ]
 
 
-def builder_spec(**overrides: Any) -> SparkApplicationSpec:
-    """The builder called the way the stack calls it (raw dict volumes, scratch already prefixed)."""
-    args: dict[str, Any] = {
-        "image": "apache/spark:4.0.4-python3",
-        "spark_version": "4.0.4",
-        "main_file": "local:///opt/sparkstack/jobs/sales_etl.py",
-        "arguments": ["--input", "/data/input", "--output", "/data/output"],
-        "driver": PodResources(core_request="500m", core_limit="1200m"),
-        "executor": ExecutorResources(core_request="500m", core_limit="1200m", memory="2g"),
-        "dynamic_allocation": DynamicAllocationConfig(),
-        "driver_service_account": "spark-driver",
-        "executor_service_account": "spark-executor",
-        "volumes": LEAD_STYLE_VOLUMES,
-        "volume_mounts": LEAD_STYLE_MOUNTS,
-        "scratch_mount_path": "/var/spark/scratch",
-    }
-    args.update(overrides)
-    return pyspark_application_spec(**args)
+def builder_spec(platform: SparkPlatform = PLATFORM, **overrides: Any) -> SparkApplicationSpec:
+    """The builder called the way the stack calls it, for the config `APP` with `overrides` (camelCase keys)."""
+    return application_spec("sales-etl", ApplicationConfig.model_validate({**APP, **overrides}), platform)
 
 
 def maximal_spec() -> SparkApplicationSpec:
@@ -187,7 +170,7 @@ def maximal_spec() -> SparkApplicationSpec:
     return SparkApplicationSpec(
         type="Python", mode="cluster", image="apache/spark:4.0.4-python3", image_pull_policy="IfNotPresent",
         main_application_file="local:///app/main.py", main_class="org.example.Main", arguments=["a", "b"],
-        spark_version="4.0.4", python_version="3",
+        spark_version="4.0.4",
         restart_policy=RestartPolicy(
             type="OnFailure", on_failure_retries=3, on_failure_retry_interval=30,
             on_submission_failure_retries=5, on_submission_failure_retry_interval=20,
@@ -229,7 +212,7 @@ def test_builder_spec_matches_crd(validators: dict[str, Draft7Validator]) -> Non
 
 
 def test_builder_spec_without_dynamic_allocation_matches_crd(validators: dict[str, Draft7Validator]) -> None:
-    spec = builder_spec(dynamic_allocation=DynamicAllocationConfig(enabled=False))
+    spec = builder_spec(dynamicAllocation={"enabled": False})
     assert errors(validators["SparkApplication"], as_object("SparkApplication", spec.to_crd())) == []
 
 
@@ -293,7 +276,7 @@ def test_maximal_spec_really_sets_every_field() -> None:
 def test_operator_examples_pass_the_validator(validators: dict[str, Draft7Validator]) -> None:
     """The validator is not too strict: the operator's own example manifests pass it."""
     checked = 0
-    for path in sorted((OPERATOR / "examples").glob("*.yaml")):
+    for path in sorted(reference("examples", "the CRD validator on the operator's examples").glob("*.yaml")):
         try:
             docs = list(yaml.safe_load_all(path.read_text()))
         except yaml.YAMLError:
@@ -325,7 +308,7 @@ BROKEN = [
     pytest.param(_set("sparkConf", "spark.sql.adaptive.enabled", value=True), id="non-string conf value"),
     pytest.param(_set("restartPolicy", "onFailureRetries", value=-1), id="below minimum"),
     pytest.param(_set("dynamicAllocation", "maxExecutors", value=2**31), id="int32 overflow"),
-    pytest.param(_set("volumes", 2, "emptyDir", "sizeLimit", value="ten gigs"), id="bad quantity"),
+    pytest.param(_set("volumes", 1, "emptyDir", "sizeLimit", value="ten gigs"), id="bad quantity"),
     pytest.param(lambda obj: obj["spec"].pop("mainApplicationFile"), id="missing required field"),
 ]
 
@@ -341,7 +324,7 @@ def test_validator_rejects_broken_specs(
 
 def test_validator_accepts_int_or_string_quantities(validators: dict[str, Draft7Validator]) -> None:
     obj = as_object("SparkApplication", builder_spec().to_crd())
-    obj["spec"]["volumes"][2]["emptyDir"]["sizeLimit"] = 1024
+    obj["spec"]["volumes"][1]["emptyDir"]["sizeLimit"] = 1024
     assert errors(validators["SparkApplication"], obj) == []
 
 
@@ -354,52 +337,22 @@ def test_validator_rejects_broken_scheduled_template(validators: dict[str, Draft
     assert errors(validator, as_object("ScheduledSparkApplication", broken))
 
 
-# --- memory overhead ------------------------------------------------------------------------------------
-
-_MIB_PER_UNIT = {"k": 1 / 1024, "m": 1, "g": 1024, "t": 1024 * 1024}
-
-
-def expected_overhead(memory: str) -> str:
-    """Worked out independently of the implementation: 25 % of memory in MiB, rounded up, at least 384."""
-    text = memory.lower().removesuffix("b")
-    mib = int(text[:-1]) * _MIB_PER_UNIT[text[-1]]
-    return f"{max(384, math.ceil(mib / 4))}m"
-
-
-@pytest.mark.parametrize(
-    ("memory", "overhead"),
-    [("1g", "384m"), ("512m", "384m"), ("1536m", "384m"), ("1537m", "385m"), ("2g", "512m"),
-     ("2048m", "512m"), ("4g", "1024m"), ("4G", "1024m"), ("3gb", "768m"), ("6000m", "1500m"),
-     ("1t", "262144m"), ("4194305k", "1025m")],
-)
-def test_pyspark_memory_overhead(memory: str, overhead: str) -> None:
-    assert expected_overhead(memory) == overhead  # the table itself follows the rule
-    assert pyspark_memory_overhead(memory) == overhead
-
-
-def test_builder_applies_overhead_rule_and_keeps_explicit_overhead() -> None:
-    spec = builder_spec(
-        driver=PodResources(memory="4g"),
-        executor=ExecutorResources(memory="1g", memory_overhead="700m"),
-    ).to_crd()
-    assert spec["driver"]["memory"] == "4g"
-    assert spec["driver"]["memoryOverhead"] == "1024m"
-    assert spec["executor"]["memoryOverhead"] == "700m"
-    assert builder_spec(driver=PodResources(memory="1g")).to_crd()["driver"]["memoryOverhead"] == "384m"
-
-
-@pytest.mark.parametrize("memory", ["1.5g", "1024", "2 g", "1x"])
-def test_memory_strings_need_a_whole_number_and_unit(memory: str) -> None:
-    with pytest.raises(ValidationError):
-        DriverSpec(memory=memory)
-
-
 # --- builder defaults -----------------------------------------------------------------------------------
+
+
+def test_memory_overhead_is_left_to_spark_unless_configured() -> None:
+    """Spark 4.0.4 gives Python applications 40 % overhead by itself; a fixed 25 % would lower it."""
+    spec = builder_spec().to_crd()
+    assert "memoryOverhead" not in spec["driver"] and "memoryOverhead" not in spec["executor"]
+    spec = builder_spec(executor={"memory": "4g", "memoryOverhead": "1600m"}).to_crd()
+    assert spec["executor"]["memoryOverhead"] == "1600m"
+    assert "memoryOverheadFactor" not in spec
 
 
 def test_builder_defaults() -> None:
     spec = builder_spec().to_crd()
-    assert (spec["type"], spec["mode"], spec["pythonVersion"]) == ("Python", "cluster", "3")
+    assert (spec["type"], spec["mode"]) == ("Python", "cluster")
+    assert "pythonVersion" not in spec  # deprecated in Spark 4
     assert spec["imagePullPolicy"] == "IfNotPresent"
     assert spec["sparkVersion"] == "4.0.4"
     assert spec["mainApplicationFile"] == "local:///opt/sparkstack/jobs/sales_etl.py"
@@ -413,8 +366,6 @@ def test_builder_defaults() -> None:
         assert conf[key] == "true"
     assert conf["spark.serializer"] == "org.apache.spark.serializer.KryoSerializer"
     assert conf["spark.local.dir"] == "/var/spark/scratch"
-    assert "spark.kubernetes.executor.deleteOnTermination" not in conf
-    assert "spark.ui.prometheus.enabled" not in conf
 
 
 @pytest.mark.parametrize("role", ["driver", "executor"])
@@ -425,8 +376,9 @@ def test_pods_are_non_root_and_labelled(role: str) -> None:
         "readOnlyRootFilesystem": False, "capabilities": {"drop": ["ALL"]},
         "seccompProfile": {"type": "RuntimeDefault"},
     }
-    assert pod["podSecurityContext"]["fsGroup"] == 185
+    assert pod["podSecurityContext"] == {"fsGroup": 185, "fsGroupChangePolicy": "OnRootMismatch"}
     assert pod["labels"]["app.kubernetes.io/part-of"] == "sparkstack"
+    assert pod["labels"]["sparkstack.io/application"] == "sales-etl"
     assert pod["serviceAccount"] == f"spark-{role}"
     assert type(pod["cores"]) is int and pod["cores"] >= 1
     assert (pod["coreRequest"], pod["coreLimit"]) == ("500m", "1200m")
@@ -435,8 +387,8 @@ def test_pods_are_non_root_and_labelled(role: str) -> None:
 
 def test_dynamic_allocation_tracks_shuffles_and_leaves_instances_out() -> None:
     spec = builder_spec(
-        executor=ExecutorResources(instances=4),
-        dynamic_allocation=DynamicAllocationConfig(initial_executors=2, min_executors=1, max_executors=5),
+        executor={"instances": 4},
+        dynamicAllocation={"initialExecutors": 2, "minExecutors": 1, "maxExecutors": 5},
     ).to_crd()
     assert spec["dynamicAllocation"] == {
         "enabled": True, "initialExecutors": 2, "minExecutors": 1, "maxExecutors": 5,
@@ -445,73 +397,61 @@ def test_dynamic_allocation_tracks_shuffles_and_leaves_instances_out() -> None:
     assert "instances" not in spec["executor"]
 
 
+def test_a_shuffle_service_replaces_shuffle_tracking() -> None:
+    spec = builder_spec(sparkConf={"spark.shuffle.service.enabled": True}).to_crd()
+    assert spec["dynamicAllocation"]["shuffleTrackingEnabled"] is False
+    assert spec["sparkConf"]["spark.shuffle.service.enabled"] == "true"
+    assert "spark.dynamicAllocation.shuffleTracking.enabled" not in spec["sparkConf"]
+
+
 def test_static_allocation_sets_instances() -> None:
-    spec = builder_spec(
-        executor=ExecutorResources(instances=3), dynamic_allocation=DynamicAllocationConfig(enabled=False),
-    ).to_crd()
+    spec = builder_spec(executor={"instances": 3}, dynamicAllocation={"enabled": False}).to_crd()
     assert "dynamicAllocation" not in spec
     assert spec["executor"]["instances"] == 3
 
 
-def test_extra_conf_adds_but_cannot_override_typed_fields() -> None:
-    spec = builder_spec(extra_spark_conf={"spark.sql.shuffle.partitions": "64"}).to_crd()
-    assert spec["sparkConf"]["spark.sql.shuffle.partitions"] == "64"
-    for key in ("spark.executor.instances", "spark.dynamicAllocation.maxExecutors", "spark.local.dir"):
-        with pytest.raises(ValueError, match=key):
-            builder_spec(extra_spark_conf={key: "1"})
+def test_application_conf_overrides_platform_defaults() -> None:
+    spec = builder_spec(sparkConf={"spark.sql.shuffle.partitions": 64, "spark.sql.adaptive.enabled": False})
+    conf = spec.to_crd()["sparkConf"]
+    assert conf["spark.sql.shuffle.partitions"] == "64"
+    assert conf["spark.sql.adaptive.enabled"] == "false"
 
 
 def test_time_to_live_is_passed_through() -> None:
-    assert builder_spec(time_to_live_seconds=600).to_crd()["timeToLiveSeconds"] == 600
+    assert builder_spec(timeToLiveSeconds=600).to_crd()["timeToLiveSeconds"] == 600
     assert "timeToLiveSeconds" not in builder_spec().to_crd()
 
 
-# --- scratch volume -------------------------------------------------------------------------------------
-
-
-def test_named_scratch_volume_gets_prefix_and_mounts_on_both_pods() -> None:
-    spec = builder_spec(
-        volumes=[{"name": "data", "persistentVolumeClaim": {"claimName": "spark-data"}},
-                 {"name": "scratch", "emptyDir": {"sizeLimit": "5Gi"}}],
-        volume_mounts=[{"name": "data", "mountPath": "/data"}],
-        scratch_volume_name="scratch",
-        scratch_mount_path="/tmp/spark-scratch",
-    ).to_crd()
-    assert [v["name"] for v in spec["volumes"]] == ["data", "spark-local-dir-scratch"]
+def test_data_claim_is_mounted_only_where_it_is_used() -> None:
+    """A ReadWriteOnce claim on every executor hangs multi-node clusters; object-store jobs do not get it."""
+    s3 = {"arguments": ["--input", "s3a://bucket/raw/", "--output", "s3a://bucket/out/"]}
+    spec = builder_spec(**s3).to_crd()
+    assert all(v["name"] != "data" for v in spec["volumes"])
     for role in ("driver", "executor"):
-        scratch_mount = {"name": "spark-local-dir-scratch", "mountPath": "/tmp/spark-scratch"}
-        assert scratch_mount in spec[role]["volumeMounts"]
-    assert spec["sparkConf"]["spark.local.dir"] == "/tmp/spark-scratch"
-
-
-def test_no_scratch_volume_means_no_local_dir() -> None:
-    spec = builder_spec(volumes=LEAD_STYLE_VOLUMES[:2], volume_mounts=LEAD_STYLE_MOUNTS[:2],
-                        scratch_mount_path=None).to_crd()
-    assert "spark.local.dir" not in spec["sparkConf"]
+        assert all(m["name"] != "data" for m in spec[role]["volumeMounts"])
+    # Only the driver writes event logs, so only the driver mounts the claim for them.
+    logging = SparkPlatform(**{**PLATFORM.__dict__, "driver_needs_data": True})
+    spec = builder_spec(logging, **s3).to_crd()
+    assert any(m["name"] == "data" for m in spec["driver"]["volumeMounts"])
+    assert all(m["name"] != "data" for m in spec["executor"]["volumeMounts"])
 
 
 @pytest.mark.parametrize(
-    ("overrides", "message"),
-    [
-        ({"volumes": [*LEAD_STYLE_VOLUMES, {"name": "spark-local-dir-2", "emptyDir": {}}]}, "several"),
-        ({"scratch_volume_name": "jobs"}, "only the scratch volume"),
-        ({"scratch_mount_path": "/elsewhere"}, "differs"),
-        ({"volumes": [*LEAD_STYLE_VOLUMES[:2], {"name": SCRATCH, "emptyDir": {"medium": "Memory"}}]},
-         "medium"),
-        ({"volumes": [*LEAD_STYLE_VOLUMES[:2], {"name": SCRATCH, "configMap": {"name": "x"}}]},
-         "emptyDir, hostPath or persistentVolumeClaim"),
-        ({"scratch_volume_name": "missing"}, "not among the volumes"),
-    ],
+    ("arguments", "expected"),
+    [(["--input", "/data/input"], True), (["--input", "/data"], True), (["file:///data/x"], True),
+     (["--input", "/database"], False), (["--input", "s3a://b/data/"], False), ([], False)],
 )
-def test_scratch_misconfiguration_is_refused(overrides: dict[str, Any], message: str) -> None:
-    with pytest.raises(ValueError, match=message):
-        builder_spec(**overrides)
+def test_uses_data_volume(arguments: list[str], expected: bool) -> None:
+    assert uses_data_volume(ApplicationConfig(script="a.py", arguments=arguments)) is expected
 
 
-def test_config_map_scratch_by_name_is_refused() -> None:
-    with pytest.raises(ValueError, match="emptyDir, hostPath or persistentVolumeClaim"):
-        builder_spec(volumes=LEAD_STYLE_VOLUMES[:2], volume_mounts=LEAD_STYLE_MOUNTS[:2],
-                     scratch_volume_name="jobs", scratch_mount_path=None)
+def test_regenerated_data_changes_the_spec_of_run_on_up_readers() -> None:
+    first = SparkPlatform(**{**PLATFORM.__dict__, "data_generation": "aaa"})
+    second = SparkPlatform(**{**PLATFORM.__dict__, "data_generation": "bbb"})
+    assert builder_spec(first).to_crd() != builder_spec(second).to_crd()
+    # Scheduled-only and object-store applications do not re-run when the sample data changes.
+    s3 = {"arguments": ["--input", "s3a://bucket/raw/"]}
+    assert builder_spec(first, **s3).to_crd() == builder_spec(second, **s3).to_crd()
 
 
 # --- pydantic rejections --------------------------------------------------------------------------------
@@ -542,15 +482,9 @@ def minimal(**overrides: Any) -> dict[str, Any]:
         pytest.param(minimal(volumes=[{"name": "Bad_Name", "emptyDir": {}}]), id="bad volume name"),
         pytest.param(minimal(driver={"cores": 1, "volumeMounts": [{"name": "nope", "mountPath": "/x"}]}),
                      id="undeclared volume"),
-        pytest.param(minimal(driver={"cores": 2, "coreLimit": "1500m"}), id="limit below cores"),
         pytest.param(minimal(type="Pyton"), id="bad type"),
         pytest.param(minimal(mode="client"), id="client mode"),
         pytest.param(minimal(sparkConf={"spark.sql.adaptive.enabled": True}), id="non-string conf"),
-        pytest.param(minimal(dynamicAllocation={"enabled": True, "minExecutors": 3, "maxExecutors": 2}),
-                     id="min above max"),
-        pytest.param(minimal(executor={"instances": 5},
-                             dynamicAllocation={"enabled": True, "maxExecutors": 2}),
-                     id="instances above max"),
         pytest.param(minimal(restartPolicy={"type": "OnFailure", "onFailureRetryInterval": 0}),
                      id="interval 0"),
         pytest.param(minimal(driver={"cores": 1, "env": [

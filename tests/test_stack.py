@@ -8,8 +8,7 @@ from typing import Any
 import pytest
 from pulumi.runtime import rpc
 
-from infra import stack as stack_module
-from infra.scripts import content_hash, read_scripts
+from infra.platform.scripts import content_hash, read_scripts
 from tools.mock_engine import Recording, Registered, run_program, stack_config
 
 NS = "kubernetes:core/v1:Namespace"
@@ -27,7 +26,7 @@ def dev() -> Recording:
 
 
 def dev_config(**changes: Any) -> dict[str, Any]:
-    """Pulumi.dev.yaml with some sections' keys replaced, e.g. jobs={"generator": {"enabled": False}}."""
+    """Pulumi.dev.yaml with some sections' keys replaced, e.g. generator={"enabled": False}."""
     config = copy.deepcopy(stack_config("dev"))
     for section, values in changes.items():
         target = config.setdefault(f"sparkstack:{section}", {})
@@ -71,7 +70,6 @@ def test_dev_stack_registers_the_whole_platform(dev: Recording) -> None:
 
 def test_every_kubernetes_resource_uses_the_one_explicit_provider(dev: Recording) -> None:
     provider = dev.one(PROVIDER)
-    assert provider.plain_inputs["clusterIdentifier"].startswith("kind-sparkstack-dev-")
     for res in k8s_resources(dev):
         assert res.provider.startswith(provider.urn + "::"), f"{res.type} {res.name} uses {res.provider!r}"
 
@@ -86,6 +84,18 @@ def test_provider_is_built_from_the_kind_cluster_and_kubeconfig_stays_secret(dev
     assert rpc.is_rpc_secret(dev.outputs["kubeconfig"])
 
 
+def test_provider_identity_follows_the_kind_cluster_shape(dev: Recording) -> None:
+    """Only a new cluster (its config hash, from the kind resource) may replace every Kubernetes object."""
+    provider = dev.one(PROVIDER).plain_inputs
+    assert provider["clusterIdentifier"] == "kind-sparkstack-dev-0123456789ab"  # the mock kind's config_hash
+    assert provider["deleteUnreachable"] == "false"  # deliberate (provider inputs travel as strings)
+
+
+def test_delete_unreachable_is_an_explicit_choice() -> None:
+    rec = run_program(dev_config(cluster={"deleteUnreachable": True}))
+    assert rec.one(PROVIDER).plain_inputs["deleteUnreachable"] == "true"
+
+
 def test_namespaces_come_before_the_release(dev: Recording) -> None:
     release = dev.one(RELEASE)
     for ns in dev.of_type(NS):
@@ -98,8 +108,16 @@ def test_spark_resources_come_after_the_release_and_the_etl_after_the_generator(
         assert depends_on(dev, res, release)
     assert depends_on(dev, dev.one(APP), job)
     assert not depends_on(dev, release, job)  # the check can tell "no" too
+    assert not depends_on(dev, dev.one(SCHEDULED), job)  # a schedule need not wait for sample data
     pvc = dev.one("kubernetes:core/v1:PersistentVolumeClaim")
     assert depends_on(dev, job, pvc)
+
+
+def test_image_pulls_come_before_the_job_and_the_first_run(dev: Recording) -> None:
+    """A 1 GB pull must not race the generator's deadline or Spark's executor allocation."""
+    prepull = dev.one("kubernetes:apps/v1:DaemonSet")
+    assert depends_on(dev, dev.one(JOB), prepull)
+    assert depends_on(dev, dev.one(APP), prepull)
 
 
 def test_release_uses_chart_2x_keys_for_our_namespace(dev: Recording) -> None:
@@ -117,6 +135,8 @@ def test_driver_rbac_is_least_privilege_and_executor_has_none(dev: Recording) ->
     role = dev.one("kubernetes:rbac.authorization.k8s.io/v1:Role").plain_inputs
     resources = {res for rule in role["rules"] for res in rule["resources"]}
     assert resources <= {"pods", "services", "configmaps", "persistentvolumeclaims"}
+    pvc_verbs = next(rule["verbs"] for rule in role["rules"] if rule["resources"] == ["persistentvolumeclaims"])
+    assert {"delete", "deletecollection"} <= set(pvc_verbs)  # Spark 4 deletes its claims at shutdown
     assert not any("*" in rule["verbs"] or "*" in rule["resources"] for rule in role["rules"])
     assert not any(v in rule["verbs"] for rule in role["rules"] for v in ("escalate", "bind", "impersonate"))
     binding = dev.one("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding").plain_inputs
@@ -157,8 +177,9 @@ def test_scripts_are_shipped_and_mounted_by_content_hash(dev: Recording) -> None
 
 
 def test_a_script_change_rolls_the_applications(monkeypatch: pytest.MonkeyPatch, dev: Recording) -> None:
-    changed = {**read_scripts(), "sales_etl.py": read_scripts()["sales_etl.py"] + "\n# changed\n"}
-    monkeypatch.setattr(stack_module, "read_scripts", lambda: changed)
+    original = read_scripts()
+    changed = {**original, "sales_etl.py": original["sales_etl.py"] + "\n# changed\n"}
+    monkeypatch.setattr("infra.stack.read_scripts", lambda: changed)
     rec = run_program(stack_config("dev"))
     before, after = dev.one(APP), rec.one(APP)
     assert before.plain_inputs["spec"]["volumes"] != after.plain_inputs["spec"]["volumes"]
@@ -177,7 +198,13 @@ def test_generator_job_writes_the_etl_input_with_the_spark_image(dev: Recording)
     assert job["metadata"]["annotations"]["pulumi.com/timeoutSeconds"] == "900"
 
 
-def test_etl_waits_for_completion_and_nightly_schedule(dev: Recording) -> None:
+def test_regenerated_data_re_runs_the_applications_that_read_it(dev: Recording) -> None:
+    rec = run_program(dev_config(generator={"rowsPerFile": 1000}))
+    assert rec.one(APP).plain_inputs["spec"] != dev.one(APP).plain_inputs["spec"]
+    # The schedule is not replaced: its next run reads the new data anyway.
+    assert rec.one(SCHEDULED).plain_inputs["spec"] == dev.one(SCHEDULED).plain_inputs["spec"]
+
+def test_etl_waits_for_completion_and_runs_nightly(dev: Recording) -> None:
     app = dev.one(APP).plain_inputs
     assert app["metadata"]["annotations"]["pulumi.com/waitFor"].endswith("=COMPLETED")
     nightly = dev.one(SCHEDULED).plain_inputs["spec"]
@@ -189,14 +216,14 @@ def test_etl_waits_for_completion_and_nightly_schedule(dev: Recording) -> None:
 def test_outputs_tell_users_where_to_look(dev: Recording) -> None:
     out = {k: v for k, v in dev.outputs.items() if k != "kubeconfig"}
     assert out["namespace"] == "spark-jobs"
-    assert out["applications"] == ["sales-etl", "sales-etl-nightly"]
-    assert "port-forward svc/sales-etl-ui-svc" in out["commands"]["spark_ui"]
-    assert "logs -f sales-etl-driver" in out["commands"]["driver_log"]
-    assert "/data/output" in out["parquet_output"] and "spark-data" in out["parquet_output"]
+    assert out["applications"] == {"sales-etl": {"script": "sales_etl.py", "run_on_up": True, "schedule": "0 3 * * *"}}
+    assert "port-forward svc/sales-etl-ui-svc" in out["commands"]["sales-etl: spark_ui"]
+    assert "logs -f sales-etl-driver" in out["commands"]["sales-etl: driver_log"]
+    assert "scheduled-app-name=sales-etl" in out["commands"]["sales-etl: scheduled_runs"]
 
 
 def test_generator_can_be_disabled() -> None:
-    rec = run_program(dev_config(jobs={"generator": {"enabled": False}}))
+    rec = run_program(dev_config(generator={"enabled": False}))
     assert rec.of_type(JOB) == []
     assert rec.one(APP)
 
@@ -222,10 +249,13 @@ def test_existing_cluster_uses_secret_kubeconfig_and_context() -> None:
     secret = rec.one("kubernetes:core/v1:Secret")
     assert rpc.is_rpc_secret(secret.inputs["stringData"])
     assert secret.plain_inputs["stringData"]["AWS_SECRET_ACCESS_KEY"] == "s3cr3t"
-    app = rec.one(APP)
+    app = rec.one(SCHEDULED)
     assert depends_on(rec, app, secret)
-    env = {e["name"]: e for e in app.plain_inputs["spec"]["driver"]["env"]}
+    env = {e["name"]: e for e in app.plain_inputs["spec"]["template"]["driver"]["env"]}
     assert env["AWS_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"]["name"] == "object-store-credentials"
     assert "s3cr3t" not in str(app.plain_inputs)
     assert rec.of_type(JOB) == []
-    assert rec.outputs["parquet_output"].startswith("s3a://acme-data-lake/curated/sales/")
+    # Object storage only: no pod mounts the ReadWriteOnce data claim (Multi-Attach on other nodes).
+    scheduled = rec.one(SCHEDULED).plain_inputs["spec"]["template"]
+    assert all(v["name"] != "data" for v in scheduled["volumes"])
+    assert rec.of_type(APP) == []  # runOnUp: false, scheduled only

@@ -1,7 +1,9 @@
 """Run the real Pulumi program under the SDK's mock engine and record everything it registers.
 
-Used by the offline plan (`tools/plan.py`) and by the tests. The recording keeps what `pulumi preview` would
-see per resource: type, name, inputs (secrets still marked), parent, dependencies, provider and options.
+The one Pulumi harness: the tests and the offline plan (`tools/plan.py`, which is why it lives in tools/) drive
+the program, or any component, through it, and the SDK internals it needs stay in this file. The recording keeps
+what `pulumi preview` would see per resource: type, name, inputs (secrets still marked), parent, dependencies,
+provider and options. Like the engine, it marks the outputs named in `additional_secret_outputs` as secret.
 """
 
 from __future__ import annotations
@@ -111,6 +113,13 @@ class RecordingMonitor(mocks.MockMonitor):
 
     def RegisterResource(self, request):  # noqa: N802 (gRPC method name)
         response = super().RegisterResource(request)
+        if request.additionalSecretOutputs:
+            # What the engine does with the option; the SDK's MockMonitor ignores it.
+            state = rpc.deserialize_properties(response.object)
+            for key in request.additionalSecretOutputs:
+                if key in state and not rpc.is_rpc_secret(state[key]):
+                    state[key] = rpc.wrap_rpc_secret(state[key])
+            response.object.CopyFrom(_sync_await(rpc.serialize_properties(state, {})))
         if request.type != "pulumi:pulumi:Stack":
             timeouts = request.customTimeouts
             self.recording.resources.append(Registered(

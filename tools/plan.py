@@ -198,7 +198,7 @@ def _kind_config(inputs: Mapping[str, Any]) -> dict[str, Any] | None:
     Only the inputs are registered (the config is an output), so re-render them; None if that is not possible.
     """
     try:
-        from infra.kind_cluster import render_kind_config
+        from infra.cluster.kind import render_kind_config
 
         text = render_kind_config(inputs["name"], inputs["node_image"], int(inputs["workers"]),
                                   inputs.get("extra_mounts") or [])

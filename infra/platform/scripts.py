@@ -12,11 +12,9 @@ from pathlib import Path
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.security import labels
+from infra.config import JOBS_DIR
+from infra.conventions import labels
 
-JOBS_DIR = Path(__file__).resolve().parent.parent / "jobs"
-SCRIPTS_MOUNT = "/opt/sparkstack/jobs"
-SCRIPTS_VOLUME = "jobs"
 # ConfigMaps are capped at 1 MiB; fail with a clear message long before the API server does.
 MAX_BYTES = 900_000
 
@@ -44,12 +42,8 @@ def config_map_name(scripts: dict[str, str]) -> str:
 
 
 def scripts_config_map(
-    namespace: pulumi.Input[str],
-    provider: k8s.Provider,
-    parent: pulumi.Resource | None = None,
-    scripts: dict[str, str] | None = None,
+    namespace: pulumi.Input[str], scripts: dict[str, str], parent: pulumi.Resource
 ) -> k8s.core.v1.ConfigMap:
-    scripts = scripts if scripts is not None else read_scripts()
     return k8s.core.v1.ConfigMap(
         "job-scripts",
         metadata={
@@ -59,13 +53,6 @@ def scripts_config_map(
         },
         data=scripts,
         immutable=True,
-        opts=pulumi.ResourceOptions(provider=provider, parent=parent),
+        opts=pulumi.ResourceOptions(parent=parent),
     )
 
-
-def scripts_volume(name: str) -> dict:
-    return {"name": SCRIPTS_VOLUME, "configMap": {"name": name, "defaultMode": 0o444}}
-
-
-def scripts_mount() -> dict:
-    return {"name": SCRIPTS_VOLUME, "mountPath": SCRIPTS_MOUNT, "readOnly": True}

@@ -7,7 +7,7 @@ from typing import Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.security import labels
+from infra.conventions import labels
 
 PodSecurityLevel = Literal["restricted", "baseline", "privileged"]
 # Pin the policy version to the cluster's minor version so a Kubernetes upgrade cannot tighten it silently.
@@ -30,12 +30,11 @@ def namespace(
     resource_name: str,
     name: str,
     enforce: PodSecurityLevel,
-    provider: k8s.Provider,
-    parent: pulumi.Resource | None = None,
+    parent: pulumi.Resource,
 ) -> k8s.core.v1.Namespace:
     """A namespace named exactly `name` (no Pulumi suffix: the operator's values refer to it by name)."""
     return k8s.core.v1.Namespace(
         resource_name,
         metadata={"name": name, "labels": {**labels("namespace", name), **pod_security_labels(enforce)}},
-        opts=pulumi.ResourceOptions(provider=provider, parent=parent),
+        opts=pulumi.ResourceOptions(parent=parent),
     )

@@ -12,17 +12,17 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.security import labels
-
-DRIVER_SA = "spark-driver"
-EXECUTOR_SA = "spark-executor"
+from infra.conventions import DRIVER_SA, EXECUTOR_SA, labels
 
 DRIVER_RULES = [
     {"apiGroups": [""], "resources": ["pods"],
      "verbs": ["create", "get", "list", "watch", "delete", "deletecollection"]},
     {"apiGroups": [""], "resources": ["services", "configmaps"],
      "verbs": ["create", "get", "list", "watch", "delete", "deletecollection"]},
-    {"apiGroups": [""], "resources": ["persistentvolumeclaims"], "verbs": ["get", "list", "watch"]},
+    # Spark 4.0.4 defaults spark.kubernetes.driver.ownPersistentVolumeClaim=true and, at shutdown, deletes the
+    # claims labelled with its application id (KubernetesClusterSchedulerBackend.stop), even when it made none.
+    {"apiGroups": [""], "resources": ["persistentvolumeclaims"],
+     "verbs": ["get", "list", "watch", "delete", "deletecollection"]},
 ]
 
 
@@ -34,10 +34,8 @@ class SparkIdentities:
     binding: k8s.rbac.v1.RoleBinding
 
 
-def spark_identities(
-    namespace: pulumi.Input[str], provider: k8s.Provider, parent: pulumi.Resource | None = None
-) -> SparkIdentities:
-    opts = pulumi.ResourceOptions(provider=provider, parent=parent)
+def spark_identities(namespace: pulumi.Input[str], parent: pulumi.Resource) -> SparkIdentities:
+    opts = pulumi.ResourceOptions(parent=parent)
     driver = k8s.core.v1.ServiceAccount(
         "spark-driver",
         metadata={"name": DRIVER_SA, "namespace": namespace, "labels": labels("spark-driver")},

@@ -10,12 +10,10 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.security import labels
+from infra.conventions import labels
 
 
-def same_namespace_only(
-    namespace: pulumi.Input[str], provider: k8s.Provider, parent: pulumi.Resource | None = None
-) -> k8s.networking.v1.NetworkPolicy:
+def same_namespace_only(namespace: pulumi.Input[str], parent: pulumi.Resource) -> k8s.networking.v1.NetworkPolicy:
     return k8s.networking.v1.NetworkPolicy(
         "same-namespace-only",
         metadata={"name": "same-namespace-only", "namespace": namespace, "labels": labels("network-policy")},
@@ -24,5 +22,5 @@ def same_namespace_only(
             "policyTypes": ["Ingress"],
             "ingress": [{"from": [{"podSelector": {}}]}],
         },
-        opts=pulumi.ResourceOptions(provider=provider, parent=parent),
+        opts=pulumi.ResourceOptions(parent=parent),
     )

@@ -52,7 +52,9 @@ def _build_provider() -> tuple[type[ResourceProvider], type[RuntimeError], Valid
         UpdateResult,
     )
 
-    # `<name>-control-plane` is a container and node hostname, so it must stay a 63-character DNS label.
+    # kind accepts `^[a-z0-9.-]+$` and warns above 50 characters (kind's pkg/internal/apis/config/validate.go,
+    # pkg/cluster/internal/create/create.go), but `<name>-control-plane` is a container and node hostname, so it
+    # must stay a 63-character DNS label: 49 characters, no dots.
     max_name_len = 63 - len("-control-plane")
     name_re = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?")
     repo_re = re.compile(r"[a-z0-9][a-z0-9._/:-]*")
@@ -372,7 +374,7 @@ def _build_provider() -> tuple[type[ResourceProvider], type[RuntimeError], Valid
     return KindClusterProvider, KindError, validate, render_config
 
 
-KindClusterProvider, KindError, _validate, _render = _build_provider()
+KindClusterProvider, KindError, validate_kind_props, _render = _build_provider()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -437,7 +439,7 @@ class KindClusterArgs:
             for m in mounts
         )
         object.__setattr__(self, "extra_mounts", mounts)
-        failures = _validate(self.to_props())
+        failures = validate_kind_props(self.to_props())
         if failures:
             problems = "; ".join(f"{prop}: {reason}" for prop, reason in failures)
             raise ValueError(f"invalid KindClusterArgs: {problems}")
@@ -480,6 +482,3 @@ class KindCluster(pulumi.dynamic.Resource):
             **{key: None for key in ("config", "config_hash", "kubeconfig", "context", "endpoint")},
         }
         super().__init__(KindClusterProvider(), resource_name, props, opts)
-        # The engine marks kubeconfig secret via additional_secret_outputs; wrapping it here as well keeps it
-        # secret for every consumer even where no engine applies that option (unit tests under mocks).
-        self.kubeconfig = pulumi.Output.secret(self.kubeconfig)

@@ -12,17 +12,18 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.config import OperatorConfig
+from infra.conventions import DRIVER_SA
 
 CHART = "spark-operator"
 
 
-def operator_values(job_namespace: str, driver_service_account: str) -> dict[str, Any]:
+def operator_values(job_namespace: str) -> dict[str, Any]:
     """Chart values: watch only our job namespace; we create the Spark service accounts and RBAC ourselves."""
     return {
         "spark": {
             "jobNamespaces": [job_namespace],
-            # The chart's Spark role is broader than a driver needs; ours is least-privilege (infra/rbac.py).
-            "serviceAccount": {"create": False, "name": driver_service_account},
+            # The chart's Spark role is broader than a driver needs; ours is least-privilege (infra/platform/rbac.py).
+            "serviceAccount": {"create": False, "name": DRIVER_SA},
             "rbac": {"create": False},
         },
         # The webhook mounts ConfigMap volumes and applies pod security contexts; the scripts need both.
@@ -39,9 +40,7 @@ def operator_release(
     cfg: OperatorConfig,
     namespace: k8s.core.v1.Namespace,
     job_namespace: k8s.core.v1.Namespace,
-    driver_service_account: str,
-    provider: k8s.Provider,
-    parent: pulumi.Resource | None = None,
+    parent: pulumi.Resource,
 ) -> k8s.helm.v3.Release:
     """Install the chart and wait until the controller and webhook Deployments are ready.
 
@@ -55,14 +54,13 @@ def operator_release(
         version=cfg.chart_version,
         repository_opts={"repo": cfg.repository},
         namespace=namespace.metadata["name"],
-        values=job_namespace.metadata["name"].apply(lambda ns: operator_values(ns, driver_service_account)),
+        values=job_namespace.metadata["name"].apply(operator_values),
         skip_await=False,
         atomic=True,
         cleanup_on_fail=True,
         timeout=cfg.timeout_seconds,
         max_history=5,
         opts=pulumi.ResourceOptions(
-            provider=provider,
             parent=parent,
             depends_on=[namespace, job_namespace],
             custom_timeouts=pulumi.CustomTimeouts(create=f"{cfg.timeout_seconds + 60}s"),

@@ -1,4 +1,4 @@
-"""The data-generator Job: writes the tutorial's CSV files into the data volume before the ETL runs.
+"""The data-generator Job: writes the tutorial's CSV files into the data volume before the applications run.
 
 It runs the Spark image's own Python (already pre-pulled, and it must be able to run `jobs/` anyway), so no
 extra image is needed. Pulumi waits for a Job to complete, so whatever depends on it starts after the data exists.
@@ -6,43 +6,54 @@ extra image is needed. Pulumi waits for a Job to complete, so whatever depends o
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.config import GeneratorConfig
-from infra.rbac import EXECUTOR_SA
-from infra.scripts import SCRIPTS_MOUNT, scripts_mount, scripts_volume
-from infra.security import (
+from infra.conventions import (
+    EXECUTOR_SA,
+    SCRIPTS_MOUNT,
     SKIP_DIGEST,
     SKIP_HIGH_UID,
     SKIP_PULL_ALWAYS,
     checkov_skips,
     container_security_context,
+    data_mount,
+    data_volume,
     labels,
     pod_security_context,
+    scripts_mount,
+    scripts_volume,
 )
-from infra.storage import DATA_MOUNT, data_volume
 
 
-def generator_args(cfg: GeneratorConfig, output_dir: str) -> list[str]:
+def generator_args(cfg: GeneratorConfig) -> list[str]:
     return [
         "python3", f"{SCRIPTS_MOUNT}/generate_data.py",
-        "--output", output_dir,
+        "--output", cfg.output,
         "--files", str(cfg.files),
         "--rows-per-file", str(cfg.rows_per_file),
         "--seed", str(cfg.seed),
     ]
 
 
+def data_generation(cfg: GeneratorConfig, scripts_name: str) -> str:
+    """A short fingerprint of what the Job writes (its arguments and the scripts that write it). Applications
+    that run on up carry it in their spec, so regenerated data re-runs them instead of leaving stale results."""
+    text = json.dumps([generator_args(cfg), scripts_name])
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
 def data_generator_job(
     cfg: GeneratorConfig,
     image: str,
-    output_dir: str,
     scripts_name: str,
     namespace: pulumi.Input[str],
-    provider: k8s.Provider,
     depends_on: list[pulumi.Resource],
-    parent: pulumi.Resource | None = None,
+    parent: pulumi.Resource,
 ) -> k8s.batch.v1.Job:
     """Auto-named (Pulumi adds a suffix) so a changed spec replaces the Job and re-generates the data."""
     return k8s.batch.v1.Job(
@@ -70,14 +81,13 @@ def data_generator_job(
                         "name": "generate",
                         "image": image,
                         "imagePullPolicy": "IfNotPresent",
-                        "command": generator_args(cfg, output_dir),
+                        "command": generator_args(cfg),
                         "env": [{"name": "PYTHONDONTWRITEBYTECODE", "value": "1"},
                                 {"name": "PYTHONUNBUFFERED", "value": "1"}],
                         "resources": {"requests": {"cpu": "250m", "memory": "128Mi"},
                                       "limits": {"cpu": "1", "memory": "512Mi"}},
                         "securityContext": container_security_context(),
-                        "volumeMounts": [scripts_mount(), {"name": "data", "mountPath": DATA_MOUNT},
-                                         {"name": "tmp", "mountPath": "/tmp"}],
+                        "volumeMounts": [scripts_mount(), data_mount(), {"name": "tmp", "mountPath": "/tmp"}],
                     }],
                     "volumes": [scripts_volume(scripts_name), data_volume(),
                                 {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
@@ -85,7 +95,6 @@ def data_generator_job(
             },
         },
         opts=pulumi.ResourceOptions(
-            provider=provider,
             parent=parent,
             depends_on=depends_on,
             custom_timeouts=pulumi.CustomTimeouts(create=f"{cfg.timeout_seconds + 120}s"),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.security import (
+from infra.conventions import (
     SKIP_DIGEST,
     SKIP_LIVENESS,
     SKIP_PULL_ALWAYS,
@@ -30,9 +30,7 @@ PREPULL_UID = 65532
 _TINY = {"requests": {"cpu": "1m", "memory": "8Mi"}, "limits": {"cpu": "50m", "memory": "32Mi"}}
 
 
-def image_prepull(
-    image: str, namespace: pulumi.Input[str], provider: k8s.Provider, parent: pulumi.Resource | None = None
-) -> k8s.apps.v1.DaemonSet:
+def image_prepull(image: str, namespace: pulumi.Input[str], parent: pulumi.Resource) -> k8s.apps.v1.DaemonSet:
     name = "spark-image-prepull"
     selector = {"app.kubernetes.io/name": name}
     return k8s.apps.v1.DaemonSet(
@@ -72,7 +70,6 @@ def image_prepull(
             },
         },
         opts=pulumi.ResourceOptions(
-            provider=provider,
             parent=parent,
             custom_timeouts=pulumi.CustomTimeouts(create=ROLLOUT_TIMEOUT, update=ROLLOUT_TIMEOUT),
         ),

@@ -1,0 +1,71 @@
+"""The Spark platform as one component: namespaces, operator, identities, storage, scripts, pre-pull, sample data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+
+from infra.config import GeneratorConfig, PlatformConfig, SparkConfig
+from infra.platform.generator import data_generation, data_generator_job
+from infra.platform.namespaces import PodSecurityLevel, namespace
+from infra.platform.network import same_namespace_only
+from infra.platform.operator import operator_release
+from infra.platform.prepull import image_prepull
+from infra.platform.rbac import spark_identities
+from infra.platform.scripts import config_map_name, scripts_config_map
+from infra.platform.storage import data_claim
+
+
+def job_namespace_level(cfg: PlatformConfig) -> PodSecurityLevel:
+    """hostPath scratch is forbidden by the baseline profile, so opting into it must lower enforcement."""
+    if cfg.storage.scratch_host_path:
+        pulumi.log.warn(
+            "platform.storage.scratchHostPath is set: the job namespace now enforces the 'privileged' Pod "
+            "Security level, because hostPath volumes break the baseline profile."
+        )
+        return "privileged"
+    return "restricted"
+
+
+@dataclass(frozen=True)
+class PlatformArgs:
+    config: PlatformConfig
+    spark: SparkConfig
+    generator: GeneratorConfig
+    scripts: dict[str, str]  # jobs/*.py by file name, shipped as one ConfigMap
+
+
+class Platform(pulumi.ComponentResource):
+    """Everything Spark applications need before the first one can be admitted.
+
+    `ready` lists what every application depends on; `image_ready` what pods of the Spark image wait for (the
+    pre-pull, so a 1 GB pull does not race a Job deadline or Spark's executor allocation); `data_ready` the sample
+    data Job, which applications run on `pulumi up` wait for.
+    """
+
+    def __init__(self, name: str, args: PlatformArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("sparkstack:platform:Platform", name, None, opts)
+        cfg = args.config
+        self.job_namespace = namespace("job-namespace", cfg.namespace, job_namespace_level(cfg), self)
+        self.operator_namespace = namespace("operator-namespace", cfg.operator.namespace, "restricted", self)
+        ns = self.job_namespace.metadata["name"]
+        self.namespace: pulumi.Output[str] = ns
+        self.network_policy = same_namespace_only(ns, self)
+        self.identities = spark_identities(ns, self)
+        self.data = data_claim(cfg.storage, ns, self)
+        self.scripts_name = config_map_name(args.scripts)
+        self.scripts = scripts_config_map(ns, args.scripts, self)
+        self.prepull = image_prepull(args.spark.image, ns, self) if cfg.pre_pull else None
+        self.operator = operator_release(cfg.operator, self.operator_namespace, self.job_namespace, self)
+        self.image_ready: list[pulumi.Resource] = [self.prepull] if self.prepull else []
+        self.ready: list[pulumi.Resource] = [self.operator, self.identities.binding, self.data, self.scripts]
+        self.data_ready: list[pulumi.Resource] = []
+        self.data_generation: str | None = None
+        if args.generator.enabled:
+            self.data_generation = data_generation(args.generator, self.scripts_name)
+            self.data_ready.append(data_generator_job(
+                args.generator, args.spark.image, self.scripts_name, ns,
+                depends_on=[self.data, self.scripts, *self.image_ready], parent=self,
+            ))
+        self.register_outputs({"namespace": ns, "operator": self.operator.status})

@@ -1,0 +1,158 @@
+"""From an application's config to its SparkApplication spec: the one place config meets the CRD."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from infra.config import SHUFFLE_TRACKING, ApplicationConfig, PodConfig, StorageConfig
+from infra.conventions import (
+    DATA_MOUNT,
+    DRIVER_SA,
+    EXECUTOR_SA,
+    PART_OF,
+    SCRATCH_MOUNT,
+    data_mount,
+    data_volume,
+    scratch_mount,
+    scratch_volume,
+    script_uri,
+    scripts_mount,
+    scripts_volume,
+)
+from infra.spark.crd import (
+    DriverSpec,
+    DynamicAllocation,
+    EnvVar,
+    ExecutorSpec,
+    ScheduledSparkApplicationSpec,
+    SparkApplicationSpec,
+    Volume,
+    VolumeMount,
+)
+from infra.spark.defaults import (
+    default_restart_policy,
+    default_spark_conf,
+    spark_pod_security_context,
+    spark_security_context,
+)
+
+APPLICATION_LABEL = "sparkstack.io/application"
+# Part of the driver's spec, so a change re-runs the application (see SparkPlatform.data_generation).
+DATA_GENERATION_ANNOTATION = "sparkstack.io/data-generation"
+
+
+@dataclass(frozen=True)
+class SparkPlatform:
+    """What the platform gives every application: image, scripts, storage, credentials and shared settings."""
+
+    image: str
+    spark_version: str
+    scripts_config_map: str
+    storage: StorageConfig
+    env: Sequence[Mapping[str, Any]] = ()
+    spark_conf: Mapping[str, str] = field(default_factory=dict)
+    # Fingerprint of the generated sample data: applications that run on up and read the data volume carry it.
+    data_generation: str | None = None
+    # The driver writes its event log to the data volume, so it mounts it even when the job's data lives elsewhere.
+    driver_needs_data: bool = False
+
+
+def uses_data_volume(app: ApplicationConfig) -> bool:
+    """An application uses the data volume when an argument or setting names a path on it.
+
+    Only those pods mount the claim: a ReadWriteOnce claim mounted by pods on several nodes leaves the later ones
+    in ContainerCreating (Multi-Attach) while Spark waits for executors that never start.
+    """
+    values = [*app.arguments, *app.spark_conf.values()]
+    return any(v == DATA_MOUNT or v.startswith((f"{DATA_MOUNT}/", f"file://{DATA_MOUNT}/")) for v in values)
+
+
+def _pod(app_name: str, role: str, resources: PodConfig, memory: str, account: str,
+         mounts: list[VolumeMount], env: list[EnvVar]) -> dict[str, Any]:
+    return {
+        "cores": resources.cores,
+        "core_request": resources.core_request,
+        "core_limit": resources.core_limit,
+        "memory": memory,
+        "memory_overhead": resources.memory_overhead,
+        "labels": {**PART_OF, "app.kubernetes.io/component": f"spark-{role}", APPLICATION_LABEL: app_name},
+        "service_account": account,
+        "security_context": spark_security_context(),
+        "pod_security_context": spark_pod_security_context(),
+        "volume_mounts": mounts,
+        "env": env or None,
+    }
+
+
+def application_spec(name: str, app: ApplicationConfig, platform: SparkPlatform) -> SparkApplicationSpec:
+    """The SparkApplication spec of one application, with the platform's defaults under its own settings.
+
+    - sparkConf: the platform's defaults, then `spark.local.dir` on the scratch volume, then the application's own.
+    - Dynamic allocation tracks shuffles (there is no external shuffle service on Kubernetes unless the application
+      says so); `executor.instances` is then left out, because Spark would start max(instances, initialExecutors).
+    - Volumes: the scripts and the sized scratch volume always; the data claim only where it is used.
+    """
+    data = uses_data_volume(app)
+    volumes = [scripts_volume(platform.scripts_config_map),
+               scratch_volume(platform.storage.scratch_size_limit, platform.storage.scratch_host_path)]
+    shared = [scripts_mount(), scratch_mount()]
+    executor_mounts = [*shared, data_mount()] if data else shared
+    driver_mounts = [*shared, data_mount()] if data or platform.driver_needs_data else shared
+    if data or platform.driver_needs_data:
+        volumes.append(data_volume())
+
+    spark_conf = {**default_spark_conf(), "spark.local.dir": SCRATCH_MOUNT, **platform.spark_conf}
+    spark_conf.update({k: v for k, v in app.spark_conf.items() if k != SHUFFLE_TRACKING})
+    env = [EnvVar.model_validate(e) for e in platform.env]
+
+    def mounts(items: list[dict[str, Any]]) -> list[VolumeMount]:
+        return [VolumeMount.model_validate(m) for m in items]
+
+    driver = _pod(name, "driver", app.driver, app.driver.memory, DRIVER_SA, mounts(driver_mounts), env)
+    if data and platform.data_generation:
+        driver["annotations"] = {DATA_GENERATION_ANNOTATION: platform.data_generation}
+    executor = _pod(name, "executor", app.executor, app.executor.memory, EXECUTOR_SA, mounts(executor_mounts), env)
+    dynamic = None
+    if app.dynamic_allocation.enabled:
+        da = app.dynamic_allocation
+        dynamic = DynamicAllocation(enabled=True, initial_executors=da.initial_executors,
+                                    min_executors=da.min_executors, max_executors=da.max_executors,
+                                    shuffle_tracking_enabled=app.shuffle_tracking)
+    else:
+        executor["instances"] = app.executor.instances
+
+    return SparkApplicationSpec(
+        type="Python",
+        mode="cluster",
+        image=platform.image,
+        image_pull_policy="IfNotPresent",
+        main_application_file=script_uri(app.script),
+        arguments=list(app.arguments) or None,
+        spark_version=platform.spark_version,
+        restart_policy=default_restart_policy(),
+        spark_conf=spark_conf,
+        driver=DriverSpec(**driver),
+        executor=ExecutorSpec(**executor),
+        volumes=[Volume.model_validate(v) for v in volumes],
+        dynamic_allocation=dynamic,
+        time_to_live_seconds=app.time_to_live_seconds,
+    )
+
+
+def scheduled_spec(name: str, app: ApplicationConfig, platform: SparkPlatform) -> ScheduledSparkApplicationSpec:
+    """The ScheduledSparkApplication spec; only valid for an application with a schedule."""
+    schedule = app.schedule
+    if schedule is None:
+        raise ValueError(f"application {name!r} has no schedule")
+    return ScheduledSparkApplicationSpec(
+        schedule=schedule.cron,
+        time_zone=schedule.time_zone,
+        concurrency_policy=schedule.concurrency_policy,
+        successful_run_history_limit=schedule.successful_run_history_limit,
+        failed_run_history_limit=schedule.failed_run_history_limit,
+        suspend=schedule.suspend,
+        # Not marked with the data generation: the next scheduled run reads whatever data is there.
+        template=application_spec(name, app, replace(platform, data_generation=None)),
+    )
