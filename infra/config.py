@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 
 import pulumi
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 from infra.cluster.kind import validate_kind_props
@@ -164,16 +164,62 @@ class StorageConfig(Model):
     scratch_host_path: AbsolutePath | None = None
 
 
+_SPARK_DURATION = re.compile(r"[0-9]+(us|ms|s|m|min|h|d)")  # JavaUtils.timeStringAs, with a unit
+
+
+def _spark_duration(value: str) -> str:
+    if not _SPARK_DURATION.fullmatch(value.strip().lower()):
+        raise ValueError("not a Spark duration; write a whole number with a unit, e.g. '7d', '12h' or '30min'")
+    return value
+
+
+class HistoryConfig(Model):
+    """A Spark History Server over every application's event log, so the UI outlives the driver."""
+
+    enabled: bool = True
+    # On the data volume (kind, or a ReadWriteMany claim) or in object storage (s3a://bucket/prefix).
+    log_directory: str = f"{DATA_MOUNT}/spark-events"
+    cleaner_max_age: Annotated[str, AfterValidator(_spark_duration)] = "7d"
+    memory: Quantity = "1536Mi"
+    cpu: Cpu = "500m"
+
+    @property
+    def on_data_volume(self) -> bool:
+        return self.log_directory.startswith(f"{DATA_MOUNT}/")
+
+    @property
+    def log_uri(self) -> str:
+        return f"file://{self.log_directory}" if self.on_data_volume else self.log_directory
+
+    def problems(self) -> Iterator[Problem]:
+        if self.enabled and not self.on_data_volume and not self.log_directory.startswith("s3a://"):
+            yield Problem("platform.history.logDirectory", f"use a folder on the data volume (under {DATA_MOUNT}/) "
+                          "or object storage (s3a://bucket/prefix)", self.log_directory)
+
+
+class MetricsConfig(Model):
+    """Prometheus metrics: Spark's own servlet on drivers and executors, the operator's, and a PodMonitor."""
+
+    enabled: bool = True
+    # Needs the Prometheus Operator's CRDs on the cluster (kind has none).
+    pod_monitor: bool = False
+
+
 class PlatformConfig(Model):
     namespace: DnsLabel = "spark-jobs"
     operator: OperatorConfig = OperatorConfig()
     storage: StorageConfig = StorageConfig()
     pre_pull: bool = True
+    history: HistoryConfig = HistoryConfig()
+    metrics: MetricsConfig = MetricsConfig()
 
     def problems(self) -> Iterator[Problem]:
         if self.namespace == self.operator.namespace:
             yield Problem("platform.operator.namespace", "must differ from platform.namespace; the operator gets "
                           "its own namespace, e.g. 'spark-operator'", self.operator.namespace)
+        if self.metrics.pod_monitor and not self.metrics.enabled:
+            yield Problem("platform.metrics.podMonitor", "needs platform.metrics.enabled: true", True)
+        yield from self.history.problems()
 
 
 class SparkConfig(Model):
@@ -458,11 +504,36 @@ def parse_config(
     for section in ("platform", "spark", "generator"):
         if sections[section] is not None:
             problems.extend(sections[section].problems())
+    if sections["cluster"] is not None and sections["platform"] is not None:
+        problems.extend(_shared_claim_problems(sections["cluster"], sections["platform"], applications))
     problems.extend(_credential_problems(secrets.get("objectStoreCredentials")))
     if problems:
         lines = "\n".join(p.line() for p in problems)
         raise ConfigError(f"Invalid stack configuration; nothing was created. Fix these keys:\n{lines}")
     return StackConfig(**sections, applications=applications)
+
+
+def uses_data_volume(app: ApplicationConfig) -> bool:
+    """An application uses the data volume when an argument or setting names a path on it."""
+    values = [*app.arguments, *app.spark_conf.values()]
+    return any(v == DATA_MOUNT or v.startswith((f"{DATA_MOUNT}/", f"file://{DATA_MOUNT}/")) for v in values)
+
+
+def _shared_claim_problems(cluster: ClusterConfig, platform: PlatformConfig,
+                           applications: Mapping[str, ApplicationConfig]) -> Iterator[Problem]:
+    """A ReadWriteOnce claim attaches to one node: pods of other nodes wait in ContainerCreating (Multi-Attach),
+    and Spark's allocation timeout does not fire for Pending executors. kind's local-path volumes are pinned to
+    their node, which schedules every user there, so only existing clusters need a ReadWriteMany claim."""
+    if cluster.kind != "existing" or platform.storage.access_mode == "ReadWriteMany":
+        return
+    users = [n for n, a in applications.items() if uses_data_volume(a)]
+    if platform.history.enabled and platform.history.on_data_volume:
+        users.append("the History Server")
+    if users:
+        yield Problem("platform.storage.accessMode", f"the data claim is used by {', '.join(users)}; pods on other "
+                      "nodes cannot attach a ReadWriteOnce claim; set "
+                      "ReadWriteMany (with a storage class that offers it) or keep data and event logs in object "
+                      "storage (s3a://...)", platform.storage.access_mode)
 
 
 def _credential_problems(creds: Any) -> Iterator[Problem]:

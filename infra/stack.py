@@ -12,6 +12,7 @@ import pulumi
 from infra.cluster.component import Cluster, ClusterArgs
 from infra.config import StackConfig
 from infra.platform.component import Platform, PlatformArgs
+from infra.platform.observability import HISTORY_NAME, HISTORY_PORT
 from infra.platform.scripts import read_scripts
 from infra.secrets import Secrets, credentials_env, credentials_secret
 from infra.spark.application import Application, ApplicationArgs
@@ -23,6 +24,9 @@ def commands(cfg: StackConfig) -> dict[str, str]:
     kube = "KUBECONFIG=<(pulumi stack output kubeconfig --show-secrets) " if cfg.cluster.kind == "kind" else ""
     ns = cfg.platform.namespace
     result = {"status": f"{kube}kubectl -n {ns} get sparkapplications,scheduledsparkapplications"}
+    if cfg.platform.history.enabled:
+        forward = f"port-forward svc/{HISTORY_NAME} {HISTORY_PORT}:{HISTORY_PORT}"
+        result["history_server"] = f"{kube}kubectl -n {ns} {forward}  # then open http://localhost:{HISTORY_PORT}"
     for name, app in cfg.applications.items():
         if app.run_on_up:
             result[f"{name}: spark_ui"] = f"{kube}kubectl -n {ns} port-forward svc/{name}-ui-svc 4040:4040"
@@ -51,7 +55,9 @@ def build_stack(cfg: StackConfig, secrets: Secrets) -> dict[str, Any]:
         scripts_config_map=platform.scripts_name,
         storage=cfg.platform.storage,
         env=env,
+        spark_conf=platform.spark_conf,
         data_generation=platform.data_generation,
+        driver_needs_data=platform.drivers_need_data,
     )
     for name, app in cfg.applications.items():
         Application(

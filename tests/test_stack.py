@@ -259,3 +259,61 @@ def test_existing_cluster_uses_secret_kubeconfig_and_context() -> None:
     scheduled = rec.one(SCHEDULED).plain_inputs["spec"]["template"]
     assert all(v["name"] != "data" for v in scheduled["volumes"])
     assert rec.of_type(APP) == []  # runOnUp: false, scheduled only
+
+
+# --- observability: event logs, History Server, metrics ---------------------------------------------------
+
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+
+
+def test_every_application_logs_events_where_the_history_server_reads(dev: Recording) -> None:
+    server = dev.one(DEPLOYMENT, "spark-history-server").plain_inputs
+    container = server["spec"]["template"]["spec"]["containers"][0]
+    options = dict(o.removeprefix("-D").split("=", 1)
+                   for o in next(e["value"] for e in container["env"] if e["name"] == "SPARK_HISTORY_OPTS").split())
+    assert options["spark.history.fs.logDirectory"] == "file:///data/spark-events"
+    assert options["spark.history.fs.cleaner.enabled"] == "true"
+    assert options["spark.history.fs.cleaner.maxAge"] == "7d"
+    for spec in (dev.one(APP).plain_inputs["spec"], dev.one(SCHEDULED).plain_inputs["spec"]["template"]):
+        conf = spec["sparkConf"]
+        assert conf["spark.eventLog.enabled"] == "true"
+        assert conf["spark.eventLog.dir"] == options["spark.history.fs.logDirectory"]
+        assert {"name": "data", "mountPath": "/data"} in spec["driver"]["volumeMounts"]  # where the log goes
+
+
+def test_history_server_is_restricted_sized_served_and_waited_for(dev: Recording) -> None:
+    server = dev.one(DEPLOYMENT, "spark-history-server")
+    pod = server.plain_inputs["spec"]["template"]["spec"]
+    assert pod["automountServiceAccountToken"] is False
+    for container in (*pod["initContainers"], *pod["containers"]):
+        context = container["securityContext"]
+        assert context["runAsNonRoot"] and not context["allowPrivilegeEscalation"]
+        assert context["capabilities"] == {"drop": ["ALL"]}
+        assert container["resources"]["limits"]["memory"] and container["image"] == "apache/spark:4.0.4-python3"
+    mounts = pod["containers"][0]["volumeMounts"]
+    assert {"name": "data", "mountPath": "/data/spark-events", "subPath": "spark-events"} in mounts
+    assert pod["initContainers"][0]["command"] == ["mkdir", "-p", "/data/spark-events"]
+    service = dev.one("kubernetes:core/v1:Service", "spark-history-server").plain_inputs
+    assert int(service["spec"]["ports"][0]["port"]) == 18080
+    assert depends_on(dev, dev.one(APP), server)  # the log folder exists before a driver writes to it
+    assert "port-forward svc/spark-history-server 18080:18080" in dev.outputs["commands"]["history_server"]
+
+
+def test_metrics_on_drivers_executors_and_operator(dev: Recording) -> None:
+    conf = dev.one(APP).plain_inputs["spec"]["sparkConf"]
+    assert conf["spark.ui.prometheus.enabled"] == "true"
+    sink = "spark.metrics.conf.*.sink.prometheusServlet"
+    assert conf[f"{sink}.class"] == "org.apache.spark.metrics.sink.PrometheusServlet"
+    assert conf[f"{sink}.path"] == "/metrics/prometheus"
+    values = dev.one(RELEASE).plain_inputs["values"]["prometheus"]
+    assert values == {"metrics": {"enable": True}, "podMonitor": {"create": False}}
+    assert dev.of_type("kubernetes:monitoring.coreos.com/v1:PodMonitor") == []  # kind has no Prometheus Operator
+
+
+def test_pod_monitor_only_when_asked_and_history_can_be_off() -> None:
+    rec = run_program(dev_config(platform={"metrics": {"podMonitor": True}, "history": {"enabled": False}}))
+    monitor = rec.one("kubernetes:monitoring.coreos.com/v1:PodMonitor").plain_inputs
+    assert monitor["spec"]["selector"] == {"matchLabels": {"spark-role": "driver"}}
+    assert rec.one(RELEASE).plain_inputs["values"]["prometheus"]["podMonitor"] == {"create": True}
+    assert rec.of_type(DEPLOYMENT) == []
+    assert "spark.eventLog.enabled" not in rec.one(APP).plain_inputs["spec"]["sparkConf"]

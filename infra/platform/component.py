@@ -1,4 +1,5 @@
-"""The Spark platform as one component: namespaces, operator, identities, storage, scripts, pre-pull, sample data."""
+"""The Spark platform as one component: namespaces, operator, identities, storage, scripts, pre-pull, sample data,
+and what makes runs visible afterwards (History Server, metrics)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from infra.config import GeneratorConfig, PlatformConfig, SparkConfig
 from infra.platform.generator import data_generation, data_generator_job
 from infra.platform.namespaces import PodSecurityLevel, namespace
 from infra.platform.network import same_namespace_only
+from infra.platform.observability import driver_pod_monitor, event_log_conf, history_server, metrics_conf
 from infra.platform.operator import operator_release
 from infra.platform.prepull import image_prepull
 from infra.platform.rbac import spark_identities
@@ -57,9 +59,20 @@ class Platform(pulumi.ComponentResource):
         self.scripts_name = config_map_name(args.scripts)
         self.scripts = scripts_config_map(ns, args.scripts, self)
         self.prepull = image_prepull(args.spark.image, ns, self) if cfg.pre_pull else None
-        self.operator = operator_release(cfg.operator, self.operator_namespace, self.job_namespace, self)
+        self.operator = operator_release(cfg.operator, cfg.metrics, self.operator_namespace, self.job_namespace, self)
         self.image_ready: list[pulumi.Resource] = [self.prepull] if self.prepull else []
         self.ready: list[pulumi.Resource] = [self.operator, self.identities.binding, self.data, self.scripts]
+        # Settings every application gets from the platform, and whether drivers must mount the data volume.
+        self.spark_conf = {**event_log_conf(cfg.history), **metrics_conf(cfg.metrics)}
+        self.drivers_need_data = cfg.history.enabled and cfg.history.on_data_volume
+        self.history = None
+        if cfg.history.enabled:
+            # Applications wait for it: on the data volume its init container creates the log folder they write to.
+            self.history, self.history_service = history_server(
+                cfg.history, args.spark.image, ns, depends_on=[self.data, *self.image_ready], parent=self)
+            self.ready.append(self.history)
+        if cfg.metrics.pod_monitor:
+            driver_pod_monitor(ns, self)
         self.data_ready: list[pulumi.Resource] = []
         self.data_generation: str | None = None
         if args.generator.enabled:

@@ -11,13 +11,13 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.config import OperatorConfig
+from infra.config import MetricsConfig, OperatorConfig
 from infra.conventions import DRIVER_SA
 
 CHART = "spark-operator"
 
 
-def operator_values(job_namespace: str) -> dict[str, Any]:
+def operator_values(job_namespace: str, metrics: MetricsConfig) -> dict[str, Any]:
     """Chart values: watch only our job namespace; we create the Spark service accounts and RBAC ourselves."""
     return {
         "spark": {
@@ -32,12 +32,14 @@ def operator_values(job_namespace: str) -> dict[str, Any]:
             "replicas": 1,
             "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
         },
-        "prometheus": {"metrics": {"enable": True}},
+        # The controller's own metrics (chart 2.5.2 prometheus.*), and its PodMonitor where Prometheus runs.
+        "prometheus": {"metrics": {"enable": metrics.enabled}, "podMonitor": {"create": metrics.pod_monitor}},
     }
 
 
 def operator_release(
     cfg: OperatorConfig,
+    metrics: MetricsConfig,
     namespace: k8s.core.v1.Namespace,
     job_namespace: k8s.core.v1.Namespace,
     parent: pulumi.Resource,
@@ -54,7 +56,7 @@ def operator_release(
         version=cfg.chart_version,
         repository_opts={"repo": cfg.repository},
         namespace=namespace.metadata["name"],
-        values=job_namespace.metadata["name"].apply(operator_values),
+        values=job_namespace.metadata["name"].apply(lambda ns: operator_values(ns, metrics)),
         skip_await=False,
         atomic=True,
         cleanup_on_fail=True,

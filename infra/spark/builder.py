@@ -6,9 +6,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from infra.config import SHUFFLE_TRACKING, ApplicationConfig, PodConfig, StorageConfig
+from infra.config import SHUFFLE_TRACKING, ApplicationConfig, PodConfig, StorageConfig, uses_data_volume
 from infra.conventions import (
-    DATA_MOUNT,
     DRIVER_SA,
     EXECUTOR_SA,
     PART_OF,
@@ -59,16 +58,6 @@ class SparkPlatform:
     driver_needs_data: bool = False
 
 
-def uses_data_volume(app: ApplicationConfig) -> bool:
-    """An application uses the data volume when an argument or setting names a path on it.
-
-    Only those pods mount the claim: a ReadWriteOnce claim mounted by pods on several nodes leaves the later ones
-    in ContainerCreating (Multi-Attach) while Spark waits for executors that never start.
-    """
-    values = [*app.arguments, *app.spark_conf.values()]
-    return any(v == DATA_MOUNT or v.startswith((f"{DATA_MOUNT}/", f"file://{DATA_MOUNT}/")) for v in values)
-
-
 def _pod(app_name: str, role: str, resources: PodConfig, memory: str, account: str,
          mounts: list[VolumeMount], env: list[EnvVar]) -> dict[str, Any]:
     return {
@@ -92,7 +81,8 @@ def application_spec(name: str, app: ApplicationConfig, platform: SparkPlatform)
     - sparkConf: the platform's defaults, then `spark.local.dir` on the scratch volume, then the application's own.
     - Dynamic allocation tracks shuffles (there is no external shuffle service on Kubernetes unless the application
       says so); `executor.instances` is then left out, because Spark would start max(instances, initialExecutors).
-    - Volumes: the scripts and the sized scratch volume always; the data claim only where it is used.
+    - Volumes: the scripts and the sized scratch volume always; the data claim only in the pods that use it (see
+      `uses_data_volume`), so object-storage jobs never wait on a ReadWriteOnce claim held by another node.
     """
     data = uses_data_volume(app)
     volumes = [scripts_volume(platform.scripts_config_map),
