@@ -326,6 +326,10 @@ TYPED_CONF_KEYS: Mapping[str, str] = {
 SHUFFLE_TRACKING = "spark.dynamicAllocation.shuffleTracking.enabled"
 SHUFFLE_SERVICE = "spark.shuffle.service.enabled"
 _SCRIPT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\.py")
+# The stock apache/spark images carry Hadoop's client (3.4.1 in Spark 4.0.4, see pyspark's jars) but not its S3A
+# connector. hadoop-aws must match that Hadoop version; it brings the AWS SDK bundle with it.
+STOCK_IMAGE = "apache/spark"
+HADOOP_AWS = "org.apache.hadoop:hadoop-aws:3.4.1"
 
 
 class ApplicationConfig(Model):
@@ -341,7 +345,14 @@ class ApplicationConfig(Model):
     wait_for_completion: bool = False
     timeout_seconds: PositiveInt32 = 1800
     time_to_live_seconds: PositiveInt32 | None = None
+    # Any new value re-runs the application on the next `pulumi up` (it is part of the spec), e.g. after a FAILED
+    # run whose spec did not change: `pulumi config set --path 'sparkstack:applications.<name>.rerun' 2`.
+    rerun: ScalarText | None = None
     schedule: ScheduleConfig | None = None
+
+    @property
+    def uses_s3a(self) -> bool:
+        return any("s3a://" in v for v in (*self.arguments, *self.spark_conf.values()))
 
     @property
     def shuffle_service(self) -> bool:
@@ -504,6 +515,8 @@ def parse_config(
     for section in ("platform", "spark", "generator"):
         if sections[section] is not None:
             problems.extend(sections[section].problems())
+    if sections["spark"] is not None and sections["platform"] is not None:
+        problems.extend(_s3a_problems(sections["spark"], sections["platform"], applications))
     if sections["cluster"] is not None and sections["platform"] is not None:
         problems.extend(_shared_claim_problems(sections["cluster"], sections["platform"], applications))
     problems.extend(_credential_problems(secrets.get("objectStoreCredentials")))
@@ -534,6 +547,23 @@ def _shared_claim_problems(cluster: ClusterConfig, platform: PlatformConfig,
                       "nodes cannot attach a ReadWriteOnce claim; set "
                       "ReadWriteMany (with a storage class that offers it) or keep data and event logs in object "
                       "storage (s3a://...)", platform.storage.access_mode)
+
+
+def _s3a_problems(spark: SparkConfig, platform: PlatformConfig,
+                  applications: Mapping[str, ApplicationConfig]) -> Iterator[Problem]:
+    """The stock image fails at the first s3a:// call (no S3AFileSystem class): say so before deploying."""
+    if spark.image.partition(":")[0] != STOCK_IMAGE:
+        return  # a custom image is expected to carry hadoop-aws (see docs/object-storage.md)
+    for name, app in applications.items():
+        if app.uses_s3a and HADOOP_AWS not in app.spark_conf.get("spark.jars.packages", ""):
+            yield Problem(f"applications.{name}.sparkConf", f"reads or writes s3a:// but {STOCK_IMAGE} has no "
+                          f"hadoop-aws; add spark.jars.packages: {HADOOP_AWS} and spark.jars.ivy: /tmp/.ivy2 "
+                          "(each driver downloads it), or use an image that carries it", show_got=False)
+    history = platform.history
+    if history.enabled and history.log_directory.startswith("s3a://"):
+        yield Problem("platform.history.logDirectory", f"the History Server cannot fetch hadoop-aws and {STOCK_IMAGE} "
+                      "lacks it; use an image that carries it (spark.image) or keep event logs on a ReadWriteMany "
+                      "data volume", history.log_directory)
 
 
 def _credential_problems(creds: Any) -> Iterator[Problem]:

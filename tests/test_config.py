@@ -17,17 +17,21 @@ from tools.mock_engine import run_program, stack_config
 # The floating tag the config must refuse (test input only; nothing deploys it).
 UNPINNED = "latest"
 APP = "sparkstack:applications.sales-etl"
+HADOOP_AWS = "org.apache.hadoop:hadoop-aws:3.4.1"
 DEV = stack_config("dev")
 
 
-def dev_with(section: str, path: str, value: Any) -> dict[str, Any]:
-    """Pulumi.dev.yaml (as the CLI hands it over) with one key, at a dotted path below `section`, set."""
+def dev_with(section: str, path: str, value: Any, *more: Any) -> dict[str, Any]:
+    """Pulumi.dev.yaml (as the CLI hands it over) with keys, at dotted paths below sections, set: `more` repeats
+    (section, path, value)."""
     config = copy.deepcopy(DEV)
-    node = config.setdefault(f"sparkstack:{section}", {})
-    keys = path.split(".")
-    for key in keys[:-1]:
-        node = node.setdefault(key, {})
-    node[keys[-1]] = value
+    changes = [(section, path, value), *zip(more[::3], more[1::3], more[2::3], strict=True)]
+    for where, dotted, new in changes:
+        node = config.setdefault(f"sparkstack:{where}", {})
+        keys = dotted.split(".")
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+        node[keys[-1]] = new
     return config
 
 
@@ -219,6 +223,17 @@ CASES: list[tuple[str, dict[str, Any], str, str, dict[str, Any]]] = [
      "Spark 3.5.1", dev_with("spark", "image", "registry.example.com/team/spark-app:2024-06")),
     ("unsupported Spark version", dev_with("spark", "version", "3.5.1"), "sparkstack:spark.version", "'4.0.4'",
      dev_with("spark", "version", "4.0.4")),
+    # object storage with the stock image, and a claim shared across nodes
+    ("s3a without hadoop-aws", app_with("arguments", ["--input", "s3a://b/raw/"]), f"{APP}.sparkConf",
+     "hadoop-aws", dev_with("applications", "sales-etl.arguments", ["--input", "s3a://b/raw/"],
+                            "applications", "sales-etl.sparkConf", {"spark.jars.packages": HADOOP_AWS})),
+    ("history in s3a with the stock image", dev_with("platform", "history.logDirectory", "s3a://b/events/"),
+     "sparkstack:platform.history.logDirectory", "hadoop-aws",
+     dev_with("platform", "history.logDirectory", "s3a://b/events/", "spark", "image", "example.com/spark-s3:4.0.4")),
+    ("history outside the volume and object storage", dev_with("platform", "history.logDirectory", "/tmp/events"),
+     "sparkstack:platform.history.logDirectory", "s3a://", dev_with("platform", "history.logDirectory", "/data/ev")),
+    ("bad cleaner age", dev_with("platform", "history.cleanerMaxAge", "a week"),
+     "sparkstack:platform.history.cleanerMaxAge", "'7d'", dev_with("platform", "history.cleanerMaxAge", "168h")),
     # generator
     ("generator files zero", dev_with("generator", "files", 0), "sparkstack:generator.files",
      "greater than or equal to 1", dev_with("generator", "files", 1)),

@@ -14,7 +14,7 @@ from jsonschema import Draft7Validator, FormatChecker
 from pydantic import BaseModel, ValidationError
 
 from infra.config import ApplicationConfig, StorageConfig
-from infra.spark.builder import SparkPlatform, application_spec, uses_data_volume
+from infra.spark.builder import SparkPlatform, application_spec, scheduled_spec, uses_data_volume
 from infra.spark.crd import (
     API_VERSION,
     Capabilities,
@@ -516,3 +516,13 @@ def test_models_are_immutable() -> None:
     spec = builder_spec()
     with pytest.raises(ValidationError):
         spec.image = "other"  # type: ignore[misc]
+
+
+def test_a_new_rerun_value_changes_the_run_but_not_the_schedule() -> None:
+    """After a FAILED run the spec is unchanged and the operator does not resubmit; `rerun` is the deliberate way."""
+    assert builder_spec(rerun=1).to_crd() != builder_spec(rerun=2).to_crd() != builder_spec().to_crd()
+    assert builder_spec(rerun=2).to_crd()["driver"]["annotations"] == {"sparkstack.io/rerun": "2"}
+    schedule = {"schedule": {"cron": "@daily"}}
+    first = scheduled_spec("sales-etl", ApplicationConfig.model_validate({**APP, **schedule, "rerun": 1}), PLATFORM)
+    second = scheduled_spec("sales-etl", ApplicationConfig.model_validate({**APP, **schedule, "rerun": 2}), PLATFORM)
+    assert first == second

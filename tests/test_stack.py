@@ -255,9 +255,13 @@ def test_existing_cluster_uses_secret_kubeconfig_and_context() -> None:
     assert env["AWS_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"]["name"] == "object-store-credentials"
     assert "s3cr3t" not in str(app.plain_inputs)
     assert rec.of_type(JOB) == []
-    # Object storage only: no pod mounts the ReadWriteOnce data claim (Multi-Attach on other nodes).
+    # Data in object storage: executors never mount the claim; drivers do, for event logs (ReadWriteMany here).
     scheduled = rec.one(SCHEDULED).plain_inputs["spec"]["template"]
-    assert all(v["name"] != "data" for v in scheduled["volumes"])
+    assert all(m["name"] != "data" for m in scheduled["executor"]["volumeMounts"])
+    assert any(m["name"] == "data" for m in scheduled["driver"]["volumeMounts"])
+    assert rec.one("kubernetes:core/v1:PersistentVolumeClaim").plain_inputs["spec"]["accessModes"] == ["ReadWriteMany"]
+    # The stock image has no S3A connector: the driver fetches the one matching Spark 4.0.4's Hadoop 3.4.1.
+    assert scheduled["sparkConf"]["spark.jars.packages"] == "org.apache.hadoop:hadoop-aws:3.4.1"
     assert rec.of_type(APP) == []  # runOnUp: false, scheduled only
 
 

@@ -40,9 +40,10 @@ class Application(pulumi.ComponentResource):
     The SparkApplication is replaced, not updated, when its spec changes, and the old object is deleted first
     (same name). Operator v2.5.2 would resubmit an edited application, but until it does the object's status still
     reads COMPLETED from the previous run, so an in-place update could satisfy `waitForCompletion` at once; a new
-    object's status can only come from the new run. With `waitForCompletion`, `pulumi up` blocks until COMPLETED;
-    pulumi-kubernetes' `pulumi.com/waitFor` cannot also stop at FAILED (all its conditions must hold), so a failed
-    run fails `pulumi up` at `timeoutSeconds` (see the README for re-running it).
+    object's status can only come from the new run. With `waitForCompletion`, `pulumi up` blocks until COMPLETED.
+    pulumi-kubernetes cannot also stop at FAILED: a list of `pulumi.com/waitFor` conditions must all hold at once
+    (pulumi-kubernetes provider/pkg/await/condition/all.go), so a failed run fails `pulumi up` at `timeoutSeconds`.
+    An unchanged spec is not resubmitted, so re-running it takes a new `rerun` value (see the README).
 
     The ScheduledSparkApplication is updated in place: the operator uses the new template from the next run on, and
     replacing it would drop its run history.

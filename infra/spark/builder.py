@@ -38,8 +38,9 @@ from infra.spark.defaults import (
 )
 
 APPLICATION_LABEL = "sparkstack.io/application"
-# Part of the driver's spec, so a change re-runs the application (see SparkPlatform.data_generation).
+# Part of the driver's spec, so a change re-runs the application: new sample data, or a deliberate re-run.
 DATA_GENERATION_ANNOTATION = "sparkstack.io/data-generation"
+RERUN_ANNOTATION = "sparkstack.io/rerun"
 
 
 @dataclass(frozen=True)
@@ -101,8 +102,12 @@ def application_spec(name: str, app: ApplicationConfig, platform: SparkPlatform)
         return [VolumeMount.model_validate(m) for m in items]
 
     driver = _pod(name, "driver", app.driver, app.driver.memory, DRIVER_SA, mounts(driver_mounts), env)
+    annotations = {}
     if data and platform.data_generation:
-        driver["annotations"] = {DATA_GENERATION_ANNOTATION: platform.data_generation}
+        annotations[DATA_GENERATION_ANNOTATION] = platform.data_generation
+    if app.rerun is not None:
+        annotations[RERUN_ANNOTATION] = app.rerun
+    driver["annotations"] = annotations or None
     executor = _pod(name, "executor", app.executor, app.executor.memory, EXECUTOR_SA, mounts(executor_mounts), env)
     dynamic = None
     if app.dynamic_allocation.enabled:
@@ -143,6 +148,7 @@ def scheduled_spec(name: str, app: ApplicationConfig, platform: SparkPlatform) -
         successful_run_history_limit=schedule.successful_run_history_limit,
         failed_run_history_limit=schedule.failed_run_history_limit,
         suspend=schedule.suspend,
-        # Not marked with the data generation: the next scheduled run reads whatever data is there.
-        template=application_spec(name, app, replace(platform, data_generation=None)),
+        # Neither marker: the next scheduled run reads whatever data is there, and a re-run is for the one-shot run.
+        template=application_spec(name, app.model_copy(update={"rerun": None}),
+                                  replace(platform, data_generation=None)),
     )
