@@ -39,7 +39,7 @@ def commands(cfg: StackConfig) -> dict[str, str]:
 
 def build_stack(cfg: StackConfig, secrets: Secrets) -> dict[str, Any]:
     """Register every resource and return the stack outputs."""
-    cluster = Cluster("cluster", ClusterArgs(cfg.cluster, secrets.kubeconfig))
+    cluster = Cluster("cluster", ClusterArgs(cfg.cluster, secrets.kubeconfig, cfg.platform.storage.protect_data))
     on_cluster = pulumi.ResourceOptions(provider=cluster.provider)
     platform = Platform(
         "platform", PlatformArgs(cfg.platform, cfg.spark, cfg.generator, read_scripts()), opts=on_cluster,

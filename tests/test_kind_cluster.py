@@ -177,6 +177,18 @@ def test_check_reports_failures_per_property(provider) -> None:
     assert provider.check({}, props()).failures == []
 
 
+def test_check_refuses_a_cluster_replacement_while_data_is_protected(provider) -> None:
+    """Preview-time: a new cluster replaces every Kubernetes object, which a protected claim makes fail half-way."""
+    old = props(guard_data=True)
+    result = provider.check(old, props(workers=3, guard_data=True))
+    assert [f.property for f in result.failures] == ["workers"]
+    assert "sparkstack:cluster.workers" in result.failures[0].reason
+    assert "sparkstack:platform.storage.protectData" in result.failures[0].reason
+    assert provider.check(old, props(workers=3, guard_data=False)).failures == []  # unprotected: replace is fine
+    assert provider.check(old, props(wait="600s", guard_data=True)).failures == []  # no replacement
+    assert provider.check({}, props(guard_data=True)).failures == []  # first create
+
+
 # --- provider CRUD against the fake kind -----------------------------------------------------------------
 
 

@@ -8,6 +8,7 @@ provider and options. Like the engine, it marks the outputs named in `additional
 
 from __future__ import annotations
 
+import asyncio
 import os
 import runpy
 import sys
@@ -178,6 +179,10 @@ def run_program(
     preview: bool = False,
 ) -> Recording:
     """Run `__main__.py` (or `program`) under mocks with the given config; return what it registered."""
+    try:  # the SDK's sync helpers need a current loop; a test that ran asyncio.run() may have left none
+        asyncio.get_event_loop()
+    except RuntimeError:
+        asyncio.set_event_loop(asyncio.new_event_loop())
     monitor = RecordingMonitor(StackMocks())
     pulumi.runtime.set_all_config(_as_engine_config(config), secret_keys or [])
     mocks.set_mocks(StackMocks(), project=PROJECT, stack=stack, preview=preview, monitor=monitor)

@@ -20,6 +20,8 @@ from infra.config import ClusterConfig
 class ClusterArgs:
     config: ClusterConfig
     kubeconfig: pulumi.Output[str] | None = None  # secret config, for existing clusters
+    # Data on the cluster is protected: a kind change that would replace the cluster fails at preview instead.
+    protect_data: bool = False
 
 
 class Cluster(pulumi.ComponentResource):
@@ -42,6 +44,7 @@ class Cluster(pulumi.ComponentResource):
                     workers=cfg.workers,
                     extra_mounts=[KindMount(m.host_path, m.container_path, m.read_only) for m in cfg.extra_mounts],
                     wait=f"{cfg.create_timeout_seconds}s",
+                    guard_data=args.protect_data,
                 ),
                 opts=child,
             )

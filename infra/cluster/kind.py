@@ -66,10 +66,13 @@ def _build_provider() -> tuple[type[ResourceProvider], type[RuntimeError], Valid
     # Changing any of these means a different cluster: kind cannot reconfigure nodes in place.
     replace_fields = ("name", "node_image", "workers", "extra_mounts")
     # These only affect how future kind commands run, so they update the state without touching the cluster.
-    update_fields = ("wait", "kind_path")
+    update_fields = ("wait", "kind_path", "guard_data")
+    # The stack config keys behind the replace fields, for messages users can act on.
+    config_keys = {"name": "cluster.name", "node_image": "cluster.nodeImage", "workers": "cluster.workers",
+                   "extra_mounts": "cluster.extraMounts"}
     output_keys = (
         "name", "node_image", "workers", "extra_mounts", "wait", "kind_path",
-        "config", "config_hash", "kubeconfig", "context", "endpoint",
+        "guard_data", "config", "config_hash", "kubeconfig", "context", "endpoint",
     )  # fmt: skip
     stderr_tail_lines = 20
     query_timeout = 60
@@ -186,6 +189,7 @@ def _build_provider() -> tuple[type[ResourceProvider], type[RuntimeError], Valid
             ],
             "wait": props.get("wait") or "300s",
             "kind_path": props.get("kind_path") or "kind",
+            "guard_data": bool(props.get("guard_data", False)),
         }
 
     def config_document(name: str, node_image: str, workers: int, extra_mounts: MountDicts) -> dict[str, Any]:
@@ -293,8 +297,19 @@ def _build_provider() -> tuple[type[ResourceProvider], type[RuntimeError], Valid
         # The pickled provider holds code and constants only, so it need not be stored as a secret.
         serialize_as_secret_always = False
 
-        def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-            failures = [CheckFailure(prop, reason) for prop, reason in validate(normalize(news))]
+        def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+            new = normalize(news)
+            failures = [CheckFailure(prop, reason) for prop, reason in validate(new)]
+            if olds.get("name") and new["guard_data"]:
+                # Preview-time, before anything is deleted: a new cluster means a new Kubernetes provider, which
+                # replaces every object, and the protected data claim makes that fail half-way.
+                old = normalize(olds)
+                for field in (f for f in replace_fields if old[f] != new[f]):
+                    failures.append(CheckFailure(field, (
+                        f"changing sparkstack:{config_keys[field]} replaces the kind cluster and every object on it, "
+                        "including the protected data claim; copy the data out first, set "
+                        "sparkstack:platform.storage.protectData to false, then run `pulumi up` again (README: "
+                        f"'Changing the cluster'), or put {config_keys[field]} back")))
             return CheckResult(news, failures)
 
         def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
@@ -429,6 +444,8 @@ class KindClusterArgs:
     extra_mounts: Sequence[MountLike] = ()
     wait: str = DEFAULT_WAIT
     kind_path: str = DEFAULT_KIND_PATH
+    # Refuse a change that replaces the cluster while data on it is protected (see the provider's check).
+    guard_data: bool = False
 
     def __post_init__(self) -> None:
         mounts = tuple(_as_mount(m) for m in self.extra_mounts or ())
@@ -453,6 +470,7 @@ class KindClusterArgs:
             "extra_mounts": [_as_mount(m).to_dict() for m in self.extra_mounts],
             "wait": self.wait,
             "kind_path": self.kind_path,
+            "guard_data": self.guard_data,
         }
 
 
