@@ -65,7 +65,7 @@ def test_up_runs_etl_and_destroy_cleans_up(tmp_path: Path) -> None:
     config = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
     config["config"]["sparkstack:cluster"]["name"] = cluster
     config["config"]["sparkstack:platform"]["storage"]["protectData"] = False
-    config["config"]["sparkstack:jobs"]["salesEtl"]["waitForCompletion"] = True
+    config["config"]["sparkstack:applications"]["sales-etl"]["waitForCompletion"] = True
     stack_file = ROOT / f"Pulumi.{stack}.yaml"
     stack_file.write_text(yaml.safe_dump(config))
     try:
