@@ -5,19 +5,25 @@
 For each size it generates three CSV files with ``jobs/generate_data.py --scale`` and then times,
 each as a whole separate process (JVM start-up included, as a user would see it):
 
-* ``etl``: ``jobs/sales_etl.py`` as shipped (single scan, bad-row checks on), after one priming
-  run has written the JVM class archive a user's first local run leaves behind;
+* ``etl``: ``jobs/sales_etl.py`` as shipped (single scan, exact decimals, header and bad-row checks on), run
+  the way a local user runs it: through ``tools/local_run.py``, after one priming run has written the JVM class
+  archive a user's first local run leaves behind (the event log goes to the work directory);
 * ``etl-no-cds``: the same with the archive switched off (``SPARKSTACK_CDS_DIR=off``);
-* ``duckdb``: the same three aggregations in DuckDB, one query per output, written as Parquet;
-  the single-machine reference the ratio is computed against;
-* ``duckdb-1scan``: DuckDB given the ETL's own plan (one scan into the fine-grained aggregate),
-  the tightest floor we know;
+* ``etl-baseline`` (with ``--baseline SCRIPT``): an older ``sales_etl.py`` run directly, e.g. the previous
+  commit's (``git show HEAD:jobs/sales_etl.py > /tmp/old.py``), to measure what a change costs;
+* ``duckdb``: the same three outputs in DuckDB (DECIMAL(18,2) amounts, exact sums, averages rounded half up),
+  one query per output, written as Parquet;
+* ``duckdb-1scan``: DuckDB given the ETL's own plan (one scan into the fine-grained cube, the three outputs
+  derived from it): the fastest plan we know, and the floor the ETL's ratio is judged against;
 * ``tutorial`` (with ``--tutorial``): the tutorial's approach (inferSchema, one read per action).
+
+The programs are run in interleaved rounds (each program once per round, best of ``--repeat``), so a change in
+the machine's load affects all of them alike.
 
 Wall time, rows/s and the peak memory of the whole process tree (proportional set size sampled
 from /proc every 100 ms, so the JVM started by PySpark counts) are printed, with ETL/DuckDB ratios. DuckDB is only a
-benchmark dependency. Before timing anything the ETL's and DuckDB's city totals are compared,
-so the processes being compared did the same work.
+benchmark dependency. After timing, the ETL's three outputs are compared with
+DuckDB's, exactly (decimal values), so the processes being compared did the same work.
 """
 
 from __future__ import annotations
@@ -35,10 +41,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 GENERATOR = ROOT / "jobs" / "generate_data.py"
-ETL = ROOT / "jobs" / "sales_etl.py"
+ETL = [sys.executable, "-m", "tools.local_run", "jobs/sales_etl.py"]
 FILES = 3
-COLUMNS = ("{'order_id': 'VARCHAR', 'city': 'VARCHAR', 'category': 'VARCHAR', 'amount': 'DOUBLE', "
+COLUMNS = ("{'order_id': 'VARCHAR', 'city': 'VARCHAR', 'category': 'VARCHAR', 'amount': 'DECIMAL(18,2)', "
            "'quantity': 'INTEGER', 'date': 'DATE'}")
+# Average rounded half up to cents in whole cents, as the ETL does (DuckDB's decimal division gives a double).
+AVERAGE = ("CAST(CAST((CAST({total} * 100 AS HUGEINT) * 2 + {count}) // (2 * {count}) AS DECIMAL(18,0)) * 0.01 "
+           "AS DECIMAL(18,2))")
 
 
 @dataclass
@@ -139,14 +148,17 @@ def run_duckdb(input_dir: str, output: str, single_scan: bool) -> None:
     if single_scan:
         con.execute(f"""CREATE TEMP TABLE fine AS SELECT city, category, month(date) AS month,
             sum(amount) AS revenue, count(*) AS orders, sum(quantity) AS items FROM {source} GROUP BY ALL""")
-        city = """SELECT city, sum(revenue) AS total_revenue, sum(revenue) / sum(orders) AS avg_order_value,
-            sum(orders) AS total_orders, sum(items) AS total_items FROM fine GROUP BY city"""
-        monthly = ("SELECT month, category, sum(revenue) AS revenue, sum(orders) AS orders "
+        city = f"""SELECT city, sum(revenue) AS total_revenue,
+            {AVERAGE.format(total="sum(revenue)", count="sum(orders)")} AS avg_order_value,
+            CAST(sum(orders) AS BIGINT) AS total_orders, CAST(sum(items) AS BIGINT) AS total_items
+            FROM fine GROUP BY city"""
+        monthly = ("SELECT month, category, sum(revenue) AS revenue, CAST(sum(orders) AS BIGINT) AS orders "
                    "FROM fine GROUP BY ALL")
         cross = "SELECT city, category, sum(revenue) AS revenue FROM fine GROUP BY ALL"
     else:
-        city = f"""SELECT city, sum(amount) AS total_revenue, avg(amount) AS avg_order_value,
-            count(*) AS total_orders, sum(quantity) AS total_items FROM {source} GROUP BY city"""
+        city = f"""SELECT city, sum(amount) AS total_revenue,
+            {AVERAGE.format(total="sum(amount)", count="count(*)")} AS avg_order_value,
+            count(*) AS total_orders, CAST(sum(quantity) AS BIGINT) AS total_items FROM {source} GROUP BY city"""
         monthly = f"""SELECT month(date) AS month, category, sum(amount) AS revenue, count(*) AS orders
             FROM {source} GROUP BY ALL"""
         cross = f"SELECT city, category, sum(amount) AS revenue FROM {source} GROUP BY ALL"
@@ -194,27 +206,26 @@ def generate(rows: int, data_dir: Path, log: Path) -> Measurement:
 
 
 def same_results(etl_out: Path, duck_out: Path) -> bool:
-    """The ETL and DuckDB agree on every city's revenue and order count."""
+    """The ETL and DuckDB agree exactly on all three outputs (decimal money, counts, keys)."""
     import duckdb
 
-    def read(path: str) -> dict:
-        rows = duckdb.sql(f"SELECT city, total_revenue, total_orders FROM read_parquet('{path}')").fetchall()
-        return {city: (revenue, orders) for city, revenue, orders in rows}
+    keys = {"city_revenue": "city", "monthly_categories": "month, category", "cross_tab": "city, category"}
+    for name, key in keys.items():
+        ours = duckdb.sql(f"SELECT * FROM read_parquet('{etl_out}/{name}/*.parquet') ORDER BY {key}").fetchall()
+        theirs = duckdb.sql(f"SELECT * FROM read_parquet('{duck_out}/{name}.parquet') ORDER BY {key}").fetchall()
+        if ours != theirs:
+            print(f"{name} differs: {ours[:3]} vs {theirs[:3]}", file=sys.stderr)
+            return False
+    return True
 
-    ours = read(f"{etl_out}/city_revenue/*.parquet")
-    theirs = read(f"{duck_out}/city_revenue.parquet")
-    return ours.keys() == theirs.keys() and all(
-        ours[c][1] == theirs[c][1] and math.isclose(ours[c][0], theirs[c][0], rel_tol=1e-9) for c in ours
-    )
 
-
-def bench_size(rows: int, workdir: Path, tutorial: bool, repeat: int) -> list[Measurement]:
+def bench_size(rows: int, workdir: Path, tutorial: bool, repeat: int, baseline: Path | None) -> list[Measurement]:
     name = label(rows)
     data, logs = workdir / f"data-{name}", workdir / "logs"
     results = [generate(rows, data, logs / f"generate-{name}.log")]
     rows = results[0].size
     me = str(Path(__file__).resolve())
-    etl = [sys.executable, str(ETL), "--input", str(data), "--output", str(workdir / f"out-etl-{name}")]
+    etl = [*ETL, "--input", str(data), "--output", str(workdir / f"out-etl-{name}")]
     tools = [
         ("etl", etl),
         ("etl-no-cds", etl),
@@ -222,19 +233,24 @@ def bench_size(rows: int, workdir: Path, tutorial: bool, repeat: int) -> list[Me
         ("duckdb-1scan", [sys.executable, me, "--run", "duckdb-1scan", str(data),
                           str(workdir / f"out-duckdb1-{name}")]),
     ]
+    if baseline is not None:
+        tools.append(("etl-baseline", [sys.executable, str(baseline), "--input", str(data),
+                                       "--output", str(workdir / f"out-baseline-{name}")]))
     if tutorial:
         tools.append(("tutorial", [sys.executable, me, "--run", "tutorial", str(data),
                                    str(workdir / f"out-tutorial-{name}")]))
-    for tool, cmd in tools:
-        best = None
-        env = {"SPARKSTACK_CDS_DIR": "off" if tool == "etl-no-cds" else str(workdir / "cds")}
-        for attempt in range(repeat):
+    best: dict[str, Measurement] = {}
+    for attempt in range(repeat):  # interleaved rounds: load changes hit every program alike
+        for tool, cmd in tools:
+            env = {"SPARKSTACK_CDS_DIR": "off" if tool == "etl-no-cds" else str(workdir / "cds"),
+                   "SPARKSTACK_EVENT_DIR": str(workdir / "events")}
             m = measure(cmd, rows, tool, logs / f"{tool}-{name}-{attempt}.log", env)
             if m.exit_code:
                 raise SystemExit(f"{tool} failed at {name} rows, see {logs}")
-            best = m if best is None or m.wall_s < best.wall_s else best
-        results.append(best)
-    if not same_results(workdir / f"out-etl-{name}", workdir / f"out-duckdb-{name}"):
+            print(f"  {tool}: {m.wall_s:.2f} s", flush=True)
+            best[tool] = m if tool not in best or m.wall_s < best[tool].wall_s else best[tool]
+    results += best.values()
+    if not same_results(workdir / f"out-etl-{name}", workdir / f"out-duckdb1-{name}"):
         raise SystemExit(f"ETL and DuckDB results differ at {name} rows")
     return results
 
@@ -245,9 +261,9 @@ def prime_class_archive(workdir: Path) -> Measurement:
     shutil.rmtree(workdir / "cds", ignore_errors=True)
     data = workdir / "data-prime"
     generate(3_000, data, workdir / "logs" / "generate-prime.log")
-    cmd = [sys.executable, str(ETL), "--input", str(data), "--output", str(workdir / "out-prime")]
+    cmd = [*ETL, "--input", str(data), "--output", str(workdir / "out-prime")]
     result = measure(cmd, 3_000, "etl-first-run", workdir / "logs" / "etl-first-run.log",
-                     {"SPARKSTACK_CDS_DIR": str(workdir / "cds")})
+                     {"SPARKSTACK_CDS_DIR": str(workdir / "cds"), "SPARKSTACK_EVENT_DIR": str(workdir / "events")})
     if result.exit_code or not any((workdir / "cds").glob("*.jsa")):
         raise SystemExit(f"priming run failed, see {workdir / 'logs' / 'etl-first-run.log'}")
     return result
@@ -277,6 +293,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="data, outputs and logs (default build/bench)")
     parser.add_argument("--repeat", type=int, default=1, help="runs per program, best kept (default 1)")
     parser.add_argument("--tutorial", action="store_true", help="also time the tutorial's approach (slow)")
+    parser.add_argument("--baseline", type=Path, help="also time this older sales_etl.py script (run directly)")
     parser.add_argument("--json", type=Path, help="also write the measurements to this file")
     parser.add_argument("--run", nargs=3, metavar=("PROGRAM", "INPUT", "OUTPUT"), help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -295,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"first local run, 3k rows (dumps the JVM class archive, once): {results[0].wall_s:.1f} s, "
           f"peak {results[0].peak_mb:,.0f} MB", flush=True)
     for size in (parse_size(s) for s in args.sizes.split(",") if s.strip()):
-        results += bench_size(size, args.workdir, args.tutorial, args.repeat)
+        results += bench_size(size, args.workdir, args.tutorial, args.repeat, args.baseline)
         print(report([m for m in results if m.size == results[-1].size]), flush=True)
     print(f"\n{os.cpu_count()} CPUs; peak MB = memory (PSS) of the process tree\n")
     print(report(results))

@@ -10,7 +10,8 @@ Two modes share one row model (``draw_row``):
   per-row work happens in C (bytes ``join``/``map``), and files are written in parallel
   processes, which reaches millions of rows per second without numpy.
 
-Runs on the Spark image's plain Python (3.10+, standard library only).
+A job (it has a ``main()`` entry point): ``python3 jobs/generate_data.py --output DIR [--files N]
+[--rows-per-file N] [--seed N]``. Runs on the Spark image's plain Python (3.10+, standard library only).
 """
 
 from __future__ import annotations
@@ -189,8 +190,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="data rows per file (default 50000)")
     parser.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
     parser.add_argument("--skew-city", help="put --skew-ratio of the orders in this city")
-    parser.add_argument("--skew-ratio", type=float, default=0.8,
-                        help="share of orders in --skew-city (default 0.8)")
+    parser.add_argument("--skew-ratio", type=float, default=None,
+                        help="share of orders in --skew-city (default 0.8; needs --skew-city)")
     parser.add_argument("--scale", action="store_true",
                         help="fast pooled generator for benchmarks (same distributions, not the exact bytes)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
@@ -198,6 +199,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.files < 1 or args.rows_per_file < 0:
         parser.error("--files must be >= 1 and --rows-per-file >= 0")
+    if args.skew_ratio is not None and args.skew_city is None:
+        parser.error("--skew-ratio needs --skew-city (the city that gets that share of the orders)")
+    if args.skew_ratio is None:
+        args.skew_ratio = 0.8
+    if args.output.exists() and not args.output.is_dir():
+        parser.error(f"--output {args.output} is a file; give a directory for the sales_N.csv files")
     if args.skew_city is not None and not 0.0 <= args.skew_ratio <= 1.0:
         parser.error("--skew-ratio must be between 0 and 1")
     if args.skew_city is not None and (not args.skew_city.strip() or set(args.skew_city) & set(',"\r\n')):
@@ -208,7 +215,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     skew = Skew(args.skew_city, args.skew_ratio) if args.skew_city is not None else None
-    args.output.mkdir(parents=True, exist_ok=True)
+    try:
+        args.output.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print(f"generate_data: cannot create --output {args.output}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     started = time.perf_counter()
     if args.scale:
         results = write_scale(args.output, args.files, args.rows_per_file, args.seed, skew, args.workers)

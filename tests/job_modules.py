@@ -1,8 +1,12 @@
-"""Import the job scripts in jobs/ (a folder of scripts shipped as files, not a package) for tests."""
+"""Import the job scripts and their library modules in jobs/ (a flat folder shipped as files, not a package).
+
+The folder goes on ``sys.path`` first, as it does for ``python jobs/sales_etl.py`` and for spark-submit (Python
+puts the script's own directory there), so a job's ``import sales_transforms`` finds its sibling.
+"""
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -11,11 +15,7 @@ JOBS = Path(__file__).resolve().parent.parent / "jobs"
 
 
 def load_job(name: str) -> ModuleType:
-    """Import jobs/<name>.py once per test run."""
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, JOBS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    """Import jobs/<name>.py once per test run (a job or a library module)."""
+    if str(JOBS) not in sys.path:
+        sys.path.insert(0, str(JOBS))
+    return importlib.import_module(name)

@@ -6,6 +6,8 @@ import csv
 import datetime as dt
 import io
 import random
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -131,3 +133,19 @@ def test_bad_arguments_are_refused(capsys: pytest.CaptureFixture[str], tmp_path:
         generate_data.main(["--output", str(tmp_path), *bad])
     assert bad[0] in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("bad, fragment", [
+    (["--skew-ratio", "0.5"], "--skew-ratio needs --skew-city"),
+    (["--output-is-a-file"], "is a file"),
+])
+def test_refused_with_a_message_not_a_traceback(tmp_path: Path, bad: list[str], fragment: str) -> None:
+    """Run as the generator Job runs it (python3, its own process): a usage error, exit 2, nothing written."""
+    output = tmp_path / "out"
+    if bad == ["--output-is-a-file"]:
+        output.write_text("not a directory")
+        bad = []
+    proc = subprocess.run([sys.executable, str(JOBS / "generate_data.py"), "--output", str(output), *bad],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and fragment in proc.stderr and "Traceback" not in proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == (["out"] if output.exists() else [])

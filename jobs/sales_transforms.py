@@ -1,0 +1,263 @@
+"""Library module, not a job: the sales ETL's transforms, pure DataFrame -> DataFrame functions.
+
+Only files with a ``main()`` entry point are jobs; this one is imported by ``sales_etl.py``.
+
+Everything here is a DataFrame expression: no Python UDFs, because executors cannot import this module (only
+the driver has the jobs folder on ``sys.path``). Each function can be tested on a tiny DataFrame.
+
+Money is exact: an amount is parsed to ``DECIMAL(18,2)`` and sums stay decimal (``DECIMAL(28,2)``, Spark's
+rule of precision + 10 for a sum), so nothing binary, infinite or NaN can reach an output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F  # noqa: N812 - the usual PySpark alias
+
+COLUMNS = ("order_id", "city", "category", "amount", "quantity", "date")
+AMOUNT_TYPE = "decimal(18,2)"  # one amount: up to 9,999,999,999,999,999.99
+SUM_TYPE = "decimal(28,2)"  # a sum of amounts: Spark's sum rule, precision + 10
+AVERAGE_TYPE = "decimal(18,2)"  # an average of amounts fits the amount's type
+
+# Why a line was rejected; the first failing check wins, in this order.
+MULTILINE = "multiline_record"
+BAD_ENCODING = "bad_encoding"
+FIELD_COUNT = "wrong_field_count"
+MISSING = "missing_value"
+BAD_AMOUNT = "bad_amount"
+BAD_QUANTITY = "bad_quantity"
+BAD_DATE = "bad_date"
+REASONS = (MULTILINE, BAD_ENCODING, FIELD_COUNT, MISSING, BAD_AMOUNT, BAD_QUANTITY, BAD_DATE)
+# Empty lines are not data rows (Spark's CSV reader skips them too); they are counted, not rejected.
+BLANK_LINE = "blank_line"
+GROUP_KEYS = ("city", "category", "month", "reason", "raw", "source_file")
+
+# Lines with a quote character are parsed with Spark's CSV parser (RFC 4180: "" inside quotes is a quote); one
+# extra column catches a seventh field, and the field count comes from the commas outside quoted fields.
+_CSV_SCHEMA = ", ".join(f"f{i} STRING" for i in range(len(COLUMNS) + 1))
+_CSV_OPTIONS = {"mode": "PERMISSIVE", "escape": '"'}
+
+
+def _commas(text: Column) -> Column:
+    return F.length(text) - F.length(F.translate(text, ",", ""))
+
+
+def split_fields(lines: DataFrame, positions: Sequence[int] = tuple(range(len(COLUMNS)))) -> DataFrame:
+    """Add each line's fields (``_order_id`` .. ``_date``, spaces around them removed) and their count ``_n``.
+
+    ``positions[i]`` is the field holding ``COLUMNS[i]`` (from the file's header). Lines without a quote
+    character are split on commas, the cheapest per-row path; lines with one go through CSV rules, so
+    ``"Chicago, IL"`` is one field and ``"Quoted City"`` is ``Quoted City``. ``_odd`` marks a line with an
+    unbalanced quote: part of a quoted field spanning lines (see ``multiline_correction``).
+    """
+    quoted = F.col("raw").contains('"')
+    staged = lines.select(
+        "raw", "source_file", quoted.alias("_q"),
+        F.when(~quoted, F.split("raw", ",", -1)).alias("_parts"),
+        F.when(quoted, F.from_csv("raw", _CSV_SCHEMA, _CSV_OPTIONS)).alias("_csv"),
+    )
+    values = [F.col(f"_csv.f{i}") for i in range(len(COLUMNS) + 1)]
+    csv_count = _commas(F.col("raw")) - _commas(F.concat_ws("", *values)) + 1
+    quotes = F.length("raw") - F.length(F.translate("raw", '"', ""))
+    fields = [
+        F.trim(F.when(F.col("_q"), values[pos]).otherwise(F.get(F.col("_parts"), pos))).alias(f"_{name}")
+        for name, pos in zip(COLUMNS, positions, strict=True)
+    ]
+    return staged.select(
+        "raw", "source_file",
+        F.when(F.col("_q"), csv_count).otherwise(F.size("_parts")).alias("_n"),
+        (F.col("_q") & (quotes % 2 == 1)).alias("_odd"),
+        *fields,
+    )
+
+
+def _strict_date(text: Column) -> Column:
+    """Parse ``yyyy-MM-dd`` strictly: null for other layouts, impossible dates and years < 1000.
+
+    ``try_cast(... as date)`` rejects impossible dates (2025-02-30) but is lenient about layout ("2025-2-5",
+    "2025-02-5T"). The layout is pinned with checks that allocate nothing per row: ten bytes, dashes at 5 and
+    8, a four-digit year and a two-digit day. A regex or a pattern-based parser costs several times more.
+    """
+    date = text.try_cast("date")
+    layout_ok = (
+        (F.octet_length(text) == 10)
+        & (F.instr(text, "-") == 5)
+        & (F.locate("-", text, 6) == 8)
+        & (F.year(date) >= 1000)
+        & ((F.dayofmonth(date) >= 10) | (F.locate("0", text, 9) == 9))
+    )
+    return F.when(layout_ok, date)
+
+
+def _amount(text: Column) -> tuple[Column, Column]:
+    """The amount as ``DECIMAL(18,2)`` and whether it is acceptable.
+
+    Plain decimal notation only (an optional ``+``, digits, at most two after the point): an exponent, a third
+    decimal (which a cast would round away), a value beyond the type, zero or a negative amount is rejected.
+    """
+    value = text.try_cast(AMOUNT_TYPE)
+    dot = F.instr(text, ".")
+    ok = (
+        value.isNotNull()
+        & (value > 0)
+        & ((dot == 0) | (F.octet_length(text) - dot <= 2))
+        & (F.instr(text, "e") == 0)
+        & (F.instr(text, "E") == 0)
+    )
+    return value, ok
+
+
+def parse_lines(lines: DataFrame, positions: Sequence[int] = tuple(range(len(COLUMNS)))) -> DataFrame:
+    """Split and type each line (``raw``, ``source_file``) and give the reason it is rejected (null: valid).
+
+    All conversions are ``try_*`` (null instead of an error; Spark 4 runs with ANSI mode on, where plain
+    casts fail the job), and a null or out-of-range value rejects the line. Spaces around values are ignored.
+    """
+    fields = split_fields(lines, positions)
+    amount, amount_ok = _amount(F.col("_amount"))
+    quantity = F.col("_quantity").try_cast("int")
+    date = _strict_date(F.col("_date"))
+    any_blank = None
+    for name in COLUMNS:
+        blank = F.col(f"_{name}").isNull() | (F.col(f"_{name}") == "")
+        any_blank = blank if any_blank is None else any_blank | blank
+    reason = (
+        F.when(F.col("raw") == "", F.lit(BLANK_LINE))
+        .when(F.col("_odd"), F.lit(MULTILINE))
+        .when(~F.is_valid_utf8("raw"), F.lit(BAD_ENCODING))
+        .when(F.col("_n") != len(COLUMNS), F.lit(FIELD_COUNT))
+        .when(any_blank, F.lit(MISSING))
+        .when(~amount_ok, F.lit(BAD_AMOUNT))
+        .when(quantity.isNull() | (quantity <= 0), F.lit(BAD_QUANTITY))
+        .when(date.isNull(), F.lit(BAD_DATE))
+    )
+    return fields.select(
+        "raw", "source_file", reason.alias("reason"),
+        F.col("_order_id").alias("order_id"), F.col("_city").alias("city"),
+        F.col("_category").alias("category"), amount.alias("amount"), quantity.alias("quantity"),
+        date.alias("date"), F.month(date).alias("month"),
+    )
+
+
+def aggregate(parsed: DataFrame) -> DataFrame:
+    """One aggregation for everything: valid rows by (city, category, month), rejects by line.
+
+    Valid rows have null ``reason``/``raw``/``source_file``; rejected rows have null city, category and month
+    and are grouped by their raw text and file. ``orders`` counts input lines, ``records`` the entries the
+    rejected output gets (the same here; a quoted field spanning lines makes several lines one record). The
+    result is small whatever the input size: at most cities x categories x 12 groups plus the distinct bad lines.
+    """
+    ok = F.col("reason").isNull()
+    keyed = parsed.select(
+        F.when(ok, F.col("city")).alias("city"),
+        F.when(ok, F.col("category")).alias("category"),
+        F.when(ok, F.col("month")).alias("month"),
+        "reason",
+        F.when(~ok, F.col("raw")).alias("raw"),
+        F.when(~ok, F.col("source_file")).alias("source_file"),
+        F.when(ok, F.col("amount")).alias("amount"),
+        F.when(ok, F.col("quantity")).alias("quantity"),
+    )
+    counted = keyed.groupBy(*GROUP_KEYS).agg(
+        F.sum("amount").cast(SUM_TYPE).alias("revenue"),
+        F.count(F.lit(1)).alias("orders"),
+        F.sum("quantity").cast("long").alias("items"),
+    )
+    return counted.withColumn("records", F.col("orders"))
+
+
+def multiline_correction(member_groups: DataFrame, records: DataFrame) -> DataFrame:
+    """Groups that turn the lines of quoted fields spanning lines into one rejected record each.
+
+    ``member_groups`` is ``aggregate(parse_lines(...))`` of exactly those lines (as the scan saw them, each on
+    its own); they are subtracted. ``records`` (``raw``, ``source_file``, ``lines``) holds each such record with
+    its lines joined by ``\\n``; it is added as one ``multiline_record`` reject counting its lines. Union the
+    result with the scan's groups and ``regroup``.
+    """
+    negated = member_groups.select(
+        *GROUP_KEYS, (-F.col("revenue")).alias("revenue"), (-F.col("orders")).alias("orders"),
+        (-F.col("items")).alias("items"), (-F.col("records")).alias("records"),
+    )
+    added = records.select(
+        F.lit(None).cast("string").alias("city"), F.lit(None).cast("string").alias("category"),
+        F.lit(None).cast("int").alias("month"), F.lit(MULTILINE).alias("reason"), "raw", "source_file",
+        F.lit(None).cast(SUM_TYPE).alias("revenue"), F.col("lines").cast("long").alias("orders"),
+        F.lit(None).cast("long").alias("items"), F.lit(1).cast("long").alias("records"),
+    )
+    return negated.unionByName(added)
+
+
+def regroup(groups: DataFrame) -> DataFrame:
+    """Sum groups that share a key (after a correction) and drop the ones that cancelled out."""
+    summed = groups.groupBy(*GROUP_KEYS).agg(
+        F.sum("revenue").cast(SUM_TYPE).alias("revenue"), F.sum("orders").alias("orders"),
+        F.sum("items").alias("items"), F.sum("records").alias("records"),
+    )
+    return summed.where(F.col("orders") != 0)
+
+
+def _valid(groups: DataFrame) -> DataFrame:
+    return groups.where(F.col("reason").isNull())
+
+
+def _ordered(df: DataFrame, *order: Column | str) -> DataFrame:
+    """A single, fully ordered partition: same rows in the same order on every run."""
+    return df.coalesce(1).sortWithinPartitions(*order)
+
+
+def _half_up_average(total: str, count: str) -> Column:
+    """``total / count`` rounded half up to cents, in whole cents with integer division: no intermediate rounding.
+
+    (Decimal division in Spark rounds to a fixed scale first, which could round twice for very large counts.)
+    """
+    twice_cents = f"CAST({total} * 100 AS DECIMAL(38,0)) * 2"
+    return (F.expr(f"CAST(({twice_cents} + {count}) DIV ({count} * 2) AS DECIMAL(20,0))") / 100).cast(AVERAGE_TYPE)
+
+
+def city_revenue(groups: DataFrame) -> DataFrame:
+    """Revenue by city (tutorial: ``city_revenue``), largest first; the average is rounded half up to cents."""
+    totals = _valid(groups).groupBy("city").agg(
+        F.sum("revenue").cast(SUM_TYPE).alias("total_revenue"),
+        F.sum("orders").alias("total_orders"),
+        F.sum("items").alias("total_items"),
+    )
+    result = totals.select(
+        "city", "total_revenue", _half_up_average("total_revenue", "total_orders").alias("avg_order_value"),
+        "total_orders", "total_items",
+    )
+    return _ordered(result, F.desc("total_revenue"), "city")
+
+
+def monthly_categories(groups: DataFrame) -> DataFrame:
+    """Revenue and orders by month and category (tutorial: ``monthly_categories``)."""
+    result = _valid(groups).groupBy("month", "category").agg(
+        F.sum("revenue").cast(SUM_TYPE).alias("revenue"), F.sum("orders").alias("orders")
+    )
+    return _ordered(result, "month", F.desc("revenue"), "category")
+
+
+def cross_tab(groups: DataFrame) -> DataFrame:
+    """Revenue by city and category (tutorial: ``cross_tab``)."""
+    result = _valid(groups).groupBy("city", "category").agg(F.sum("revenue").cast(SUM_TYPE).alias("revenue"))
+    return _ordered(result, F.desc("revenue"), "city", "category")
+
+
+def rejected_rows(groups: DataFrame) -> DataFrame:
+    """One row per rejected record: its file (decoded from Spark's URI form), reason and exact raw text."""
+    rejected = groups.where(F.col("reason").isNotNull() & (F.col("reason") != BLANK_LINE)).select(
+        F.url_decode(F.regexp_replace("source_file", r"\+", "%2B")).alias("source_file"),
+        "reason", F.col("raw").alias("raw_line"),
+        F.explode(F.array_repeat(F.lit(1), F.col("records").cast("int"))).alias("_copy"),
+    )
+    return _ordered(rejected.drop("_copy"), "source_file", "raw_line")
+
+
+def tally(groups: DataFrame) -> DataFrame:
+    """Line counts per reason and per valid (city, category, month) key: a few thousand rows.
+
+    One small collect of this gives the summary's counts and every output's row count, without a separate
+    Spark job per number.
+    """
+    return groups.groupBy("reason", "city", "category", "month").agg(F.sum("orders").alias("rows"))

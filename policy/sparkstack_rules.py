@@ -1,0 +1,698 @@
+"""The tuning chapter's "Common Mistakes" table as checks over the resources this stack produces.
+
+Pure standard library on purpose: the policy pack (`__main__.py`) wraps each `Rule` in a CrossGuard policy, and
+the tests call the same functions case by case without a gRPC server. Every check takes the operator's v1beta2
+`SparkApplication` spec (camelCase, as the CRD and the Pulumi engine carry it; a ScheduledSparkApplication's
+`spec.template` is the same shape) or a scripts ConfigMap's `data`, plus the rule's config, and returns one
+message per mistake found: what was found, why it hurts and the fix. An empty list means "nothing to report".
+
+Values arrive as the engine serialises them: numbers as floats (`cores: 1.0`), and containers as read-only
+`Mapping`/`Sequence` proxies (pulumi-policy's `proxy.py` wraps them so that touching a value unknown during
+preview raises), so the code below only uses the `Mapping`/`Sequence` protocols and only reads the fields a
+rule needs: an unrelated unknown (a PVC name during the first preview) never stops a check.
+
+Where a setting is left out, the check applies the default that the software in charge actually uses (Spark's
+for `sparkConf` keys, by `sparkVersion`; the operator's for its typed fields), so "unset" is judged as what
+runs, not as a mistake in itself.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import math
+import re
+import tokenize
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Enforcement = Literal["advisory", "mandatory"]
+
+SPARK_APPLICATION = "kubernetes:sparkoperator.k8s.io/v1beta2:SparkApplication"
+SCHEDULED_SPARK_APPLICATION = "kubernetes:sparkoperator.k8s.io/v1beta2:ScheduledSparkApplication"
+CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
+# How infra/scripts.py labels the ConfigMap that ships jobs/*.py (infra/security.py `labels("job-scripts")`).
+SCRIPTS_COMPONENT = "job-scripts"
+COMPONENT_LABEL = "app.kubernetes.io/component"
+# Spark on Kubernetes uses volumes with this name prefix as its local (shuffle and spill) directories.
+LOCAL_DIR_PREFIX = "spark-local-dir-"
+ALLOW_COLLECT = "policy: allow-collect"
+
+_MIB = 2**20
+_MEMORY = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([kmgtp]?)(i?b?)\s*$", re.IGNORECASE)
+_UNIT_MIB = {"": 1.0, "k": 1 / 1024, "m": 1.0, "g": 1024.0, "t": 1024.0**2, "p": 1024.0**3}
+_VERSION = re.compile(r"^\s*v?(\d+)(?:\.(\d+))?")
+
+
+# --- value helpers ---------------------------------------------------------------------------------------
+
+
+def memory_mib(value: Any) -> float | None:
+    """MiB in a Spark memory setting ('2g', '512m', '2048mb', '1Gi'); a bare number is MiB, as Spark reads
+    spark.{driver,executor}.memory[Overhead]. None when it is not a memory size (another check's business)."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    match = _MEMORY.match(str(value))
+    if not match:
+        return None
+    return float(match.group(1)) * _UNIT_MIB[match.group(2).lower()]
+
+
+def cpu_cores(value: Any) -> float | None:
+    """Cores in a CPU setting: 1.0 (cores), '500m', '1.5', '2'. None when unparsable."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    text = str(value).strip()
+    try:
+        return float(text[:-1]) / 1000 if text.endswith("m") else float(text)
+    except ValueError:
+        return None
+
+
+def flag(value: Any) -> bool | None:
+    """A boolean setting: a bool, or Spark's 'true'/'false' strings. None when unset or unparsable."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    return None
+
+
+def spark_version(spec: Mapping[str, Any]) -> tuple[int, int]:
+    """(major, minor) of `sparkVersion`; a missing or odd value counts as current Spark."""
+    match = _VERSION.match(str(spec.get("sparkVersion") or ""))
+    if not match:
+        return (99, 0)
+    return (int(match.group(1)), int(match.group(2) or 0))
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _sequence(value: Any) -> Sequence[Any]:
+    return value if isinstance(value, Sequence) and not isinstance(value, str) else ()
+
+
+def spark_conf(spec: Mapping[str, Any]) -> Mapping[str, Any]:
+    return _mapping(spec.get("sparkConf"))
+
+
+def _conf_flag(spec: Mapping[str, Any], key: str, default: bool) -> bool:
+    value = flag(spark_conf(spec).get(key))
+    return default if value is None else value
+
+
+def _fmt_mib(mib: float) -> str:
+    return f"{mib / 1024:g}g" if mib >= 1024 and mib % 1024 == 0 else f"{mib:g}m"
+
+
+def _show(value: Any) -> str:
+    """A setting as written; the engine turns integers into floats, so 1.0 shows as 1."""
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _num(config: Mapping[str, Any], key: str, default: float) -> float:
+    value = config.get(key, default)
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else default
+
+
+ROLES = ("driver", "executor")
+
+
+# --- the rules -------------------------------------------------------------------------------------------
+
+
+def check_memory_overhead(spec: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:
+    """PySpark's Python workers live outside the JVM heap, in the pod's overhead; an overhead set explicitly
+    below the seed's 20-30 % of memory gets pods OOM-killed instead of spilling. Unset is fine: Spark sizes a
+    Python application's overhead at 40 % on Kubernetes."""
+    if spec.get("type") != "Python":
+        return []
+    minimum = _num(config, "minOverheadFraction", 0.2)
+    conf = spark_conf(spec)
+    found = []
+    for role in ROLES:
+        pod = _mapping(spec.get(role))
+        memory_setting = pod.get("memory") or conf.get(f"spark.{role}.memory") or "1g"
+        memory = memory_mib(memory_setting)
+        overhead_setting = pod.get("memoryOverhead") or conf.get(f"spark.{role}.memoryOverhead")
+        if overhead_setting is not None and memory:
+            overhead = memory_mib(overhead_setting)
+            if overhead is not None and overhead < minimum * memory:
+                found.append(
+                    f"{role}.memoryOverhead {overhead_setting} is {overhead / memory:.0%} of {role} memory "
+                    f"{memory_setting}, below {minimum:.0%}. Fix: set it to 20-30 % of memory (at least "
+                    f"{_fmt_mib(max(384.0, math.ceil(minimum * memory)))}) or leave it unset; PySpark's Python workers "
+                    "live outside the JVM heap, so a thin overhead gets the pod OOM-killed instead of spilling."
+                )
+            continue
+        factor_key = next(
+            (k for k in (f"spark.{role}.memoryOverheadFactor", "spark.kubernetes.memoryOverheadFactor") if k in conf),
+            None,
+        )
+        factor = cpu_cores(conf.get(factor_key)) if factor_key else None  # a plain decimal number
+        if factor is not None and factor < minimum:
+            found.append(
+                f"{factor_key} is {factor:g}, below {minimum:g}. Fix: raise it to 0.2-0.3 or remove it (Spark "
+                "gives Python applications 0.4); PySpark's Python workers live outside the JVM heap."
+            )
+    return list(dict.fromkeys(found))  # spark.kubernetes.memoryOverheadFactor covers both pods: say it once
+
+
+def check_aqe(spec: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:
+    """Adaptive query execution right-sizes shuffle partitions and splits skewed join partitions at run
+    time; switched off, one hot key keeps one task running while the rest of the cluster waits."""
+    aqe_default = spark_version(spec) >= (3, 2)  # AQE is on by default since Spark 3.2
+    if not _conf_flag(spec, "spark.sql.adaptive.enabled", aqe_default):
+        state = "set to false" if "spark.sql.adaptive.enabled" in spark_conf(spec) else "off by default before 3.2"
+        return [
+            f"spark.sql.adaptive.enabled is {state}. Fix: set spark.sql.adaptive.enabled and "
+            "spark.sql.adaptive.skewJoin.enabled to \"true\"; without AQE, shuffle partitions stay at their fixed "
+            "count and one skewed key holds the whole stage back."
+        ]
+    if not _conf_flag(spec, "spark.sql.adaptive.skewJoin.enabled", True):
+        return [
+            "spark.sql.adaptive.skewJoin.enabled is set to false. Fix: set it to \"true\" (or remove it); it "
+            "splits oversized join partitions, and ignoring skew leaves one task doing most of the work."
+        ]
+    return []
+
+
+def check_driver_memory(spec: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:
+    """The driver plans every query, holds broadcast tables and whatever the job collects; below the seed's
+    2-4 GB minimum it is the first thing to fall over, and its OOM fails the whole run."""
+    minimum = _num(config, "minDriverMemoryMiB", 2048)
+    typed = _mapping(spec.get("driver")).get("memory")
+    setting = typed or spark_conf(spec).get("spark.driver.memory")
+    where = "driver.memory" if typed or setting is None else "spark.driver.memory"
+    shown = setting if setting is not None else "unset (Spark's default 1g)"
+    mib = memory_mib(setting if setting is not None else "1g")
+    if mib is not None and mib < minimum:
+        return [
+            f"{where} is {shown}, below {_fmt_mib(minimum)}. Fix: give the driver 2-4 GB "
+            f"(e.g. driver.memory: {_fmt_mib(max(minimum, 2048))}); it plans the queries and holds broadcast "
+            "tables and collected results, and a driver OOM fails the whole run."
+        ]
+    return []
+
+
+def _image_refs(spec: Mapping[str, Any]) -> list[tuple[str, str]]:
+    conf = spark_conf(spec)
+    refs = [
+        ("image", spec.get("image")),
+        ("driver.image", _mapping(spec.get("driver")).get("image")),
+        ("executor.image", _mapping(spec.get("executor")).get("image")),
+        *((key, conf.get(key)) for key in (
+            "spark.kubernetes.container.image",
+            "spark.kubernetes.driver.container.image",
+            "spark.kubernetes.executor.container.image",
+        )),
+    ]
+    return [(where, str(ref)) for where, ref in refs if ref]
+
+
+def image_tag(ref: str) -> str | None:
+    """The tag of an image reference ('registry:5000/a/b:tag' -> 'tag'), '' when pinned by digest only, None
+    when untagged. A port in the registry host is not a tag: only the last path segment can carry one."""
+    if "@" in ref:
+        return ""
+    last = ref.rsplit("/", 1)[-1]
+    return last.split(":", 1)[1] if ":" in last else None
+
+
+def check_image_pinned(spec: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:
+    """An untagged or `latest` image is not a version: two runs of the same spec can run different Spark and
+    Python builds, and a rollback cannot bring the old one back."""
+    refs = _image_refs(spec)
+    if not refs:
+        return [
+            "no image is set (spec.image or spark.kubernetes.container.image). Fix: pin one, e.g. "
+            "apache/spark:4.0.4-python3 (a tag, or a digest); spark-submit cannot start pods without it."
+        ]
+    found = []
+    for where, ref in refs:
+        tag = image_tag(ref)
+        if tag is None or tag == "latest":
+            what = "has no tag (so it means latest)" if tag is None else "uses the latest tag"
+            found.append(
+                f"{where} {ref!r} {what}. Fix: pin a version tag that matches sparkVersion (e.g. "
+                "apache/spark:4.0.4-python3) or a digest; latest changes under you and cannot be rolled back."
+            )
+    return found
+
+
+def check_pull_policy(spec: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:
+    """`Always` makes every driver and executor pod ask the registry again, which defeats the image pre-pull
+    (a Spark image is about 1 GB) and ties every scale-up to the registry's availability."""
+    policy = spec.get("imagePullPolicy") or spark_conf(spec).get("spark.kubernetes.container.image.pullPolicy")
+    if policy == "Always":
+        return [
+            "imagePullPolicy is Always. Fix: use IfNotPresent with a pinned tag; Always re-contacts the "
+            "registry for every driver and executor pod and defeats the image pre-pull."
+        ]
+    return []
+
+
+def check_cpu_burst(spec: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:
+    """A CPU limit at (or near) the request leaves no room to burst: the CFS quota throttles the JVM's
+    garbage collector and JIT threads and the Python workers, and tasks stall. The seed: limit >= 2x request,
+    or no limit."""
+    ratio = _num(config, "minBurstRatio", 2.0)
+    conf = spark_conf(spec)
+    found = []
+    for role in ROLES:
+        pod = _mapping(spec.get(role))
+        limit_setting = pod.get("coreLimit") or conf.get(f"spark.kubernetes.{role}.limit.cores")
+        if limit_setting is None:
+            continue
+        request_setting = (
+            pod.get("coreRequest") or conf.get(f"spark.kubernetes.{role}.request.cores")
+            or pod.get("cores") or conf.get(f"spark.{role}.cores") or 1
+        )
+        limit, request = cpu_cores(limit_setting), cpu_cores(request_setting)
+        if limit is not None and request and limit < ratio * request:
+            found.append(
+                f"{role} CPU limit {_show(limit_setting)} is {limit / request:.2g}x its request "
+                f"{_show(request_setting)}, below {ratio:g}x. Fix: set coreLimit to at least {ratio:g}x the request "
+                "(or leave it unset) so the JVM's GC and JIT threads and the Python workers can burst instead of "
+                "being throttled."
+            )
+    return found
+
+
+def _scratch_from_conf(conf: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """Executor local-dir volumes declared through Spark's own volume settings
+    (spark.kubernetes.executor.volumes.<type>.spark-local-dir-<n>.*): (bounded, unbounded emptyDir) names."""
+    prefix = "spark.kubernetes.executor.volumes."
+    kinds: dict[str, str] = {}
+    for key in conf:
+        parts = key[len(prefix):].split(".") if key.startswith(prefix) else []
+        if len(parts) >= 3 and parts[1].startswith(LOCAL_DIR_PREFIX):
+            kinds[parts[1]] = parts[0]
+    bounded, unbounded = [], []
+    for name, kind in kinds.items():
+        if kind != "emptyDir" or conf.get(f"{prefix}emptyDir.{name}.options.sizeLimit"):
+            bounded.append(name)
+        else:
+            unbounded.append(name)
+    return bounded, unbounded
+
+
+def check_local_scratch(spec: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:
+    """Shuffle files and spills go to Spark's local dirs. Without a scratch volume they land in the
+    container's writable layer on the node's root disk; an emptyDir without a size limit can fill the node
+    and get every pod on it evicted."""
+    conf = spark_conf(spec)
+    local_dirs = {d.strip() for d in str(conf.get("spark.local.dir") or "").split(",") if d.strip()}
+    mounts = {}
+    for mount in _sequence(_mapping(spec.get("executor")).get("volumeMounts")):
+        mount = _mapping(mount)
+        if mount.get("name"):
+            mounts[mount.get("name")] = mount.get("mountPath")
+    bounded, unbounded = _scratch_from_conf(conf)
+    for volume in _sequence(spec.get("volumes")):
+        volume = _mapping(volume)
+        name = volume.get("name")
+        if name not in mounts or not (str(name).startswith(LOCAL_DIR_PREFIX) or mounts[name] in local_dirs):
+            continue
+        empty_dir = volume.get("emptyDir")
+        if isinstance(empty_dir, Mapping):
+            (bounded if empty_dir.get("sizeLimit") else unbounded).append(str(name))
+        elif volume.get("persistentVolumeClaim") is not None or volume.get("hostPath") is not None:
+            bounded.append(str(name))
+    if bounded:
+        return []
+    if unbounded:
+        return [
+            f"scratch volume {', '.join(sorted(unbounded))} is an emptyDir without sizeLimit. Fix: set "
+            "emptyDir.sizeLimit (e.g. 10Gi); an unbounded shuffle or spill can fill the node's disk and get "
+            "every pod on it evicted."
+        ]
+    return [
+        "no local scratch volume for the executors. Fix: add a volume named spark-local-dir-<name> (an emptyDir "
+        "with a sizeLimit, or a PVC), mount it on the executors and point spark.local.dir at it; otherwise "
+        "shuffle and spill files fill the container's writable layer on the node's root disk."
+    ]
+
+
+def _dynamic_allocation(spec: Mapping[str, Any]) -> tuple[bool, Mapping[str, Any]]:
+    typed = _mapping(spec.get("dynamicAllocation"))
+    enabled = flag(typed.get("enabled"))
+    if enabled is None:
+        enabled = _conf_flag(spec, "spark.dynamicAllocation.enabled", False)
+    return enabled, typed
+
+
+def application_cores(spec: Mapping[str, Any]) -> float | None:
+    """The most executor cores the application can hold at once; None when unbounded (dynamic allocation
+    without maxExecutors)."""
+    conf = spark_conf(spec)
+    executor = _mapping(spec.get("executor"))
+    cores = cpu_cores(executor.get("cores") or conf.get("spark.executor.cores") or 1) or 1.0
+    enabled, typed = _dynamic_allocation(spec)
+    if enabled:
+        count = cpu_cores(typed.get("maxExecutors") or conf.get("spark.dynamicAllocation.maxExecutors"))
+        if count is None:
+            return None
+    else:
+        # Spark on Kubernetes starts 2 executors when spark.executor.instances is unset.
+        count = cpu_cores(executor.get("instances") or conf.get("spark.executor.instances") or 2)
+    return cores * count if count else None
+
+
+def check_shuffle_partitions(spec: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:
+    """With AQE's partition coalescing off, spark.sql.shuffle.partitions is the task count of every shuffle:
+    far above 2-4 per core, each task is scheduling overhead and a tiny file; far below, cores sit idle and
+    tasks spill."""
+    aqe = _conf_flag(spec, "spark.sql.adaptive.enabled", spark_version(spec) >= (3, 2))
+    if aqe and _conf_flag(spec, "spark.sql.adaptive.coalescePartitions.enabled", True):
+        return []
+    cores = application_cores(spec)
+    if cores is None:
+        return []
+    low_per_core = _num(config, "minPartitionsPerCore", 2)
+    high_per_core = _num(config, "maxPartitionsPerCore", 4)
+    factor = _num(config, "farOutsideFactor", 4)
+    setting = spark_conf(spec).get("spark.sql.shuffle.partitions")
+    partitions = cpu_cores(setting if setting is not None else 200)
+    if partitions is None:
+        return []
+    low, high = low_per_core * cores / factor, high_per_core * cores * factor
+    if low <= partitions <= high:
+        return []
+    shown = f"{setting}" if setting is not None else "unset (Spark's default 200)"
+    return [
+        f"spark.sql.shuffle.partitions is {shown} for at most {cores:g} executor cores "
+        f"({partitions / cores:.3g} per core) with AQE coalescing off. Fix: set it to {low_per_core:g}-"
+        f"{high_per_core:g} per core ({low_per_core * cores:g}-{high_per_core * cores:g}) or turn on "
+        "spark.sql.adaptive.coalescePartitions.enabled; far off that range, tasks are either scheduling "
+        "overhead and tiny files or too few to use the cores."
+    ]
+
+
+def check_dynamic_allocation(spec: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:
+    """Dynamic allocation removes idle executors; without an external shuffle service (Kubernetes has none)
+    or shuffle tracking, it removes executors whose shuffle files later stages still need, and the stages
+    fail and recompute."""
+    enabled, typed = _dynamic_allocation(spec)
+    if not enabled:
+        return []
+    conf = spark_conf(spec)
+    tracking = flag(typed.get("shuffleTrackingEnabled"))
+    if tracking is None:
+        tracking = flag(conf.get("spark.dynamicAllocation.shuffleTracking.enabled"))
+    if tracking is None:
+        # The operator turns tracking on with its typed dynamicAllocation; Spark does since 3.4.
+        tracking = flag(typed.get("enabled")) is True or spark_version(spec) >= (3, 4)
+    service = _conf_flag(spec, "spark.shuffle.service.enabled", False)
+    migration = _conf_flag(spec, "spark.decommission.enabled", False) and _conf_flag(
+        spec, "spark.storage.decommission.shuffleBlocks.enabled", False
+    )
+    if tracking or service or migration:
+        return []
+    return [
+        "dynamic allocation is on without shuffle tracking or a shuffle service. Fix: set "
+        "dynamicAllocation.shuffleTrackingEnabled: true (Kubernetes has no external shuffle service); otherwise "
+        "idle executors are removed with shuffle files later stages need."
+    ]
+
+
+def check_schedule_overlap(spec: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:
+    """A scheduled run that overruns its interval should not start a second copy on the same input and
+    output: that doubles the cost of a slow night and races on the output."""
+    policy = spec.get("concurrencyPolicy")
+    if policy in (None, "", "Allow"):
+        shown = "Allow" if policy else "unset (the operator's default is Allow)"
+        return [
+            f"concurrencyPolicy is {shown}, so runs can overlap. Fix: set concurrencyPolicy: Forbid (or "
+            "Replace); an overrunning run otherwise gets a second copy working on the same input and output."
+        ]
+    return []
+
+
+# --- scripts: collect() and toPandas() -------------------------------------------------------------------
+
+_UNBOUNDED_ACTIONS = frozenset({"collect", "toPandas"})
+_ROW_MULTIPLYING = frozenset({"join", "crossJoin", "union", "unionAll", "unionByName"})
+_GROUPING = frozenset({"groupBy", "groupby", "rollup", "cube", "groupingSets"})
+_SMALL_BY_CONSTRUCTION = frozenset({"summary", "describe"})
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    has_args: bool
+
+
+def _chain(expr: ast.expr) -> list[Step]:
+    """Method and attribute names from the action back to the chain's root (`df.where(c).limit(5)` gives
+    limit, where)."""
+    steps: list[Step] = []
+    while True:
+        if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute):
+            steps.append(Step(expr.func.attr, bool(expr.args or expr.keywords)))
+            expr = expr.func.value
+        elif isinstance(expr, ast.Attribute):
+            steps.append(Step(expr.attr, False))
+            expr = expr.value
+        elif isinstance(expr, ast.Subscript):
+            expr = expr.value
+        else:
+            return steps
+
+
+def is_bounded(receiver: ast.expr) -> bool:
+    """True when the chain visibly caps its rows: a `limit(n)`, a global aggregate (`agg` not right after a
+    grouping with keys) or `summary`/`describe`, with no join or union between it and the action."""
+    steps = _chain(receiver)
+    for index, step in enumerate(steps):
+        if step.name in _ROW_MULTIPLYING:
+            return False
+        if step.name == "limit" or step.name in _SMALL_BY_CONSTRUCTION:
+            return True
+        if step.name == "agg":
+            before = steps[index + 1] if index + 1 < len(steps) else None
+            return before is None or before.name not in _GROUPING or not before.has_args
+    return False
+
+
+def _comments(source: str) -> dict[int, str]:
+    comments: dict[int, str] = {}
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(source).readline):
+            if token.type == tokenize.COMMENT:
+                comments[token.start[0]] = token.string
+    except (tokenize.TokenError, SyntaxError):
+        pass
+    return comments
+
+
+def _imported_names(tree: ast.AST) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.asname or alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            names.update(alias.asname or alias.name for alias in node.names)
+    return names
+
+
+@dataclass(frozen=True)
+class CollectFinding:
+    file: str
+    line: int
+    code: str
+    action: str
+
+    def message(self) -> str:
+        where = "the driver's Python process, copied again into pandas" if self.action == "toPandas" else "the driver"
+        return (
+            f"{self.file}:{self.line}: {self.code} brings every row of an unbounded DataFrame into {where}. Fix: "
+            f"write the result out, or bound it first (.limit(n), .take(n), .head(n), .show(n)); for a result that "
+            f"is small by construction, say so with a `# {ALLOW_COLLECT}` comment on that line."
+        )
+
+
+def unbounded_collects(source: str, file: str = "<script>") -> list[CollectFinding]:
+    """`X.collect()` / `X.toPandas()` calls whose receiver is not visibly bounded (see `is_bounded`).
+
+    Any receiver counts as a DataFrame (or RDD), except a name bound by an import in the same file (so
+    `gc.collect()` passes). A variable bounded on another line (`small = df.limit(5)`) cannot be seen;
+    mark such lines with `# policy: allow-collect`. The source is parsed with `ast`, never executed."""
+    tree = ast.parse(source, filename=file)
+    imported = _imported_names(tree)
+    comments = _comments(source)
+    found = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            continue
+        if node.func.attr not in _UNBOUNDED_ACTIONS or node.args or node.keywords:
+            continue
+        receiver = node.func.value
+        if isinstance(receiver, ast.Name) and receiver.id in imported:
+            continue
+        if is_bounded(receiver):
+            continue
+        lines = range(node.lineno, (node.end_lineno or node.lineno) + 1)
+        if any(ALLOW_COLLECT in comments.get(line, "") for line in lines):
+            continue
+        code = ast.unparse(node)
+        found.append(CollectFinding(file, node.lineno, code if len(code) <= 80 else code[:77] + "...",
+                                    node.func.attr))
+    return sorted(found, key=lambda f: (f.file, f.line))
+
+
+def check_scripts(data: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:
+    """Every `*.py` in the scripts ConfigMap, parsed (never run): unbounded collect()/toPandas() calls."""
+    found: list[str] = []
+    for name in sorted(data):
+        if not str(name).endswith(".py"):
+            continue
+        source = data[name]
+        try:
+            findings = unbounded_collects(str(source), str(name))
+        except SyntaxError as exc:
+            found.append(f"{name}:{exc.lineno}: does not parse as Python ({exc.msg}); the rule cannot check it.")
+            continue
+        found.extend(f.message() for f in findings)
+    return found
+
+
+# --- the table -------------------------------------------------------------------------------------------
+
+Target = Literal["application", "schedule", "scripts"]
+Check = Callable[[Mapping[str, Any], Mapping[str, Any]], list[str]]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One row of the Common Mistakes table: a CrossGuard policy's name, text, level, config and check.
+
+    `config` is the JSON schema of the policy's thresholds (with the seed's defaults); `target` says what the
+    check reads: an application spec (a SparkApplication's spec, a ScheduledSparkApplication's template), a
+    schedule (a ScheduledSparkApplication's spec) or the scripts ConfigMap's data."""
+
+    name: str
+    description: str
+    enforcement: Enforcement
+    target: Target
+    check: Check
+    config: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def defaults(self) -> dict[str, Any]:
+        return {key: schema["default"] for key, schema in self.config.items() if "default" in schema}
+
+
+RULES: tuple[Rule, ...] = (
+    Rule(
+        "pyspark-memory-overhead",
+        "PySpark pods need memoryOverhead of 20-30 % of memory: the Python workers live outside the JVM heap.",
+        "advisory", "application", check_memory_overhead,
+        {"minOverheadFraction": {"type": "number", "minimum": 0, "maximum": 1, "default": 0.2,
+                                 "description": "Smallest explicit memoryOverhead, as a fraction of memory."}},
+    ),
+    Rule(
+        "spark-aqe-enabled",
+        "Adaptive query execution and its skew-join handling stay on.",
+        "advisory", "application", check_aqe,
+    ),
+    Rule(
+        "spark-driver-memory",
+        "The driver gets at least 2 GB: it plans queries and holds broadcasts and collected results.",
+        "advisory", "application", check_driver_memory,
+        {"minDriverMemoryMiB": {"type": "number", "minimum": 0, "default": 2048,
+                                "description": "Smallest driver memory, in MiB."}},
+    ),
+    Rule(
+        "spark-image-pinned",
+        "The Spark image is pinned to a version tag or digest, never untagged or latest.",
+        "mandatory", "application", check_image_pinned,
+    ),
+    Rule(
+        "spark-image-pull-policy",
+        "imagePullPolicy is not Always: it defeats the image pre-pull.",
+        "advisory", "application", check_pull_policy,
+    ),
+    Rule(
+        "spark-cpu-burst",
+        "A CPU limit leaves room to burst: at least 2x the request, or no limit.",
+        "advisory", "application", check_cpu_burst,
+        {"minBurstRatio": {"type": "number", "minimum": 1, "default": 2.0,
+                           "description": "Smallest coreLimit / CPU request ratio."}},
+    ),
+    Rule(
+        "spark-local-scratch",
+        "Executors have a local scratch volume with a size limit for shuffle and spill.",
+        "advisory", "application", check_local_scratch,
+    ),
+    Rule(
+        "spark-shuffle-partitions",
+        "Without AQE coalescing, spark.sql.shuffle.partitions is near 2-4 per core.",
+        "advisory", "application", check_shuffle_partitions,
+        {
+            "minPartitionsPerCore": {"type": "number", "exclusiveMinimum": 0, "default": 2,
+                                     "description": "Lower end of the partitions-per-core target."},
+            "maxPartitionsPerCore": {"type": "number", "exclusiveMinimum": 0, "default": 4,
+                                     "description": "Upper end of the partitions-per-core target."},
+            "farOutsideFactor": {"type": "number", "minimum": 1, "default": 4,
+                                 "description": "How far outside the target (a factor) is flagged."},
+        },
+    ),
+    Rule(
+        "spark-dynamic-allocation-shuffle",
+        "Dynamic allocation comes with shuffle tracking (or a shuffle service): Kubernetes has no shuffle service.",
+        "mandatory", "application", check_dynamic_allocation,
+    ),
+    Rule(
+        "spark-schedule-no-overlap",
+        "A ScheduledSparkApplication forbids (or replaces) overlapping runs.",
+        "advisory", "schedule", check_schedule_overlap,
+    ),
+    Rule(
+        "pyspark-bounded-collect",
+        "Shipped scripts bound a DataFrame before collect() or toPandas().",
+        "advisory", "scripts", check_scripts,
+    ),
+)
+
+
+def rule(name: str) -> Rule:
+    return next(r for r in RULES if r.name == name)
+
+
+def is_scripts_config_map(props: Mapping[str, Any]) -> bool:
+    labels = _mapping(_mapping(props.get("metadata")).get("labels"))
+    return labels.get(COMPONENT_LABEL) == SCRIPTS_COMPONENT
+
+
+def evaluate(rule_: Rule, resource_type: str, props: Mapping[str, Any],
+             config: Mapping[str, Any] | None = None) -> list[str]:
+    """Run one rule over one resource's inputs, as the policy pack does: picks the part of the resource the
+    rule reads (or nothing, for a resource it does not apply to) and fills the config's defaults."""
+    settings = {**rule_.defaults(), **(config or {})}
+    spec = _mapping(props.get("spec"))
+    if rule_.target == "application":
+        if resource_type == SPARK_APPLICATION:
+            return rule_.check(spec, settings)
+        if resource_type == SCHEDULED_SPARK_APPLICATION:
+            return [f"template: {m}" for m in rule_.check(_mapping(spec.get("template")), settings)]
+    elif rule_.target == "schedule" and resource_type == SCHEDULED_SPARK_APPLICATION:
+        return rule_.check(spec, settings)
+    elif rule_.target == "scripts" and resource_type == CONFIG_MAP and is_scripts_config_map(props):
+        return rule_.check(_mapping(props.get("data")), settings)
+    return []
+
+
+def applies_to(rule_: Rule, resource_type: str) -> bool:
+    targets: dict[Target, Iterable[str]] = {
+        "application": (SPARK_APPLICATION, SCHEDULED_SPARK_APPLICATION),
+        "schedule": (SCHEDULED_SPARK_APPLICATION,),
+        "scripts": (CONFIG_MAP,),
+    }
+    return resource_type in targets[rule_.target]

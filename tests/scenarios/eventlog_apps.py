@@ -1,0 +1,190 @@
+"""Run small real Spark applications with event logging on, so the doctor's tests read logs Spark itself wrote.
+
+One Python process and one JVM run them one after the other (a new SparkContext per application), because JVM
+start-up is the slow part. Usage: python tests/scenarios/eventlog_apps.py OUT_DIR. It writes:
+
+- OUT_DIR/clean/: a healthy application as one zstd file, <appId>.zstd (spark.eventLog.rolling.enabled=false);
+- OUT_DIR/troubled/: one stage per problem (skew, spill, a retried task failure, one long task on two cores, GC
+  pressure, thousands of tiny tasks) with Spark 4's defaults: a rolling eventlog_v2_<appId>/ directory of zstd
+  files, which the tiny tasks push past the 10 MiB minimum file size so it rolls over;
+- OUT_DIR/variants/{none,lz4,snappy}/: the troubled events re-encoded as single files by Spark's own codec
+  classes (org.apache.spark.io.*CompressionCodec), so each reader is tested on bytes Spark wrote;
+- OUT_DIR/dead/: an application with a failed job whose driver JVM is killed (SIGKILL) during its next job, the
+  way a driver container dies when it is OOM-killed: its rolling directory is left .inprogress;
+- OUT_DIR/apps.json: the application id of each.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from pyspark import TaskContext
+from pyspark.sql import SparkSession
+
+ROWS_SKEW = 1_000_000
+ROWS_SPILL = 200_000
+SPILL_EVERY = 20_000  # spark.shuffle.spill.numElementsForceSpillThreshold: a sorter spills after this many rows
+ROWS_GC = 12_000_000  # in 4 tasks of 3M, two at a time: as much alive at once as a 512 MB heap holds safely
+TINY_TASKS = 3000
+LONG_TASK_S = 3.0
+SHUFFLE_PARTITIONS = 8
+GC_KEYS: dict[int, int] = {}  # reduce partition -> a key that lands in it
+
+
+def session(name: str, master: str, log_dir: Path, rolling: bool = True, **conf: str) -> SparkSession:
+    """A fresh application (a new SparkContext in the same JVM) writing its event log to log_dir.
+
+    The first application's settings become JVM system properties (spark-submit starts the JVM with them), which
+    later SparkConfs inherit, so every setting that differs between applications is set on each one.
+    """
+    log_dir.mkdir(parents=True, exist_ok=True)
+    builder = (SparkSession.builder.master(master).appName(name)
+               .config("spark.eventLog.enabled", "true")
+               .config("spark.eventLog.rolling.enabled", str(rolling).lower())
+               .config("spark.eventLog.dir", log_dir.resolve().as_uri())
+               .config("spark.ui.enabled", "false")
+               .config("spark.ui.showConsoleProgress", "false"))
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("OFF")
+    return spark
+
+
+def clean(out: Path) -> str:
+    """Small, evenly partitioned work: nothing for the doctor to warn about."""
+    spark = session("doctor-clean", "local[2]", out / "clean", **{
+        # These two apply to the one JVM, so to every application below: a small heap and the single-threaded
+        # collector make the GC stage's pauses long enough to stand out on any machine.
+        "spark.driver.memory": "512m",
+        "spark.driver.extraJavaOptions": "-XX:+UseSerialGC",
+    }, rolling=False)
+    app_id = spark.sparkContext.applicationId
+    spark.range(0, 200_000, 1, 4).selectExpr("id % 97 AS k", "id AS v").groupBy("k").agg({"v": "sum"}).collect()
+    spark.range(0, 100_000, 1, 4).selectExpr("sum(id)").collect()
+    # One group key per reduce partition of the troubled GC stage (HashPartitioning is pmod(hash(key), n)), so that
+    # stage holds many values per key without also being skewed.
+    for row in spark.range(0, 1000).selectExpr("id", f"pmod(hash(id), {SHUFFLE_PARTITIONS}) AS p").collect():
+        GC_KEYS.setdefault(row.p, row.id)
+    spark.stop()
+    return app_id
+
+
+def fail_first_attempt(x: int) -> int:
+    """Partition 1 fails on its first attempt only, like a flaky source; the retry succeeds."""
+    ctx = TaskContext.get()
+    if ctx.partitionId() == 1 and ctx.attemptNumber() == 0:
+        raise ValueError(f"flaky record {x}: simulated failure on first attempt")
+    return x
+
+
+def sleep_then(x: int) -> int:
+    """A task that takes LONG_TASK_S whatever the machine's speed."""
+    time.sleep(LONG_TASK_S)
+    return x
+
+
+def troubled(out: Path) -> str:
+    """One stage per problem, in this order (stage ids in the comments, as the tests expect them)."""
+    spark = session("doctor-troubled", "local[2,4]", out / "troubled", **{  # 2 cores, 4 attempts per task
+        "spark.sql.adaptive.enabled": "false",  # keep the skewed partitions as they are
+        "spark.sql.shuffle.partitions": str(SHUFFLE_PARTITIONS),
+        "spark.shuffle.spill.numElementsForceSpillThreshold": str(SPILL_EVERY),
+        "spark.eventLog.rolling.maxFileSize": "10m",  # the smallest Spark accepts; the default is 128m
+    })
+    sc = spark.sparkContext
+    app_id = sc.applicationId
+
+    # stages 0 (map) and 1 (skewed reduce): 90 % of the rows share one key
+    (spark.range(0, ROWS_SKEW, 1, 4)
+     .selectExpr("CASE WHEN id % 10 < 9 THEN 0 ELSE id % 1000 END AS k", "id AS v", "uuid() AS pad")
+     .repartition(8, "k").write.format("noop").mode("overwrite").save())
+    # stage 2: a sort that spills every SPILL_EVERY rows
+    (spark.range(0, ROWS_SPILL, 1, 4).selectExpr("id", "rand(7) AS r", "uuid() AS pad")
+     .sortWithinPartitions("r").write.format("noop").mode("overwrite").save())
+    # stage 3: one task fails once and is retried
+    sc.parallelize(range(8), 4).map(fail_first_attempt).count()
+    # stage 4: one long task while the second core idles
+    sc.parallelize([0], 1).map(sleep_then).count()
+    # stages 5 (map) and 6 (reduce): collect_list keeps millions of boxed values alive in a 512 MB heap; the
+    # 8 keys fill the 8 reduce partitions evenly
+    keys = ", ".join(str(GC_KEYS[p]) for p in range(SHUFFLE_PARTITIONS))
+    key = f"element_at(array({keys}), CAST(id % {SHUFFLE_PARTITIONS} AS INT) + 1) AS k"
+    (spark.range(0, ROWS_GC, 1, 4).selectExpr(key, "id AS v")
+     .groupBy("k").agg({"v": "collect_list"}).selectExpr("k", "size(`collect_list(v)`)").collect())
+    # stages 7 (tiny tasks) and 8 (the final sum)
+    spark.range(0, TINY_TASKS, 1, TINY_TASKS).selectExpr("sum(id)").collect()
+    spark.stop()
+    return app_id
+
+
+def always_fail(x: int) -> int:
+    raise RuntimeError("input file is corrupt")
+
+
+def reencode(spark: SparkSession, troubled_dir: Path, out: Path) -> None:
+    """Decompress the troubled rolling files with Spark's zstd codec and write them again with lz4, snappy, none."""
+    jvm = spark.sparkContext._jvm
+    conf = spark.sparkContext._jsc.sc().conf()
+    codecs = jvm.org.apache.spark.io
+    source = next(troubled_dir.glob("eventlog_v2_*"))
+    app_id = source.name.removeprefix("eventlog_v2_")
+    files = sorted(source.glob("events_*"), key=lambda f: int(f.name.split("_")[1]))
+    for name, codec in (("none", None), ("lz4", codecs.LZ4CompressionCodec(conf)),
+                        ("snappy", codecs.SnappyCompressionCodec(conf))):
+        target = out / name
+        target.mkdir(parents=True, exist_ok=True)
+        sink = jvm.java.io.FileOutputStream(str(target / (app_id if codec is None else f"{app_id}.{name}")))
+        stream = sink if codec is None else codec.compressedContinuousOutputStream(sink)
+        for events in files:
+            source_stream = codecs.ZStdCompressionCodec(conf).compressedInputStream(
+                jvm.java.io.FileInputStream(str(events)))
+            source_stream.transferTo(stream)
+            source_stream.close()
+        stream.close()
+
+
+def wait_for_job_start(log_dir: Path, job_id: int, timeout_s: float = 60) -> None:
+    """Wait until the event log holds the job's start (Spark flushes the log on every SparkListenerJobStart)."""
+    import zstandard
+
+    needle = f'"Event":"SparkListenerJobStart","Job ID":{job_id},'.encode()
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for events in log_dir.glob("eventlog_v2_*/events_*"):
+            with events.open("rb") as raw:
+                data = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True).read()
+            if needle in data:
+                return
+        time.sleep(0.2)
+    raise SystemExit(f"job {job_id} never appeared in {log_dir}")
+
+
+def dead(out: Path, ids: dict[str, str]) -> None:
+    """A failed job, then the driver JVM is killed while the next job runs; never returns."""
+    spark = session("doctor-dead", "local[2]", out / "dead")
+    sc = spark.sparkContext
+    ids["dead"] = sc.applicationId
+    reencode(spark, out / "troubled", out / "variants")
+    (out / "apps.json").write_text(json.dumps(ids))
+    with contextlib.suppress(Exception):  # the job is meant to fail
+        sc.parallelize(range(2), 2).map(always_fail).count()
+    threading.Thread(target=lambda: sc.parallelize(range(2), 2).map(lambda x: time.sleep(60)).count(),
+                     daemon=True).start()
+    wait_for_job_start(out / "dead", job_id=1)
+    os.kill(sc._jvm.java.lang.ProcessHandle.current().pid(), signal.SIGKILL)
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    out_dir = Path(sys.argv[1])
+    apps = {"clean": clean(out_dir)}
+    apps["troubled"] = troubled(out_dir)
+    dead(out_dir, apps)

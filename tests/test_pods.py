@@ -1,0 +1,270 @@
+"""The plan's Spark pods (tools/plan.py with pods, tools/pods.py): what Spark 4.0.4 and operator v2.5.2 would create.
+
+For every application run of the dev and existing stacks, the rendered driver and executor pods are checked
+against the plan's own SparkApplication objects, with expectations computed here in plain Python: Pod Security
+"restricted", every declared mount, memory = memory + overhead, CPU request and limit, service account. The pods
+are built once per stack in the session's shared Spark JVM.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from tools.plan import INDEX, POD_DIR, PlanFile, main, record_stack, render_files, render_pods, write_plan
+from tools.pod_security import restricted_violations
+from tools.pods import PodRenderer, SparkRefusedError
+from tools.submission import LOCAL_DIR_PREFIX, scheduled_run, submission
+from tools.webhook import mutate
+
+STACKS = ("dev", "existing")
+SPARK_KINDS = ("SparkApplication", "ScheduledSparkApplication")
+ROLES = ("driver", "executor")
+
+
+@pytest.fixture(scope="module")
+def renderer(spark: Any) -> PodRenderer:
+    return PodRenderer(spark)
+
+
+@pytest.fixture(scope="module", params=STACKS)
+def plan(request: pytest.FixtureRequest, renderer: PodRenderer, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder, _ = write_plan(request.param, tmp_path_factory.mktemp(f"plan-{request.param}"), pods=True,
+                           renderer=renderer)
+    return folder
+
+
+def spark_objects(folder: Path) -> dict[str, dict[str, Any]]:
+    docs = {p.name: yaml.safe_load(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.yaml"))}
+    return {name: doc for name, doc in docs.items() if doc.get("kind") in SPARK_KINDS}
+
+
+def runs(folder: Path) -> list[tuple[str, dict[str, Any], dict[str, dict[str, Any]]]]:
+    """(plan file, the run's SparkApplication spec, {role: pod}) for every Spark object of the plan."""
+    found = []
+    for name, doc in spark_objects(folder).items():
+        spec = doc["spec"]["template"] if doc["kind"] == "ScheduledSparkApplication" else doc["spec"]
+        stem = name.removesuffix(".yaml")
+        pods = {role: yaml.safe_load((folder / POD_DIR / f"{stem}-{role}.yaml").read_text(encoding="utf-8"))
+                for role in ROLES}
+        found.append((name, spec, pods))
+    return found
+
+
+def mib(size: str) -> int:
+    """Spark's memory format (JavaUtils.byteStringAsMb, binary units) in MiB."""
+    number, unit = re.fullmatch(r"(\d+)([kmgt]?)b?", size.strip().lower()).groups()  # type: ignore[union-attr]
+    return int(number) * {"k": 1 / 1024, "": 1 / 1024 / 1024, "m": 1, "g": 1024, "t": 1024 * 1024}[unit] // 1
+
+
+def expected_memory_mib(pod_spec: dict[str, Any]) -> int:
+    """memory + overhead; a Python application's overhead defaults to max(40 % of memory, 384 MiB) on Kubernetes."""
+    memory = int(mib(pod_spec["memory"]))
+    if pod_spec.get("memoryOverhead"):
+        return memory + int(mib(pod_spec["memoryOverhead"]))
+    return memory + max(int(0.4 * memory), 384)
+
+
+def spark_container(pod: dict[str, Any], role: str) -> dict[str, Any]:
+    name = f"spark-kubernetes-{role}"
+    [container] = [c for c in pod["spec"]["containers"] if c["name"] == name]
+    return container
+
+
+# --- the plan writes the pods -------------------------------------------------------------------------------
+
+
+def test_plan_writes_both_pods_of_every_application_run(plan: Path) -> None:
+    objects = spark_objects(plan)
+    assert objects, "the stack has no Spark objects"
+    written = sorted(p.name for p in (plan / POD_DIR).iterdir())
+    expected = [*sorted(f"{n.removesuffix('.yaml')}-{r}.yaml" for n in objects for r in ROLES), INDEX]
+    assert written == expected
+    index = (plan / POD_DIR / INDEX).read_text(encoding="utf-8")
+    assert all(name in index for name in written if name != INDEX)
+    pod_names = {n for n in written if n != INDEX}
+    assert not pod_names & {p.name for p in plan.iterdir()}, "pods must stay out of the plan's own files"
+    assert not any(n in (plan / INDEX).read_text(encoding="utf-8") for n in pod_names)
+
+
+def test_pods_pass_pod_security_restricted(plan: Path) -> None:
+    problems = [f"{name} {role}: {v}" for name, _, pods in runs(plan) for role, pod in pods.items()
+                for v in restricted_violations(pod)]
+    assert not problems, "\n".join(problems)
+
+
+def test_pods_are_valid_kubernetes_1_33_pods(plan: Path) -> None:
+    for _, _, pods in runs(plan):
+        for role, pod in pods.items():
+            assert pod["kind"] == "Pod" and pod["metadata"]["labels"]["spark-role"] == role
+            kubernetes_validate.validate(pod, "1.33", strict=True)
+
+
+def test_every_declared_mount_reaches_its_pod(plan: Path) -> None:
+    checked = 0
+    for name, spec, pods in runs(plan):
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        for role in ROLES:
+            pod = pods[role]
+            pod_volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
+            mounts = {m["name"]: m for m in spark_container(pod, role)["volumeMounts"]}
+            for declared in spec[role]["volumeMounts"]:
+                where = f"{name} {role} {declared['name']}"
+                assert declared["name"] in mounts, f"{where}: not mounted"
+                assert mounts[declared["name"]]["mountPath"] == declared["mountPath"], where
+                assert bool(mounts[declared["name"]].get("readOnly")) == bool(declared.get("readOnly")), where
+                source = volumes[declared["name"]]
+                got = pod_volumes[declared["name"]]
+                if declared["name"].startswith(LOCAL_DIR_PREFIX):  # rebuilt by Spark from spark-submit's settings
+                    assert got["emptyDir"]["sizeLimit"] == source["emptyDir"]["sizeLimit"], where
+                    env = {e["name"]: e.get("value") for e in spark_container(pod, role)["env"]}
+                    assert declared["mountPath"] in env["SPARK_LOCAL_DIRS"].split(","), where
+                else:  # added by the webhook, as declared
+                    assert got == source, where
+                checked += 1
+    assert checked >= 4
+
+
+def test_the_data_claim_reaches_exactly_the_pods_that_use_it(plan: Path) -> None:
+    """dev reads /data: both pods mount the claim. existing keeps data in object storage: only the driver mounts
+    it, for its event log, and executors on other nodes never wait on it."""
+    expected = {"dev": {"driver", "executor"}, "existing": {"driver"}}[plan.name]
+    for name, _, pods in runs(plan):
+        for role, pod in pods.items():
+            mounts = {m["mountPath"] for m in spark_container(pod, role)["volumeMounts"]}
+            claims = {v["persistentVolumeClaim"]["claimName"] for v in pod["spec"]["volumes"]
+                      if "persistentVolumeClaim" in v}
+            uses = "/data" in mounts and claims == {"spark-data"}
+            assert uses == (role in expected), f"{name} {role}: mounts {sorted(mounts)}, claims {sorted(claims)}"
+
+
+def test_memory_request_is_memory_plus_effective_overhead(plan: Path) -> None:
+    for name, spec, pods in runs(plan):
+        for role in ROLES:
+            resources = spark_container(pods[role], role)["resources"]
+            expected = f"{expected_memory_mib(spec[role])}Mi"
+            assert resources["requests"]["memory"] == expected, f"{name} {role}"
+            assert resources["limits"]["memory"] == expected, f"{name} {role}"
+
+
+def test_cpu_request_and_limit_are_the_configured_ones(plan: Path) -> None:
+    for name, spec, pods in runs(plan):
+        for role in ROLES:
+            resources = spark_container(pods[role], role)["resources"]
+            configured = spec[role]
+            assert resources["requests"]["cpu"] == str(configured.get("coreRequest") or configured["cores"]), name
+            assert resources.get("limits", {}).get("cpu") == configured.get("coreLimit"), f"{name} {role}"
+            assert pods[role]["spec"]["serviceAccountName"] == configured["serviceAccount"], f"{name} {role}"
+
+
+def test_pod_rendering_is_reproducible(plan: Path, renderer: PodRenderer) -> None:
+    """A second rendering in the same JVM (new random names, ids) writes the same files."""
+    again = render_pods(render_files(record_stack(plan.name)), renderer, plan.name)
+    assert again == {p.name: p.read_text(encoding="utf-8") for p in (plan / POD_DIR).iterdir()}
+
+
+# --- Spark's refusals name the config key ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def dev_files() -> list[PlanFile]:
+    return render_files(record_stack("dev"))
+
+
+@pytest.fixture(scope="module")
+def dev_application(dev_files: list[PlanFile]) -> dict[str, Any]:
+    return next(f.document for f in dev_files if f.document.get("kind") == "SparkApplication")
+
+
+def test_a_configuration_spark_refuses_fails_the_plan_with_sparks_message_and_the_config_key(
+    renderer: PodRenderer, dev_files: list[PlanFile]
+) -> None:
+    files = copy.deepcopy(dev_files)
+    app = next(f.document for f in files if f.document.get("kind") == "SparkApplication")
+    del app["spec"]["executor"]["cores"]  # else the typed field, passed after sparkConf, would win
+    app["spec"]["sparkConf"]["spark.executor.cores"] = "1.5"
+    with pytest.raises(SparkRefusedError) as caught:
+        render_pods(files, renderer)
+    message = str(caught.value)
+    assert message.startswith("sparkstack:applications.sales-etl.executor.cores: ")
+    assert "spark.executor.cores should be int, but was 1.5" in message
+
+
+def test_a_refused_sparkconf_key_is_named_as_such(renderer: PodRenderer, dev_application: dict[str, Any]) -> None:
+    app = copy.deepcopy(dev_application)
+    app["spec"]["sparkConf"]["spark.kubernetes.memoryOverheadFactor"] = "lots"
+    with pytest.raises(SparkRefusedError, match=r"^sparkstack:applications\.sales-etl\.sparkConf\."
+                                                r"spark\.kubernetes\.memoryOverheadFactor: .*should be double"):
+        renderer.render(app, "sales-etl")
+
+
+def test_plan_without_java_says_so_and_no_pods_still_works(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    assert main(["--stack", "dev", "--out", str(tmp_path)]) == 2
+    assert "Java is not installed" in capsys.readouterr().err and not (tmp_path / "dev").exists()
+    assert main(["--stack", "dev", "--out", str(tmp_path), "--no-pods"]) == 0
+    assert (tmp_path / "dev" / INDEX).exists() and not (tmp_path / "dev" / POD_DIR).exists()
+
+
+# --- the operator's mapping, without a JVM -------------------------------------------------------------------
+
+
+def test_submission_follows_the_operator(dev_application: dict[str, Any]) -> None:
+    sub = submission(dev_application)
+    conf = sub.conf
+    assert sub.name == "sales-etl" and sub.main_file == "local:///opt/sparkstack/jobs/sales_etl.py"
+    assert sub.arguments == ["--input", "/data/input", "--output", "/data/output", "--max-reject-ratio", "0.01"]
+    assert conf["spark.kubernetes.driver.pod.name"] == "sales-etl-driver"
+    assert conf["spark.kubernetes.submission.waitAppCompletion"] == "false"
+    assert conf["spark.driver.memory"] == "2g" and conf["spark.executor.memory"] == "1g"
+    assert conf["spark.kubernetes.executor.request.cores"] == "500m"
+    assert conf["spark.kubernetes.authenticate.executor.serviceAccountName"] == "spark-executor"
+    assert conf["spark.dynamicAllocation.shuffleTracking.enabled"] == "true"
+    # Only spark-local-dir-* volumes go to spark-submit; the data claim and scripts are the webhook's.
+    volume_keys = sorted(k for k in conf if ".volumes." in k)
+    assert volume_keys and all("spark-local-dir-scratch" in k for k in volume_keys)
+    assert conf["spark.kubernetes.executor.volumes.emptyDir.spark-local-dir-scratch.options.sizeLimit"] == "10Gi"
+    assert conf["spark.kubernetes.driver.label.sparkoperator.k8s.io/app-name"] == "sales-etl"
+    assert sub.driver_template["metadata"]["ownerReferences"][0]["controller"] is True
+    assert "controller" not in sub.executor_template["metadata"]["ownerReferences"][0]
+
+
+def test_typed_fields_win_over_sparkconf_as_in_the_operator(dev_application: dict[str, Any]) -> None:
+    app = copy.deepcopy(dev_application)
+    app["spec"]["sparkConf"]["spark.executor.memory"] = "8g"
+    assert submission(app).conf["spark.executor.memory"] == "1g"
+
+
+def test_scheduled_run_is_named_and_labelled_like_the_operators() -> None:
+    scheduled = {"metadata": {"name": "nightly", "namespace": "jobs", "labels": {"team": "x"}},
+                 "spec": {"template": {"type": "Python"}}}
+    run = scheduled_run(scheduled, "123")
+    assert run["metadata"] == {"name": "nightly-123", "namespace": "jobs",
+                               "labels": {"sparkoperator.k8s.io/scheduled-app-name": "nightly", "team": "x"}}
+    assert run["spec"] == {"type": "Python"}
+
+
+def test_webhook_adds_declared_volumes_env_and_contexts(dev_application: dict[str, Any]) -> None:
+    app = copy.deepcopy(dev_application)
+    app["spec"]["executor"]["env"] = [{"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}]
+    pod = {"metadata": {"name": "e", "labels": {"spark-role": "executor"}},
+           "spec": {"containers": [{"name": "spark-kubernetes-executor", "env": [{"name": "A", "value": "1"}],
+                                    "securityContext": {"privileged": True}}],
+                    "volumes": [{"name": "spark-local-dir-scratch", "emptyDir": {}}]}}
+    patched = mutate(pod, app)
+    container = patched["spec"]["containers"][0]
+    assert [e["name"] for e in container["env"]] == ["A", "TOKEN"]
+    assert container["securityContext"] == app["spec"]["executor"]["securityContext"]  # replaced, not merged
+    assert patched["spec"]["securityContext"] == app["spec"]["executor"]["podSecurityContext"]
+    assert [v["name"] for v in patched["spec"]["volumes"]] == ["spark-local-dir-scratch", "jobs", "data"]
+    assert [m["name"] for m in container["volumeMounts"]] == ["jobs", "data"]
+    assert "ownerReferences" not in patched["metadata"]  # only the driver gets the application as owner
+    assert pod["spec"]["containers"][0]["env"] == [{"name": "A", "value": "1"}]  # the input is untouched

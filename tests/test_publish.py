@@ -1,0 +1,65 @@
+"""Safe publishing through Hadoop's FileSystem API: guards, the output lock and leftovers of killed runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.job_modules import load_job
+
+publish = load_job("publish")
+
+
+@pytest.mark.spark
+def test_guards(spark, tmp_path: Path) -> None:
+    foreign = tmp_path / "home"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("not an ETL output")
+    paths = publish.OutputPaths.for_output(str(foreign), "x")
+    with pytest.raises(publish.OutputError, match="not an earlier output"):
+        publish.check_output_target(publish.Storage(spark, paths.final), paths)
+    for root in ("s3a://bucket", "/"):
+        with pytest.raises(publish.OutputError, match="below a filesystem or bucket root"):
+            publish.OutputPaths.for_output(root, "x")
+
+
+@pytest.mark.spark
+def test_lock_is_exclusive_and_a_stale_one_is_taken_over(spark, tmp_path: Path) -> None:
+    paths = publish.OutputPaths.for_output(str(tmp_path / "out"), "run-a")
+    storage = publish.Storage(spark, paths.final)
+    first = publish.Lock(storage, paths)
+    assert first.acquire() is None and first.held
+    other = publish.Lock(storage, publish.OutputPaths.for_output(str(tmp_path / "out"), "run-b"))
+    with pytest.raises(publish.LockedError, match=r"rm .*\.out\.lock"):
+        other.acquire()  # same host, our own (live) pid holds it
+    lock = Path(publish.display(paths.lock))
+    assert json.loads(lock.read_text())["run_id"] == "run-a"
+
+    old = time.time() - publish.STALE_LOCK_SECONDS - 60
+    os.utime(lock, (old, old))  # a lock older than the bound was left by a killed run
+    note = other.acquire()
+    assert note is not None and "stale lock" in note and "older than" in note
+    assert json.loads(lock.read_text())["run_id"] == "run-b"
+    other.release()
+    assert not lock.exists()
+
+
+@pytest.mark.spark
+def test_leftovers_of_killed_runs(spark, tmp_path: Path) -> None:
+    paths = publish.OutputPaths.for_output(str(tmp_path / "out"), "now")
+    storage = publish.Storage(spark, paths.final)
+    previous = Path(publish.display(paths.previous))
+    previous.mkdir()
+    (previous / "_summary.json").write_text("{}")
+    staging = tmp_path / ".out.staging-older"
+    staging.mkdir()
+    unrelated = tmp_path / ".other.staging-x"
+    unrelated.mkdir()
+    done = publish.remove_leftovers(storage, paths)  # died between the two renames: the output comes back
+    assert len(done) == 2
+    assert (tmp_path / "out" / "_summary.json").exists() and not previous.exists() and not staging.exists()
+    assert unrelated.exists()  # another output's staging is not ours to remove

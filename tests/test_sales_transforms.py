@@ -1,0 +1,145 @@
+"""The ETL's library modules on tiny inputs: transforms (one shared Spark session) and input handling (no Spark)."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from tests import sales_reference as ref
+from tests.job_modules import load_job
+
+T = load_job("sales_transforms")
+sales_input = load_job("sales_input")
+etl = load_job("sales_etl")
+
+TEMPLATE = ["ORD-9-000001", "Chicago", "Books", "12.50", "3", "2025-03-04"]
+
+
+def variant(index: int, value: str) -> str:
+    fields = list(TEMPLATE)
+    fields[index] = value
+    return ",".join(fields)
+
+
+def fuzzed_lines() -> list[str]:
+    rng = random.Random(3)
+    dates = {"2025-02-05", "2024-02-29", "2025-02-30", "2025-12-31", "0999-01-01", "2025-13-01", " 2025-02-05 "}
+    for _ in range(300):  # mutations of a good date: the cast alone would accept some of them
+        base = list(rng.choice(["2025-02-05", "2024-02-29", "2025-11-30"]))
+        pos = rng.randrange(len(base) + 1)
+        op, char = rng.choice(["insert", "replace", "delete"]), rng.choice("0123456789-+ T/x")
+        if op == "insert":
+            base.insert(pos, char)
+        elif pos < len(base):
+            base[pos:pos + 1] = [] if op == "delete" else [char]
+        dates.add("".join(base))
+    amounts = ["12.5", "7", "12.34", "12.345", "12.", ".5", "+3.10", "-3.25", "0", "0.00", "1e2", "abc", "NaN",
+               "Infinity", "1.2.3", " 4.50 ", "9999999999999999.99", "10000000000000000", '"7.25"', '"1,50"']
+    quantities = ["3", "+4", "-1", "0", "2.5", "x", "99999999999", " 2 ", '"2"']
+    quoted = ['ORD-1,"Chicago, IL",Books,12.50,3,2025-03-04', 'ORD-1,"Chicago, IL",12.50,3,2025-03-04',
+              'ORD-1,"Say ""hi""",Toys,1,1,2025-01-31', 'ORD-1,"",Books,1,1,2025-01-31',
+              'ORD-1,"Chicago,Books,1,1,2025-01-31', 'ORD-1,Chicago,Books,1,1,2025-01-31,"x,y"']
+    return ([variant(5, d) for d in sorted(dates)] + [variant(3, a) for a in amounts]
+            + [variant(4, q) for q in quantities] + quoted
+            + [",".join(TEMPLATE[:5]), ",".join([*TEMPLATE, "x"]), variant(1, "   "), variant(2, " Toys ")]
+            + [variant(i, "") for i in range(6)])
+
+
+@pytest.mark.spark
+def test_parse_lines_rejects_and_reads_like_the_reference(spark) -> None:
+    lines = fuzzed_lines()
+    frame = spark.createDataFrame([(line, "f.csv") for line in lines], "raw string, source_file string")
+    got = {r["raw"]: r for r in T.parse_lines(frame).collect()}
+    mismatches = [(line, got[line]["reason"], ref.classify(line)) for line in lines
+                  if got[line]["reason"] != ref.classify(line)]
+    assert not mismatches
+    assert {ref.classify(line) for line in lines} >= {None, "multiline_record", "wrong_field_count", "missing_value",
+                                                      "bad_amount", "bad_quantity", "bad_date"}
+    for line in lines:  # valid lines: the same values as the csv + decimal reading
+        if ref.classify(line) is None:
+            want = ref.parsed(line, tuple(range(6)))
+            row = got[line]
+            assert (row["city"], row["category"]) == (want["city"], want["category"])
+            assert row["amount"] == Decimal(want["amount"]) and row["quantity"] == int(want["quantity"])
+
+
+@pytest.mark.spark
+def test_a_reordered_layout_reads_fields_by_position(spark) -> None:
+    positions = (5, 2, 3, 1, 4, 0)  # date,amount,city,category,quantity,order_id
+    line = "2025-04-01,9.99,Austin,Toys,2,ORD-1"
+    frame = spark.createDataFrame([(line, "f.csv")], "raw string, source_file string")
+    row = T.parse_lines(frame, positions).collect()[0]
+    assert (row["reason"], row["city"], row["category"], row["amount"], row["month"]) == (
+        None, "Austin", "Toys", Decimal("9.99"), 4)
+
+
+@pytest.mark.spark
+def test_transforms_on_a_tiny_frame(spark) -> None:
+    rng = random.Random(5)
+    lines = [",".join([f"ORD-{i}", rng.choice("ABC"), rng.choice("xy"), f"{rng.uniform(1, 99):.2f}",
+                       str(rng.randint(1, 5)), f"2025-{rng.randint(1, 3):02d}-{rng.randint(1, 28):02d}"])
+             for i in range(60)]
+    bad = variant(3, "abc")
+    lines += [bad, bad, variant(4, "0")]
+    frame = spark.createDataFrame([(line, "file:///a.csv") for line in lines], "raw string, source_file string")
+    groups = T.aggregate(T.parse_lines(frame)).cache()
+    path = Path("/nonexistent/a.csv")
+    expected = _expected(lines, path)
+
+    city = {r[0]: tuple(r[1:]) for r in T.city_revenue(groups).collect()}
+    assert city == expected["city_revenue"]
+    monthly = {(r["month"], r["category"]): (r["revenue"], r["orders"]) for r in T.monthly_categories(groups).collect()}
+    assert monthly == expected["monthly_categories"]
+    cross = {(r["city"], r["category"]): (r["revenue"],) for r in T.cross_tab(groups).collect()}
+    assert cross == expected["cross_tab"]
+    rejected = Counter(("a.csv", r["reason"], r["raw_line"]) for r in T.rejected_rows(groups).collect())
+    assert rejected == expected["rejected"]
+    counts = etl.Counts.from_tally(T.tally(groups).collect())
+    assert counts.valid == 60 and counts.output_rows["cross_tab"] == len(expected["cross_tab"])
+
+    # A correction that turns two of the lines into one multi-line record cancels them exactly.
+    members = spark.createDataFrame([(lines[0], "file:///a.csv"), (bad, "file:///a.csv")],
+                                    "raw string, source_file string")
+    records = spark.createDataFrame([(lines[0] + "\n" + bad, "file:///a.csv", 2)],
+                                    "raw string, source_file string, lines long")
+    fixed = T.regroup(groups.unionByName(T.multiline_correction(T.aggregate(T.parse_lines(members)), records)))
+    counts = etl.Counts.from_tally(T.tally(fixed).collect())
+    assert counts.valid == 59 and counts.rejected_by_reason == {"bad_amount": 1, "bad_quantity": 1,
+                                                               "multiline_record": 2}
+    assert Counter(r["reason"] for r in T.rejected_rows(fixed).collect()) == {
+        "bad_amount": 1, "bad_quantity": 1, "multiline_record": 1}
+    groups.unpersist()
+
+
+def _expected(lines: list[str], path: Path) -> dict:
+    """The reference over the same lines, written as a file (the reference reads files)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        file = Path(tmp) / path.name
+        file.write_text("\n".join(lines) + "\n")
+        return ref.expected_results([file])
+
+
+# ------------------------------------------------------------------------- input handling, no Spark
+
+
+def test_header_layouts(tmp_path: Path) -> None:
+    layout = sales_input.layout
+    assert layout("file:/x.csv", "\ufeff Date ,AMOUNT,\"City\",category,Quantity,order_id").positions == (
+        5, 2, 3, 1, 4, 0)
+    assert layout("file:/x.csv", "ORD-1,Chicago,Books,1.00,1,2025-01-01").header is None
+    with pytest.raises(sales_input.InputError, match="repeated city"):
+        layout("file:/x.csv", "order_id,city,city,amount,quantity,date")
+    assert sales_input.first_line(b"\r\n\nhead,er\r\nrow") == "head,er"
+    assert sales_input.spark_path("file:/d/a[1]{b}*?.csv") == r"file:/d/a\[1\]\{b\}\*\?.csv"
+
+
+def test_spanning_records_are_found_in_order() -> None:
+    data = b'h\r\nA,"x\r\ny",1\r\nB\r\nC,"p\n\nq\nr",2\nD,"open\nE\n'
+    assert etl.spanning_records(data, b"h") == [[b'A,"x', b'y",1'], [b'C,"p', b"", b"q", b'r",2'],
+                                                [b'D,"open', b"E"]]
