@@ -2,7 +2,7 @@
 
 import pulumi
 
-from infra.config import load_config
+from infra.config_loader import load_config
 from infra.secrets import Secrets
 from infra.stack import build_stack
 

@@ -1,4 +1,4 @@
-"""The stack's configuration (`sparkstack:*` in `Pulumi.<stack>.yaml`): typed, strict, validated before any resource.
+"""The stack's configuration (`sparkstack:*` in `Pulumi.<stack>.yaml`): its shape and the rules that span keys.
 
 Pulumi structured config arrives as loose dicts; a typo or a value Spark refuses would otherwise surface minutes
 into `pulumi up`. Every problem is reported at once, one line each, as
@@ -9,13 +9,12 @@ The value rules live in `infra/values.py`; this module holds the shape of the co
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args, get_origin
+from typing import Annotated, Any, Literal
 
-import pulumi
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from infra.cluster.kind import validate_kind_props
@@ -31,6 +30,7 @@ from infra.values import (
     PinnedImage,
     PositiveInt32,
     Quantity,
+    SparkDuration,
     SparkSize,
     TimeZone,
     check_app_name,
@@ -39,8 +39,6 @@ from infra.values import (
 )
 
 PROJECT = "sparkstack"
-SECTIONS = ("cluster", "platform", "spark", "generator", "applications")
-SECRET_KEYS = ("kubeconfig", "objectStoreCredentials")
 JOBS_DIR = Path(__file__).resolve().parent.parent / "jobs"
 
 # The operator names the UI Service `<name>-ui-svc` (a 63-character DNS-1035 label), and each scheduled run
@@ -164,22 +162,13 @@ class StorageConfig(Model):
     scratch_host_path: AbsolutePath | None = None
 
 
-_SPARK_DURATION = re.compile(r"[0-9]+(us|ms|s|m|min|h|d)")  # JavaUtils.timeStringAs, with a unit
-
-
-def _spark_duration(value: str) -> str:
-    if not _SPARK_DURATION.fullmatch(value.strip().lower()):
-        raise ValueError("not a Spark duration; write a whole number with a unit, e.g. '7d', '12h' or '30min'")
-    return value
-
-
 class HistoryConfig(Model):
     """A Spark History Server over every application's event log, so the UI outlives the driver."""
 
     enabled: bool = True
     # On the data volume (kind, or a ReadWriteMany claim) or in object storage (s3a://bucket/prefix).
     log_directory: str = f"{DATA_MOUNT}/spark-events"
-    cleaner_max_age: Annotated[str, AfterValidator(_spark_duration)] = "7d"
+    cleaner_max_age: SparkDuration = "7d"
     memory: Quantity = "1536Mi"
     cpu: Cpu = "500m"
 
@@ -414,116 +403,7 @@ class StackConfig(Model):
     applications: dict[str, ApplicationConfig] = {}
 
 
-_SECTION_MODELS: dict[str, type[Model]] = {
-    "cluster": ClusterConfig, "platform": PlatformConfig, "spark": SparkConfig, "generator": GeneratorConfig,
-}
 _CREDENTIAL_KEYS = ("accessKeyId", "secretAccessKey")
-
-
-def _model_at(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    """The model class that holds the key at `loc` (to list its valid keys in an 'unknown key' error)."""
-    for part in loc:
-        if model is None:
-            return None
-        field = next((f for n, f in model.model_fields.items() if part in (n, f.alias)), None)
-        if field is None:
-            return None
-        model = _model_in(field.annotation)
-    return model
-
-
-def _model_in(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    args = [a for a in get_args(annotation) if a is not type(None)]
-    if get_origin(annotation) is dict:
-        args = args[1:]
-    return next((m for m in map(_model_in, args) if m is not None), None)
-
-
-def _describe(error: Mapping[str, Any]) -> str:
-    kind, message = error["type"], str(error["msg"]).removeprefix("Value error, ")
-    if kind == "missing":
-        return "is required; add it"
-    if kind == "literal_error":
-        return message.replace("Input should be", "unsupported value; write")
-    if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
-        return message.replace("Input should be", "must be") + "; write a number in that range"
-    if kind.startswith(("int_", "float_")):
-        return "must be a plain number; write it without quotes or units"
-    if kind.startswith("bool_"):
-        return "must be true or false, without quotes"
-    if kind.startswith("string_"):
-        return "must be text; put the value in quotes"
-    if kind.startswith(("model_", "dict_")):
-        return "must be a mapping of keys; see the README's configuration reference"
-    if kind.startswith("list_"):
-        return "must be a list, e.g. [--input, /data/input]"
-    return message
-
-
-def _pydantic_problems(prefix: tuple[str, ...], root: type[BaseModel], exc: ValidationError) -> Iterator[Problem]:
-    for error in exc.errors():
-        loc = tuple(str(p) for p in error["loc"])
-        path = ".".join(prefix + loc)
-        if error["type"] == "extra_forbidden":
-            holder = _model_at(root, loc[:-1])
-            valid = ", ".join(f.alias or n for n, f in holder.model_fields.items()) if holder else ""
-            yield Problem(path, f"unknown key; check its spelling (valid keys here: {valid})", show_got=False)
-        else:
-            yield Problem(path, _describe(error), error.get("input"))
-
-
-def _parse(model: type[Model], raw: Any, prefix: tuple[str, ...], problems: list[Problem]) -> Any:
-    try:
-        return model.model_validate(raw)
-    except ValidationError as exc:
-        problems.extend(_pydantic_problems(prefix, model, exc))
-        return None
-
-
-def parse_config(
-    raw: Mapping[str, Any],
-    scripts: set[str] | None = None,
-    secrets: Mapping[str, Any] | None = None,
-) -> StackConfig:
-    """Validate raw sections (as Pulumi returns them) into a StackConfig, or raise ConfigError listing every problem.
-
-    `scripts` are the file names in jobs/ (read from disk when None); `secrets` the secret config values, checked
-    for shape only and never printed.
-    """
-    scripts = scripts if scripts is not None else {p.name for p in JOBS_DIR.glob("*.py")}
-    secrets = secrets or {}
-    problems: list[Problem] = []
-    sections: dict[str, Any] = {}
-    for section, model in _SECTION_MODELS.items():
-        sections[section] = _parse(model, raw.get(section, {}), (section,), problems)
-    apps_raw = raw.get("applications", {})
-    applications: dict[str, ApplicationConfig] = {}
-    if not isinstance(apps_raw, Mapping):
-        problems.append(Problem("applications", "must be a mapping of application name to its settings", apps_raw))
-    else:
-        for name, app_raw in apps_raw.items():
-            app = _parse(ApplicationConfig, app_raw, ("applications", str(name)), problems)
-            if app is not None:
-                applications[str(name)] = app
-                problems.extend(app.problems(str(name), scripts))
-            else:  # the name is a key, not a value: check it even when the settings did not parse
-                problems.extend(ApplicationConfig.name_problems(str(name), app_raw))
-    if sections["cluster"] is not None:
-        problems.extend(sections["cluster"].problems(kubeconfig_set=secrets.get("kubeconfig") is not None))
-    for section in ("platform", "spark", "generator"):
-        if sections[section] is not None:
-            problems.extend(sections[section].problems())
-    if sections["spark"] is not None and sections["platform"] is not None:
-        problems.extend(_s3a_problems(sections["spark"], sections["platform"], applications))
-    if sections["cluster"] is not None and sections["platform"] is not None:
-        problems.extend(_shared_claim_problems(sections["cluster"], sections["platform"], applications))
-    problems.extend(_credential_problems(secrets.get("objectStoreCredentials")))
-    if problems:
-        lines = "\n".join(p.line() for p in problems)
-        raise ConfigError(f"Invalid stack configuration; nothing was created. Fix these keys:\n{lines}")
-    return StackConfig(**sections, applications=applications)
 
 
 def uses_data_volume(app: ApplicationConfig) -> bool:
@@ -583,33 +463,21 @@ def _credential_problems(creds: Any) -> Iterator[Problem]:
                           f"--path 'sparkstack:objectStoreCredentials.{key}' ...`", show_got=False)
 
 
-# --- loading ---------------------------------------------------------------------------------------------
+def stack_problems(sections: Mapping[str, Any], applications: Mapping[str, ApplicationConfig],
+                   secrets: Mapping[str, Any]) -> Iterator[Problem]:
+    """Rules that span sections, over the sections that parsed (None where a section did not)."""
+    cluster, platform, spark = sections.get("cluster"), sections.get("platform"), sections.get("spark")
+    if cluster is not None:
+        yield from cluster.problems(kubeconfig_set=secrets.get("kubeconfig") is not None)
+    for section in ("platform", "spark", "generator"):
+        if sections.get(section) is not None:
+            yield from sections[section].problems()
+    if spark is not None and platform is not None:
+        yield from _s3a_problems(spark, platform, applications)
+    if cluster is not None and platform is not None:
+        yield from _shared_claim_problems(cluster, platform, applications)
+    yield from _credential_problems(secrets.get("objectStoreCredentials"))
 
 
-def _configured_keys() -> set[str]:
-    """All `sparkstack:` keys set for this stack, so a misspelt top-level key is caught too."""
-    keys = set(pulumi.runtime.config.CONFIG.get()) | set(pulumi.runtime.config.get_config_env())
-    prefix = f"{PROJECT}:"
-    return {k[len(prefix):] for k in keys if k.startswith(prefix)}
-
-
-def load_config() -> StackConfig:
-    """Read and validate the stack's config; secrets are only checked here (Secrets.load reads them as Outputs)."""
-    valid = SECTIONS + SECRET_KEYS
-    unknown = sorted(_configured_keys() - set(valid))
-    if unknown:
-        hint = {"jobs": "; applications now live under sparkstack:applications and the generator under "
-                        "sparkstack:generator (see the README)"}
-        lines = [f"  {PROJECT}:{k}: unknown key; valid keys are {', '.join(valid)}{hint.get(k, '')}" for k in unknown]
-        raise ConfigError("Invalid stack configuration; nothing was created. Fix these keys:\n" + "\n".join(lines))
-    cfg = pulumi.Config(PROJECT)
-    raw: dict[str, Any] = {}
-    secrets: dict[str, Any] = {}
-    for key in valid:
-        try:
-            value = cfg.get_object(key) if key != "kubeconfig" else cfg.get(key)
-        except Exception as exc:  # pulumi raises on malformed JSON values
-            raise ConfigError(f"  {PROJECT}:{key}: not a valid YAML/JSON value ({exc})") from None
-        if value is not None:
-            (secrets if key in SECRET_KEYS else raw)[key] = value
-    return parse_config(raw, secrets=secrets)
+def config_error(lines: Iterable[str]) -> ConfigError:
+    return ConfigError("Invalid stack configuration; nothing was created. Fix these keys:\n" + "\n".join(lines))

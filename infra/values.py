@@ -249,6 +249,17 @@ def check_time_zone(value: str) -> str:
     return value
 
 
+# JavaUtils.timeStringAs (spark-common-utils): a whole number and a unit; we require the unit, because a bare
+# number means different units for different keys.
+_SPARK_DURATION = re.compile(r"[0-9]+(us|ms|s|m|min|h|d)")
+
+
+def _spark_duration(value: str) -> str:
+    if not _SPARK_DURATION.fullmatch(value.strip().lower()):
+        raise ValueError("not a Spark duration; write a whole number with a unit, e.g. '7d', '12h' or '30min'")
+    return value
+
+
 def _absolute_path(value: str) -> str:
     if not value.startswith("/"):
         raise ValueError("must be an absolute path (pulumi may run from another directory); e.g. '/srv/data'")
@@ -260,6 +271,7 @@ PinnedImage = Annotated[str, AfterValidator(_pinned_image)]
 Quantity = Annotated[str, AfterValidator(_positive_quantity)]
 CpuQuantity = Annotated[str, AfterValidator(_cpu)]
 SparkSize = Annotated[str, AfterValidator(_spark_size)]
+SparkDuration = Annotated[str, AfterValidator(_spark_duration)]
 DriverMemory = Annotated[str, AfterValidator(_at_least(MIN_DRIVER_MEMORY_MIB))]
 ExecutorMemory = Annotated[str, AfterValidator(_at_least(MIN_EXECUTOR_MEMORY_MIB))]
 Cron = Annotated[str, AfterValidator(check_cron)]

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from infra.config import ConfigError, parse_config
+from infra.config import ConfigError
+from infra.config_loader import parse_config
 from tools.mock_engine import run_program, stack_config
 
 # The floating tag the config must refuse (test input only; nothing deploys it).

@@ -16,17 +16,11 @@ from typing import Any
 import grpc
 import jsonschema
 import pytest
+import sparkstack_rules as rules  # policy/ is on pytest's pythonpath, as the pack's folder is for the CLI
 from google.protobuf import empty_pb2
+from script_rules import unbounded_collects
+from sparkstack_rules import CONFIG_MAP, RULES, SCHEDULED_SPARK_APPLICATION, SPARK_APPLICATION, evaluate
 
-from policy import sparkstack_rules as rules
-from policy.sparkstack_rules import (
-    CONFIG_MAP,
-    RULES,
-    SCHEDULED_SPARK_APPLICATION,
-    SPARK_APPLICATION,
-    evaluate,
-    unbounded_collects,
-)
 from tests.policy_server import PolicyPackServer
 from tools.mock_engine import run_program, stack_config
 

@@ -13,8 +13,8 @@ import yaml
 from jsonschema import Draft7Validator, FormatChecker
 from pydantic import BaseModel, ValidationError
 
-from infra.config import ApplicationConfig, StorageConfig
-from infra.spark.builder import SparkPlatform, application_spec, scheduled_spec, uses_data_volume
+from infra.config import ApplicationConfig, StorageConfig, uses_data_volume
+from infra.spark.builder import SparkPlatform, application_spec, scheduled_spec
 from infra.spark.crd import (
     API_VERSION,
     Capabilities,

@@ -1,7 +1,7 @@
 """Diagnose one Spark application from its event log: ``python -m tools.doctor PATH [--json]``.
 
-The log is streamed (tools.eventlog); per-task numbers are kept only while their stage runs and folded into a
-small per-stage summary when it completes, so memory grows with the number of stages, not of tasks or bytes.
+The log is streamed (tools.eventlog) and folded into per-stage summaries (tools.log_summary), so memory grows
+with the number of stages, not of tasks or bytes; this module holds the checks, the report and the command line.
 Checks, thresholds and why: docs/observability.md. Exit code 0 when nothing is worse than ``info``, 1 when
 there is a ``warning`` or ``critical`` finding, 2 when the log cannot be read.
 """
@@ -13,13 +13,12 @@ import json
 import re
 import sys
 import textwrap
-from array import array
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tools.eventlog import EventLog, EventLogError, open_log
+from tools.log_summary import JVM_OOM, SPARK_OOM, WANTED, Analysis, first_line, oom_kind
 
 SEVERITIES = ("critical", "warning", "info")
 REPORT_WIDTH = 110
@@ -49,23 +48,8 @@ TINY_CRITICAL_TASKS = 10_000
 TASKS_PER_CORE = (2, 4)
 FEW_TASKS_INFO_S, FEW_TASKS_WARNING_S = 2.0, 30.0
 
-# Kubernetes: ExecutorPodsLifecycleManager.describeExitCode (spark-kubernetes_2.13-4.0.4.jar) words the executor
-# exit codes; the removal reason reads "The executor with id N exited with exit code 137(SIGKILL, possible
-# container OOM)." followed by the container statuses ("termination reason: OOMKilled"). 52 is SparkExitCode.OOM,
-# the exit of a JVM that threw OutOfMemoryError.
-K8S_OOM_KILLED = "(SIGKILL, possible container OOM)"
-K8S_JVM_OOM = "(JVM OOM)"
 _EXIT_CODE = re.compile(r"exit code (\d+)")
-JVM_OOM = "java.lang.OutOfMemoryError"
-SPARK_OOM = "org.apache.spark.memory.SparkOutOfMemoryError"
 MAX_RESULT_SIZE = "spark.driver.maxResultSize"
-NOT_FAILURES = {"Success", "TaskKilled", "Resubmitted", "TaskCommitDenied"}  # Spark's doing, not the task's
-
-WANTED = {
-    "SparkListenerApplicationStart", "SparkListenerApplicationEnd", "SparkListenerEnvironmentUpdate",
-    "SparkListenerExecutorAdded", "SparkListenerExecutorRemoved", "SparkListenerJobStart", "SparkListenerJobEnd",
-    "SparkListenerStageSubmitted", "SparkListenerStageCompleted", "SparkListenerTaskEnd",
-}
 
 
 @dataclass
@@ -80,269 +64,6 @@ class Finding:
     def to_json(self) -> dict[str, Any]:
         return {"check": self.check, "severity": self.severity, "stage": self.stage, "evidence": self.evidence,
                 "advice": self.advice}
-
-
-@dataclass
-class _Running:
-    """Per-task numbers of one stage attempt, kept only while it runs (compact arrays, not dicts)."""
-
-    name: str = ""
-    submitted: int | None = None
-    run_ms: array = field(default_factory=lambda: array("q"))
-    duration_ms: array = field(default_factory=lambda: array("q"))
-    shuffle_read: array = field(default_factory=lambda: array("q"))
-    input_read: array = field(default_factory=lambda: array("q"))
-    gc_ms: float = 0.0
-    all_run_ms: float = 0.0
-    memory_spilled: int = 0
-    disk_spilled: int = 0
-    failures: Counter = field(default_factory=Counter)
-    failed_tasks: set = field(default_factory=set)
-    executors_lost: set = field(default_factory=set)
-
-
-@dataclass
-class StageSummary:
-    """What the checks need from one stage attempt, O(1) in its number of tasks."""
-
-    stage: int
-    attempt: int
-    name: str
-    tasks: int
-    wall_s: float | None
-    failed: str | None
-    run: tuple[float, float, int]  # max, median, index of max (ms)
-    shuffle_read: tuple[float, float, int]
-    input_read: tuple[float, float, int]
-    median_duration_ms: float
-    run_s: float
-    gc_s: float
-    memory_spilled: int
-    disk_spilled: int
-    failures: Counter  # (reason, exception, message) -> failed attempts
-    failed_tasks: set
-    executors_lost: set
-
-
-def _median(values: array) -> float:
-    ordered = sorted(values)
-    n = len(ordered)
-    if n == 0:
-        return 0.0
-    mid = n // 2
-    return ordered[mid] if n % 2 else (ordered[mid - 1] + ordered[mid]) / 2
-
-
-def _max_median(values: array) -> tuple[float, float, int]:
-    if not values:
-        return (0.0, 0.0, -1)
-    top = max(values)
-    return (top, _median(values), values.index(top))
-
-
-class Analysis:
-    """Folds the event stream into application facts and per-stage summaries."""
-
-    def __init__(self) -> None:
-        self.app_id: str | None = None
-        self.app_name: str | None = None
-        self.start_ms: int | None = None
-        self.end_ms: int | None = None
-        self.last_ms: int | None = None
-        self.exit_code: int | None = None
-        self.properties: dict[str, str] = {}
-        self.executor_cores: dict[str, int] = {}
-        self.max_cores = 0
-        self.removed: list[tuple[str, str]] = []  # (executor id, reason) for OOM-like removals only
-        self.running: dict[tuple[int, int], _Running] = {}
-        self.completed: dict[tuple[int, int], StageSummary] = {}
-        self.stages: list[StageSummary] = []
-        self.jobs_running: dict[int, int] = {}  # job id -> submission ms
-        self.jobs_failed: list[tuple[int, str]] = []
-        self.tasks = 0
-        self.oom_tasks: list[tuple[int, str, str, str]] = []  # (stage, executor, class, message)
-        self.lost_tasks: dict[str, set[int]] = {}  # executor id -> stages with tasks lost on it
-
-    def _seen(self, ms: int | None) -> None:
-        if isinstance(ms, int) and (self.last_ms is None or ms > self.last_ms):
-            self.last_ms = ms
-
-    def feed(self, event: dict[str, Any]) -> None:
-        kind = event["Event"]
-        if kind == "SparkListenerTaskEnd":
-            self._task_end(event)
-        elif kind == "SparkListenerStageSubmitted":
-            info = event["Stage Info"]
-            run = self.running.setdefault((info["Stage ID"], info.get("Stage Attempt ID", 0)), _Running())
-            run.name, run.submitted = info.get("Stage Name", ""), info.get("Submission Time")
-            self._seen(run.submitted)
-        elif kind == "SparkListenerStageCompleted":
-            info = event["Stage Info"]
-            self._seen(info.get("Completion Time"))
-            self._finish_stage(info)
-        elif kind == "SparkListenerJobStart":
-            self.jobs_running[event["Job ID"]] = event.get("Submission Time") or 0
-            self._seen(event.get("Submission Time"))
-        elif kind == "SparkListenerJobEnd":
-            self.jobs_running.pop(event["Job ID"], None)
-            self._seen(event.get("Completion Time"))
-            result = event.get("Job Result", {})
-            if result.get("Result") == "JobFailed":
-                message = (result.get("Exception") or {}).get("Message", "")
-                self.jobs_failed.append((event["Job ID"], message))
-        elif kind == "SparkListenerExecutorAdded":
-            cores = event.get("Executor Info", {}).get("Total Cores", 0)
-            self.executor_cores[event["Executor ID"]] = cores
-            self.max_cores = max(self.max_cores, sum(self.executor_cores.values()))
-            self._seen(event.get("Timestamp"))
-        elif kind == "SparkListenerExecutorRemoved":
-            self.executor_cores.pop(event["Executor ID"], None)
-            reason = event.get("Removed Reason", "")
-            if _oom_kind(reason):
-                self.removed.append((event["Executor ID"], reason))
-            self._seen(event.get("Timestamp"))
-        elif kind == "SparkListenerApplicationStart":
-            self.app_id, self.app_name = event.get("App ID"), event.get("App Name")
-            self.start_ms = event.get("Timestamp")
-            self._seen(self.start_ms)
-        elif kind == "SparkListenerApplicationEnd":
-            self.end_ms = event.get("Timestamp")
-            self.exit_code = event.get("ExitCode")
-            self._seen(self.end_ms)
-        elif kind == "SparkListenerEnvironmentUpdate":
-            props = event.get("Spark Properties", {})
-            keep = ("spark.master", "spark.sql.adaptive.enabled", "spark.sql.adaptive.skewJoin.enabled",
-                    "spark.executor.memory", "spark.executor.memoryOverhead", "spark.driver.memory",
-                    "spark.executor.cores", "spark.executor.instances", "spark.sql.shuffle.partitions")
-            self.properties = {k: props[k] for k in keep if k in props}
-
-    def _task_end(self, event: dict[str, Any]) -> None:
-        self.tasks += 1
-        key = (event["Stage ID"], event.get("Stage Attempt ID", 0))
-        info = event.get("Task Info", {})
-        metrics = event.get("Task Metrics") or {}
-        reason = event.get("Task End Reason", {})
-        kind = reason.get("Reason", "Success")
-        self._seen(info.get("Finish Time"))
-        if key in self.completed:
-            self._late_task(self.completed[key], info, metrics, reason)
-            return
-        run = self.running.setdefault(key, _Running())
-        run.gc_ms += metrics.get("JVM GC Time", 0)
-        run.all_run_ms += metrics.get("Executor Run Time", 0)
-        run.memory_spilled += metrics.get("Memory Bytes Spilled", 0)
-        run.disk_spilled += metrics.get("Disk Bytes Spilled", 0)
-        if kind == "Success":
-            shuffle = metrics.get("Shuffle Read Metrics", {})
-            run.run_ms.append(metrics.get("Executor Run Time", 0))
-            run.duration_ms.append(max(0, (info.get("Finish Time") or 0) - (info.get("Launch Time") or 0)))
-            run.shuffle_read.append(shuffle.get("Remote Bytes Read", 0) + shuffle.get("Local Bytes Read", 0))
-            run.input_read.append(metrics.get("Input Metrics", {}).get("Bytes Read", 0))
-            return
-        if kind in NOT_FAILURES:
-            return
-        self._failure(key[0], run.failures, run.failed_tasks, run.executors_lost, info, reason)
-
-    def _failure(self, stage: int, failures: Counter, failed_tasks: set, lost: set, info: dict[str, Any],
-                 reason: dict[str, Any]) -> None:
-        kind = reason.get("Reason", "")
-        cls, message = _failure_text(reason)
-        failures[(kind, cls, message)] += 1
-        failed_tasks.add(info.get("Index"))
-        executor = info.get("Executor ID", "")
-        if kind == "ExecutorLostFailure":
-            lost_executor = reason.get("Executor ID", executor)
-            lost.add(lost_executor)
-            self.lost_tasks.setdefault(lost_executor, set()).add(stage)
-        if JVM_OOM in cls or SPARK_OOM in cls or (kind == "ExecutorLostFailure" and _oom_kind(message)):
-            self.oom_tasks.append((stage, executor, cls, message))
-
-    def _late_task(self, summary: StageSummary, info: dict[str, Any], metrics: dict[str, Any],
-                   reason: dict[str, Any]) -> None:
-        """A task that ends after its stage completed (killed or failed late): count it, without distributions."""
-        summary.gc_s += metrics.get("JVM GC Time", 0) / 1000
-        summary.run_s += metrics.get("Executor Run Time", 0) / 1000
-        summary.memory_spilled += metrics.get("Memory Bytes Spilled", 0)
-        summary.disk_spilled += metrics.get("Disk Bytes Spilled", 0)
-        if reason.get("Reason", "Success") not in NOT_FAILURES:
-            self._failure(summary.stage, summary.failures, summary.failed_tasks, summary.executors_lost, info, reason)
-
-    def _finish_stage(self, info: dict[str, Any]) -> None:
-        key = (info["Stage ID"], info.get("Stage Attempt ID", 0))
-        run = self.running.pop(key, _Running())
-        submitted, completed = info.get("Submission Time") or run.submitted, info.get("Completion Time")
-        summary = self._summarize(key, run, info.get("Stage Name") or run.name,
-                                  info.get("Number of Tasks", len(run.run_ms)),
-                                  (completed - submitted) / 1000 if submitted and completed else None,
-                                  info.get("Failure Reason"))
-        self.stages.append(summary)
-        self.completed[key] = summary
-
-    @staticmethod
-    def _summarize(key: tuple[int, int], run: _Running, name: str, tasks: int, wall_s: float | None,
-                   failed: str | None) -> StageSummary:
-        return StageSummary(
-            stage=key[0], attempt=key[1], name=name, tasks=tasks, wall_s=wall_s, failed=failed,
-            run=_max_median(run.run_ms), shuffle_read=_max_median(run.shuffle_read),
-            input_read=_max_median(run.input_read), median_duration_ms=_median(run.duration_ms),
-            run_s=run.all_run_ms / 1000, gc_s=run.gc_ms / 1000, memory_spilled=run.memory_spilled,
-            disk_spilled=run.disk_spilled, failures=run.failures, failed_tasks=run.failed_tasks,
-            executors_lost=run.executors_lost)
-
-    def close(self) -> None:
-        """Stages still running when the log ends are summarized with what they did."""
-        for key, run in sorted(self.running.items()):
-            wall = (self.last_ms - run.submitted) / 1000 if run.submitted and self.last_ms else None
-            self.stages.append(self._summarize(key, run, run.name, len(run.run_ms), wall, "still running at the end"
-                                               " of the log"))
-        self.running.clear()
-
-    def cores(self) -> int:
-        """Cores the application had: the most its executors held at once, else what spark.master says."""
-        if self.max_cores:
-            return self.max_cores
-        match = re.match(r"local\[(\d+)", self.properties.get("spark.master", ""))
-        if match:
-            return int(match.group(1))
-        try:
-            return int(self.properties["spark.executor.instances"]) * int(self.properties["spark.executor.cores"])
-        except (KeyError, ValueError):
-            return 0
-
-
-def _oom_kind(text: str) -> str | None:
-    """'container' for a Kubernetes OOM kill (exit 137), 'jvm' for an OutOfMemoryError, else None."""
-    if K8S_OOM_KILLED in text or "OOMKilled" in text:
-        return "container"
-    if K8S_JVM_OOM in text or JVM_OOM in text:
-        return "jvm"
-    return None
-
-
-def _failure_text(reason: dict[str, Any]) -> tuple[str, str]:
-    """Exception class and a one-line message of a failed task; a Python worker's own exception when it has one."""
-    kind = reason.get("Reason", "")
-    if kind == "ExceptionFailure":
-        cls, text = reason.get("Class Name", ""), reason.get("Description") or ""
-        if cls.endswith("PythonException"):
-            lines = [line for line in text.splitlines() if line.strip()]
-            if lines:  # the traceback ends with "ValueError: message"
-                last = lines[-1].strip()
-                head, sep, tail = last.partition(": ")
-                if sep and re.fullmatch(r"[A-Za-z_][\w.]*", head):
-                    return f"{head} (Python worker)", tail
-                return cls, last
-        return cls, _first_line(text)
-    if kind == "ExecutorLostFailure":
-        return kind, (reason.get("Loss Reason") or "").strip()
-    if kind == "FetchFailed":
-        return kind, _first_line(reason.get("Message") or "")
-    return kind, ""
-
-
-def _first_line(text: str) -> str:
-    lines = text.strip().splitlines()
-    return lines[0] if lines else ""
 
 
 def _mib(n: float) -> str:
@@ -408,11 +129,11 @@ def _check_executor_oom(a: Analysis, out: list[Finding]) -> None:
     for executor, reason in a.removed:
         if executor == "driver":
             continue
-        by_kind.setdefault(_oom_kind(reason) or "jvm", []).append((executor, reason))
+        by_kind.setdefault(oom_kind(reason) or "jvm", []).append((executor, reason))
     for _stage, executor, cls, message in a.oom_tasks:
         if executor == "driver" or any(e == executor for kind in by_kind.values() for e, _ in kind):
             continue
-        kind = _oom_kind(message) or ("execution" if SPARK_OOM in cls else "jvm")
+        kind = oom_kind(message) or ("execution" if SPARK_OOM in cls else "jvm")
         by_kind.setdefault(kind, []).append((executor, f"{cls}: {message}"))
     for kind, lost in sorted(by_kind.items()):
         executors = sorted({e for e, _ in lost})
@@ -420,7 +141,7 @@ def _check_executor_oom(a: Analysis, out: list[Finding]) -> None:
                         {st for st, e, _, _ in a.oom_tasks if e in executors})
         codes = sorted({int(c) for _, r in lost for c in _EXIT_CODE.findall(r)})
         evidence = {"kind": kind, "executors": executors, "exit_codes": codes, "stages": stages,
-                    "reason": _first_line(lost[0][1])}
+                    "reason": first_line(lost[0][1])}
         if kind == "container":
             advice = ("Kubernetes killed the executor container for using more memory than its limit (exit 137, "
                       "OOMKilled): the heap was fine, the memory outside it was not. Raise "
@@ -450,9 +171,9 @@ def _check_driver_oom(a: Analysis, log: EventLog, out: list[Finding]) -> None:
     result_size = [m for _, m in a.jobs_failed if MAX_RESULT_SIZE in m]
     ended = a.end_ms is not None
     if oom:
-        evidence["oom"] = _first_line(oom[0])
+        evidence["oom"] = first_line(oom[0])
     if result_size:
-        evidence["max_result_size"] = _first_line(result_size[0])
+        evidence["max_result_size"] = first_line(result_size[0])
     if not ended:
         evidence["log_ends_without_application_end"] = True
         evidence["in_progress"] = log.in_progress

@@ -6,7 +6,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from infra.config import SHUFFLE_TRACKING, ApplicationConfig, PodConfig, StorageConfig, uses_data_volume
+from infra.config import (
+    SHUFFLE_TRACKING,
+    ApplicationConfig,
+    DriverConfig,
+    ExecutorConfig,
+    StorageConfig,
+    uses_data_volume,
+)
 from infra.conventions import (
     DRIVER_SA,
     EXECUTOR_SA,
@@ -59,19 +66,19 @@ class SparkPlatform:
     driver_needs_data: bool = False
 
 
-def _pod(app_name: str, role: str, resources: PodConfig, memory: str, account: str,
-         mounts: list[VolumeMount], env: list[EnvVar]) -> dict[str, Any]:
+def _pod(app_name: str, role: str, resources: DriverConfig | ExecutorConfig, account: str,
+         mounts: list[dict[str, Any]], env: list[EnvVar]) -> dict[str, Any]:
     return {
         "cores": resources.cores,
         "core_request": resources.core_request,
         "core_limit": resources.core_limit,
-        "memory": memory,
+        "memory": resources.memory,
         "memory_overhead": resources.memory_overhead,
         "labels": {**PART_OF, "app.kubernetes.io/component": f"spark-{role}", APPLICATION_LABEL: app_name},
         "service_account": account,
         "security_context": spark_security_context(),
         "pod_security_context": spark_pod_security_context(),
-        "volume_mounts": mounts,
+        "volume_mounts": [VolumeMount.model_validate(m) for m in mounts],
         "env": env or None,
     }
 
@@ -86,29 +93,25 @@ def application_spec(name: str, app: ApplicationConfig, platform: SparkPlatform)
       `uses_data_volume`), so object-storage jobs never wait on a ReadWriteOnce claim held by another node.
     """
     data = uses_data_volume(app)
+    driver_data = data or platform.driver_needs_data
     volumes = [scripts_volume(platform.scripts_config_map),
                scratch_volume(platform.storage.scratch_size_limit, platform.storage.scratch_host_path)]
-    shared = [scripts_mount(), scratch_mount()]
-    executor_mounts = [*shared, data_mount()] if data else shared
-    driver_mounts = [*shared, data_mount()] if data or platform.driver_needs_data else shared
-    if data or platform.driver_needs_data:
+    if driver_data:
         volumes.append(data_volume())
+    shared = [scripts_mount(), scratch_mount()]
 
     spark_conf = {**default_spark_conf(), "spark.local.dir": SCRATCH_MOUNT, **platform.spark_conf}
     spark_conf.update({k: v for k, v in app.spark_conf.items() if k != SHUFFLE_TRACKING})
     env = [EnvVar.model_validate(e) for e in platform.env]
 
-    def mounts(items: list[dict[str, Any]]) -> list[VolumeMount]:
-        return [VolumeMount.model_validate(m) for m in items]
-
-    driver = _pod(name, "driver", app.driver, app.driver.memory, DRIVER_SA, mounts(driver_mounts), env)
+    driver = _pod(name, "driver", app.driver, DRIVER_SA, [*shared, data_mount()] if driver_data else shared, env)
     annotations = {}
     if data and platform.data_generation:
         annotations[DATA_GENERATION_ANNOTATION] = platform.data_generation
     if app.rerun is not None:
         annotations[RERUN_ANNOTATION] = app.rerun
     driver["annotations"] = annotations or None
-    executor = _pod(name, "executor", app.executor, app.executor.memory, EXECUTOR_SA, mounts(executor_mounts), env)
+    executor = _pod(name, "executor", app.executor, EXECUTOR_SA, [*shared, data_mount()] if data else shared, env)
     dynamic = None
     if app.dynamic_allocation.enabled:
         da = app.dynamic_allocation
