@@ -11,6 +11,7 @@ rule of precision + 10 for a sum), so nothing binary, infinite or NaN can reach 
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Sequence
 
 from pyspark.sql import Column, DataFrame
@@ -32,6 +33,7 @@ BAD_DATE = "bad_date"
 REASONS = (MULTILINE, BAD_ENCODING, FIELD_COUNT, MISSING, BAD_AMOUNT, BAD_QUANTITY, BAD_DATE)
 # Empty lines are not data rows (Spark's CSV reader skips them too); they are counted, not rejected.
 BLANK_LINE = "blank_line"
+DATES = (datetime.date(1000, 1, 1), datetime.date(9999, 12, 31))  # four-digit years only
 GROUP_KEYS = ("city", "category", "month", "reason", "raw", "source_file")
 
 # Lines with a quote character are parsed with Spark's CSV parser (RFC 4180: "" inside quotes is a quote); one
@@ -73,40 +75,39 @@ def split_fields(lines: DataFrame, positions: Sequence[int] = tuple(range(len(CO
     )
 
 
-def _strict_date(text: Column) -> Column:
-    """Parse ``yyyy-MM-dd`` strictly: null for other layouts, impossible dates and years < 1000.
+def _date_ok(text: Column, date: Column) -> Column:
+    """Whether ``date`` (``try_cast(text as date)``) came from strict ``yyyy-MM-dd`` with a year of four digits.
 
-    ``try_cast(... as date)`` rejects impossible dates (2025-02-30) but is lenient about layout ("2025-2-5",
-    "2025-02-5T"). The layout is pinned with checks that allocate nothing per row: ten bytes, dashes at 5 and
-    8, a four-digit year and a two-digit day. A regex or a pattern-based parser costs several times more.
+    The cast rejects impossible dates (2025-02-30) but is lenient about layout: besides ``yyyy-MM-dd`` it takes
+    one-digit months and days, longer or zero-padded years, a leading sign and anything after a ``T`` or a space
+    (``SparkDateTimeUtils.stringToDate``, spark-sql-api 4.0.4). Of those, only layouts with a ``T``, a space, a
+    sign, a leading zero or a year outside 1000..9999 can be ten bytes long, so these cheap byte checks pin the
+    layout (a regex, a position search or a pattern-based parser costs several times more per row).
+    ``tests/test_sales_transforms.py`` checks this against a strict parser on generated strings.
     """
-    date = text.try_cast("date")
-    layout_ok = (
-        (F.octet_length(text) == 10)
-        & (F.instr(text, "-") == 5)
-        & (F.locate("-", text, 6) == 8)
-        & (F.year(date) >= 1000)
-        & ((F.dayofmonth(date) >= 10) | (F.locate("0", text, 9) == 9))
+    return (
+        date.between(F.lit(DATES[0]), F.lit(DATES[1]))
+        & (F.octet_length(text) == 10)
+        & ~text.startswith("0")
+        & ~text.startswith("+")
+        & ~text.contains("T")
+        & ~text.contains(" ")
     )
-    return F.when(layout_ok, date)
 
 
-def _amount(text: Column) -> tuple[Column, Column]:
-    """The amount as ``DECIMAL(18,2)`` and whether it is acceptable.
+def _amount_ok(text: Column, value: Column, dot: Column) -> Column:
+    """Whether ``value`` (``try_cast(text as AMOUNT_TYPE)``) is an acceptable amount; ``dot`` is ``instr(text, '.')``.
 
     Plain decimal notation only (an optional ``+``, digits, at most two after the point): an exponent, a third
-    decimal (which a cast would round away), a value beyond the type, zero or a negative amount is rejected.
+    decimal (which the cast would round away), a value beyond the type, zero or a negative amount is rejected.
     """
-    value = text.try_cast(AMOUNT_TYPE)
-    dot = F.instr(text, ".")
-    ok = (
+    return (
         value.isNotNull()
         & (value > 0)
         & ((dot == 0) | (F.octet_length(text) - dot <= 2))
-        & (F.instr(text, "e") == 0)
-        & (F.instr(text, "E") == 0)
+        & ~text.contains("e")
+        & ~text.contains("E")
     )
-    return value, ok
 
 
 def parse_lines(lines: DataFrame, positions: Sequence[int] = tuple(range(len(COLUMNS)))) -> DataFrame:
@@ -114,29 +115,44 @@ def parse_lines(lines: DataFrame, positions: Sequence[int] = tuple(range(len(COL
 
     All conversions are ``try_*`` (null instead of an error; Spark 4 runs with ANSI mode on, where plain
     casts fail the job), and a null or out-of-range value rejects the line. Spaces around values are ignored.
+
+    Each conversion is its own column, computed once and then referenced by the checks: written inline, the
+    cast in a ``CASE WHEN`` branch would be generated (and run) once per reference, because Spark does not
+    share expressions between conditional branches. A column referenced twice keeps Spark from merging the
+    projections again (``CollapseProject`` only inlines expensive expressions used once).
     """
-    fields = split_fields(lines, positions)
-    amount, amount_ok = _amount(F.col("_amount"))
-    quantity = F.col("_quantity").try_cast("int")
-    date = _strict_date(F.col("_date"))
+    names = [f"_{name}" for name in COLUMNS]
+    typed = split_fields(lines, positions).select(
+        "raw", "source_file", "_n", "_odd", *names,
+        F.col("_amount").try_cast(AMOUNT_TYPE).alias("_amount_value"),
+        F.instr("_amount", ".").alias("_dot"),
+        F.col("_quantity").try_cast("int").alias("_quantity_value"),
+        F.col("_date").try_cast("date").alias("_date_cast"),
+    )
+    checked = typed.select(
+        "raw", "source_file", "_n", "_odd", *names, "_amount_value", "_quantity_value",
+        _amount_ok(F.col("_amount"), F.col("_amount_value"), F.col("_dot")).alias("_amount_ok"),
+        F.when(_date_ok(F.col("_date"), F.col("_date_cast")), F.col("_date_cast")).alias("_date_value"),
+    )
     any_blank = None
-    for name in COLUMNS:
-        blank = F.col(f"_{name}").isNull() | (F.col(f"_{name}") == "")
+    for name in names:
+        blank = F.col(name).isNull() | (F.col(name) == "")
         any_blank = blank if any_blank is None else any_blank | blank
+    quantity, date = F.col("_quantity_value"), F.col("_date_value")
     reason = (
         F.when(F.col("raw") == "", F.lit(BLANK_LINE))
         .when(F.col("_odd"), F.lit(MULTILINE))
         .when(~F.is_valid_utf8("raw"), F.lit(BAD_ENCODING))
         .when(F.col("_n") != len(COLUMNS), F.lit(FIELD_COUNT))
         .when(any_blank, F.lit(MISSING))
-        .when(~amount_ok, F.lit(BAD_AMOUNT))
+        .when(~F.col("_amount_ok"), F.lit(BAD_AMOUNT))
         .when(quantity.isNull() | (quantity <= 0), F.lit(BAD_QUANTITY))
         .when(date.isNull(), F.lit(BAD_DATE))
     )
-    return fields.select(
+    return checked.select(
         "raw", "source_file", reason.alias("reason"),
         F.col("_order_id").alias("order_id"), F.col("_city").alias("city"),
-        F.col("_category").alias("category"), amount.alias("amount"), quantity.alias("quantity"),
+        F.col("_category").alias("category"), F.col("_amount_value").alias("amount"), quantity.alias("quantity"),
         date.alias("date"), F.month(date).alias("month"),
     )
 

@@ -27,18 +27,24 @@ def variant(index: int, value: str) -> str:
 
 def fuzzed_lines() -> list[str]:
     rng = random.Random(3)
-    dates = {"2025-02-05", "2024-02-29", "2025-02-30", "2025-12-31", "0999-01-01", "2025-13-01", " 2025-02-05 "}
-    for _ in range(300):  # mutations of a good date: the cast alone would accept some of them
-        base = list(rng.choice(["2025-02-05", "2024-02-29", "2025-11-30"]))
-        pos = rng.randrange(len(base) + 1)
-        op, char = rng.choice(["insert", "replace", "delete"]), rng.choice("0123456789-+ T/x")
-        if op == "insert":
-            base.insert(pos, char)
-        elif pos < len(base):
-            base[pos:pos + 1] = [] if op == "delete" else [char]
+    dates = {"2025-02-05", "2024-02-29", "2025-02-30", "2025-12-31", "0999-01-01", "2025-13-01", " 2025-02-05 ",
+             # ten-byte layouts Spark's date cast accepts besides yyyy-MM-dd (the job's byte checks must refuse them)
+             "2025-1-05T", "2025-01-5T", "2025-10-5T", "2025-1-1T0", "2025-1-5 x", "+2025-1-05", "+999-10-10",
+             "02025-1-05", "02025-10-5", "002020-1-5", "12025-1-01", "1000000-10", "0001000-10", "-2025-1-01",
+             "9999-12-31", "1000-01-01", "2025-01-01T", "2025-01-01 00:00"}
+    for _ in range(1500):  # one or two mutations of a good date: the cast alone would accept some of them
+        base = list(rng.choice(["2025-02-05", "2024-02-29", "2025-11-30", "1000-10-10"]))
+        for _ in range(rng.choice([1, 2])):
+            pos = rng.randrange(len(base) + 1)
+            op, char = rng.choice(["insert", "replace", "delete"]), rng.choice("0123456789-+ T/x")
+            if op == "insert":
+                base.insert(pos, char)
+            elif pos < len(base):
+                base[pos:pos + 1] = [] if op == "delete" else [char]
         dates.add("".join(base))
-    amounts = ["12.5", "7", "12.34", "12.345", "12.", ".5", "+3.10", "-3.25", "0", "0.00", "1e2", "abc", "NaN",
-               "Infinity", "1.2.3", " 4.50 ", "9999999999999999.99", "10000000000000000", '"7.25"', '"1,50"']
+    amounts = ["12.5", "7", "12.34", "12.345", "12.", ".5", "+3.10", "-3.25", "0", "0.00", "1e2", "1E2", "1.e2",
+               "5e-1", "+1E+2", "abc", "NaN", "Infinity", "1.2.3", " 4.50 ", "9999999999999999.99",
+               "10000000000000000", '"7.25"', '"1,50"']
     quantities = ["3", "+4", "-1", "0", "2.5", "x", "99999999999", " 2 ", '"2"']
     quoted = ['ORD-1,"Chicago, IL",Books,12.50,3,2025-03-04', 'ORD-1,"Chicago, IL",12.50,3,2025-03-04',
               'ORD-1,"Say ""hi""",Toys,1,1,2025-01-31', 'ORD-1,"",Books,1,1,2025-01-31',
