@@ -34,6 +34,11 @@ def labels(component: str, name: str | None = None) -> dict[str, str]:
     return {"app.kubernetes.io/name": name or component, "app.kubernetes.io/component": component, **PART_OF}
 
 
+def object_meta(name: str, namespace: Any, component: str, label_name: str | None = None) -> dict[str, Any]:
+    """An object's metadata: its name and namespace, with the recommended labels of its component."""
+    return {"name": name, "namespace": namespace, "labels": labels(component, label_name)}
+
+
 def container_security_context(read_only_root: bool = True, uid: int = SPARK_UID) -> dict[str, Any]:
     """Non-root, no privilege escalation, no capabilities, default seccomp: the restricted profile."""
     return {

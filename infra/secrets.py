@@ -11,7 +11,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.config import PROJECT
-from infra.conventions import labels
+from infra.conventions import object_meta
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ def credentials_secret(creds: pulumi.Output[dict], namespace: pulumi.Input[str],
     """Object-store keys for clusters without workload identity (their shape was checked with the config)."""
     return k8s.core.v1.Secret(
         "object-store-credentials",
-        metadata={"name": CREDENTIALS_SECRET, "namespace": namespace, "labels": labels("credentials")},
+        metadata=object_meta(CREDENTIALS_SECRET, namespace, "credentials"),
         type="Opaque",
         string_data=pulumi.Output.secret(creds).apply(
             lambda c: {env: c[key] for key, env in _CREDENTIAL_ENV.items()}),

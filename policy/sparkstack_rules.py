@@ -20,12 +20,24 @@ runs, not as a mistake in itself.
 from __future__ import annotations
 
 import math
-import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from script_rules import check_scripts
+from spec_values import (
+    as_mapping,
+    as_sequence,
+    conf_flag,
+    config_number,
+    cpu_cores,
+    flag,
+    fmt_mib,
+    memory_mib,
+    show,
+    spark_conf,
+    spark_version,
+)
 
 Enforcement = Literal["advisory", "mandatory"]
 
@@ -37,89 +49,6 @@ SCRIPTS_COMPONENT = "job-scripts"
 COMPONENT_LABEL = "app.kubernetes.io/component"
 # Spark on Kubernetes uses volumes with this name prefix as its local (shuffle and spill) directories.
 LOCAL_DIR_PREFIX = "spark-local-dir-"
-
-_MIB = 2**20
-_MEMORY = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([kmgtp]?)(i?b?)\s*$", re.IGNORECASE)
-_UNIT_MIB = {"": 1.0, "k": 1 / 1024, "m": 1.0, "g": 1024.0, "t": 1024.0**2, "p": 1024.0**3}
-_VERSION = re.compile(r"^\s*v?(\d+)(?:\.(\d+))?")
-
-
-# --- value helpers ---------------------------------------------------------------------------------------
-
-
-def memory_mib(value: Any) -> float | None:
-    """MiB in a Spark memory setting ('2g', '512m', '2048mb', '1Gi'); a bare number is MiB, as Spark reads
-    spark.{driver,executor}.memory[Overhead]. None when it is not a memory size (another check's business)."""
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    match = _MEMORY.match(str(value))
-    if not match:
-        return None
-    return float(match.group(1)) * _UNIT_MIB[match.group(2).lower()]
-
-
-def cpu_cores(value: Any) -> float | None:
-    """Cores in a CPU setting: 1.0 (cores), '500m', '1.5', '2'. None when unparsable."""
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    text = str(value).strip()
-    try:
-        return float(text[:-1]) / 1000 if text.endswith("m") else float(text)
-    except ValueError:
-        return None
-
-
-def flag(value: Any) -> bool | None:
-    """A boolean setting: a bool, or Spark's 'true'/'false' strings. None when unset or unparsable."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
-        return value.strip().lower() == "true"
-    return None
-
-
-def spark_version(spec: Mapping[str, Any]) -> tuple[int, int]:
-    """(major, minor) of `sparkVersion`; a missing or odd value counts as current Spark."""
-    match = _VERSION.match(str(spec.get("sparkVersion") or ""))
-    if not match:
-        return (99, 0)
-    return (int(match.group(1)), int(match.group(2) or 0))
-
-
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _sequence(value: Any) -> Sequence[Any]:
-    return value if isinstance(value, Sequence) and not isinstance(value, str) else ()
-
-
-def spark_conf(spec: Mapping[str, Any]) -> Mapping[str, Any]:
-    return _mapping(spec.get("sparkConf"))
-
-
-def _conf_flag(spec: Mapping[str, Any], key: str, default: bool) -> bool:
-    value = flag(spark_conf(spec).get(key))
-    return default if value is None else value
-
-
-def _fmt_mib(mib: float) -> str:
-    return f"{mib / 1024:g}g" if mib >= 1024 and mib % 1024 == 0 else f"{mib:g}m"
-
-
-def _show(value: Any) -> str:
-    """A setting as written; the engine turns integers into floats, so 1.0 shows as 1."""
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def _num(config: Mapping[str, Any], key: str, default: float) -> float:
-    value = config.get(key, default)
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else default
-
 
 ROLES = ("driver", "executor")
 
@@ -133,11 +62,11 @@ def check_memory_overhead(spec: Mapping[str, Any], config: Mapping[str, Any]) ->
     Python application's overhead at 40 % on Kubernetes."""
     if spec.get("type") != "Python":
         return []
-    minimum = _num(config, "minOverheadFraction", 0.2)
+    minimum = config_number(config, "minOverheadFraction", 0.2)
     conf = spark_conf(spec)
     found = []
     for role in ROLES:
-        pod = _mapping(spec.get(role))
+        pod = as_mapping(spec.get(role))
         memory_setting = pod.get("memory") or conf.get(f"spark.{role}.memory") or "1g"
         memory = memory_mib(memory_setting)
         overhead_setting = pod.get("memoryOverhead") or conf.get(f"spark.{role}.memoryOverhead")
@@ -147,7 +76,7 @@ def check_memory_overhead(spec: Mapping[str, Any], config: Mapping[str, Any]) ->
                 found.append(
                     f"{role}.memoryOverhead {overhead_setting} is {overhead / memory:.0%} of {role} memory "
                     f"{memory_setting}, below {minimum:.0%}. Fix: set it to 20-30 % of memory (at least "
-                    f"{_fmt_mib(max(384.0, math.ceil(minimum * memory)))}) or leave it unset; PySpark's Python workers "
+                    f"{fmt_mib(max(384.0, math.ceil(minimum * memory)))}) or leave it unset; PySpark's Python workers "
                     "live outside the JVM heap, so a thin overhead gets the pod OOM-killed instead of spilling."
                 )
             continue
@@ -168,14 +97,14 @@ def check_aqe(spec: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:
     """Adaptive query execution right-sizes shuffle partitions and splits skewed join partitions at run
     time; switched off, one hot key keeps one task running while the rest of the cluster waits."""
     aqe_default = spark_version(spec) >= (3, 2)  # AQE is on by default since Spark 3.2
-    if not _conf_flag(spec, "spark.sql.adaptive.enabled", aqe_default):
+    if not conf_flag(spec, "spark.sql.adaptive.enabled", aqe_default):
         state = "set to false" if "spark.sql.adaptive.enabled" in spark_conf(spec) else "off by default before 3.2"
         return [
             f"spark.sql.adaptive.enabled is {state}. Fix: set spark.sql.adaptive.enabled and "
             "spark.sql.adaptive.skewJoin.enabled to \"true\"; without AQE, shuffle partitions stay at their fixed "
             "count and one skewed key holds the whole stage back."
         ]
-    if not _conf_flag(spec, "spark.sql.adaptive.skewJoin.enabled", True):
+    if not conf_flag(spec, "spark.sql.adaptive.skewJoin.enabled", True):
         return [
             "spark.sql.adaptive.skewJoin.enabled is set to false. Fix: set it to \"true\" (or remove it); it "
             "splits oversized join partitions, and ignoring skew leaves one task doing most of the work."
@@ -186,16 +115,16 @@ def check_aqe(spec: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:
 def check_driver_memory(spec: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:
     """The driver plans every query, holds broadcast tables and whatever the job collects; below the seed's
     2-4 GB minimum it is the first thing to fall over, and its OOM fails the whole run."""
-    minimum = _num(config, "minDriverMemoryMiB", 2048)
-    typed = _mapping(spec.get("driver")).get("memory")
+    minimum = config_number(config, "minDriverMemoryMiB", 2048)
+    typed = as_mapping(spec.get("driver")).get("memory")
     setting = typed or spark_conf(spec).get("spark.driver.memory")
     where = "driver.memory" if typed or setting is None else "spark.driver.memory"
     shown = setting if setting is not None else "unset (Spark's default 1g)"
     mib = memory_mib(setting if setting is not None else "1g")
     if mib is not None and mib < minimum:
         return [
-            f"{where} is {shown}, below {_fmt_mib(minimum)}. Fix: give the driver 2-4 GB "
-            f"(e.g. driver.memory: {_fmt_mib(max(minimum, 2048))}); it plans the queries and holds broadcast "
+            f"{where} is {shown}, below {fmt_mib(minimum)}. Fix: give the driver 2-4 GB "
+            f"(e.g. driver.memory: {fmt_mib(max(minimum, 2048))}); it plans the queries and holds broadcast "
             "tables and collected results, and a driver OOM fails the whole run."
         ]
     return []
@@ -205,8 +134,8 @@ def _image_refs(spec: Mapping[str, Any]) -> list[tuple[str, str]]:
     conf = spark_conf(spec)
     refs = [
         ("image", spec.get("image")),
-        ("driver.image", _mapping(spec.get("driver")).get("image")),
-        ("executor.image", _mapping(spec.get("executor")).get("image")),
+        ("driver.image", as_mapping(spec.get("driver")).get("image")),
+        ("executor.image", as_mapping(spec.get("executor")).get("image")),
         *((key, conf.get(key)) for key in (
             "spark.kubernetes.container.image",
             "spark.kubernetes.driver.container.image",
@@ -262,11 +191,11 @@ def check_cpu_burst(spec: Mapping[str, Any], config: Mapping[str, Any]) -> list[
     """A CPU limit at (or near) the request leaves no room to burst: the CFS quota throttles the JVM's
     garbage collector and JIT threads and the Python workers, and tasks stall. The seed: limit >= 2x request,
     or no limit."""
-    ratio = _num(config, "minBurstRatio", 2.0)
+    ratio = config_number(config, "minBurstRatio", 2.0)
     conf = spark_conf(spec)
     found = []
     for role in ROLES:
-        pod = _mapping(spec.get(role))
+        pod = as_mapping(spec.get(role))
         limit_setting = pod.get("coreLimit") or conf.get(f"spark.kubernetes.{role}.limit.cores")
         if limit_setting is None:
             continue
@@ -277,8 +206,8 @@ def check_cpu_burst(spec: Mapping[str, Any], config: Mapping[str, Any]) -> list[
         limit, request = cpu_cores(limit_setting), cpu_cores(request_setting)
         if limit is not None and request and limit < ratio * request:
             found.append(
-                f"{role} CPU limit {_show(limit_setting)} is {limit / request:.2g}x its request "
-                f"{_show(request_setting)}, below {ratio:g}x. Fix: set coreLimit to at least {ratio:g}x the request "
+                f"{role} CPU limit {show(limit_setting)} is {limit / request:.2g}x its request "
+                f"{show(request_setting)}, below {ratio:g}x. Fix: set coreLimit to at least {ratio:g}x the request "
                 "(or leave it unset) so the JVM's GC and JIT threads and the Python workers can burst instead of "
                 "being throttled."
             )
@@ -310,13 +239,13 @@ def check_local_scratch(spec: Mapping[str, Any], config: Mapping[str, Any]) -> l
     conf = spark_conf(spec)
     local_dirs = {d.strip() for d in str(conf.get("spark.local.dir") or "").split(",") if d.strip()}
     mounts = {}
-    for mount in _sequence(_mapping(spec.get("executor")).get("volumeMounts")):
-        mount = _mapping(mount)
+    for mount in as_sequence(as_mapping(spec.get("executor")).get("volumeMounts")):
+        mount = as_mapping(mount)
         if mount.get("name"):
             mounts[mount.get("name")] = mount.get("mountPath")
     bounded, unbounded = _scratch_from_conf(conf)
-    for volume in _sequence(spec.get("volumes")):
-        volume = _mapping(volume)
+    for volume in as_sequence(spec.get("volumes")):
+        volume = as_mapping(volume)
         name = volume.get("name")
         if name not in mounts or not (str(name).startswith(LOCAL_DIR_PREFIX) or mounts[name] in local_dirs):
             continue
@@ -341,10 +270,10 @@ def check_local_scratch(spec: Mapping[str, Any], config: Mapping[str, Any]) -> l
 
 
 def _dynamic_allocation(spec: Mapping[str, Any]) -> tuple[bool, Mapping[str, Any]]:
-    typed = _mapping(spec.get("dynamicAllocation"))
+    typed = as_mapping(spec.get("dynamicAllocation"))
     enabled = flag(typed.get("enabled"))
     if enabled is None:
-        enabled = _conf_flag(spec, "spark.dynamicAllocation.enabled", False)
+        enabled = conf_flag(spec, "spark.dynamicAllocation.enabled", False)
     return enabled, typed
 
 
@@ -352,7 +281,7 @@ def application_cores(spec: Mapping[str, Any]) -> float | None:
     """The most executor cores the application can hold at once; None when unbounded (dynamic allocation
     without maxExecutors)."""
     conf = spark_conf(spec)
-    executor = _mapping(spec.get("executor"))
+    executor = as_mapping(spec.get("executor"))
     cores = cpu_cores(executor.get("cores") or conf.get("spark.executor.cores") or 1) or 1.0
     enabled, typed = _dynamic_allocation(spec)
     if enabled:
@@ -369,15 +298,15 @@ def check_shuffle_partitions(spec: Mapping[str, Any], config: Mapping[str, Any])
     """With AQE's partition coalescing off, spark.sql.shuffle.partitions is the task count of every shuffle:
     far above 2-4 per core, each task is scheduling overhead and a tiny file; far below, cores sit idle and
     tasks spill."""
-    aqe = _conf_flag(spec, "spark.sql.adaptive.enabled", spark_version(spec) >= (3, 2))
-    if aqe and _conf_flag(spec, "spark.sql.adaptive.coalescePartitions.enabled", True):
+    aqe = conf_flag(spec, "spark.sql.adaptive.enabled", spark_version(spec) >= (3, 2))
+    if aqe and conf_flag(spec, "spark.sql.adaptive.coalescePartitions.enabled", True):
         return []
     cores = application_cores(spec)
     if cores is None:
         return []
-    low_per_core = _num(config, "minPartitionsPerCore", 2)
-    high_per_core = _num(config, "maxPartitionsPerCore", 4)
-    factor = _num(config, "farOutsideFactor", 4)
+    low_per_core = config_number(config, "minPartitionsPerCore", 2)
+    high_per_core = config_number(config, "maxPartitionsPerCore", 4)
+    factor = config_number(config, "farOutsideFactor", 4)
     setting = spark_conf(spec).get("spark.sql.shuffle.partitions")
     partitions = cpu_cores(setting if setting is not None else 200)
     if partitions is None:
@@ -409,8 +338,8 @@ def check_dynamic_allocation(spec: Mapping[str, Any], config: Mapping[str, Any])
     if tracking is None:
         # The operator turns tracking on with its typed dynamicAllocation; Spark does since 3.4.
         tracking = flag(typed.get("enabled")) is True or spark_version(spec) >= (3, 4)
-    service = _conf_flag(spec, "spark.shuffle.service.enabled", False)
-    migration = _conf_flag(spec, "spark.decommission.enabled", False) and _conf_flag(
+    service = conf_flag(spec, "spark.shuffle.service.enabled", False)
+    migration = conf_flag(spec, "spark.decommission.enabled", False) and conf_flag(
         spec, "spark.storage.decommission.shuffleBlocks.enabled", False
     )
     if tracking or service or migration:
@@ -538,7 +467,7 @@ def rule(name: str) -> Rule:
 
 
 def is_scripts_config_map(props: Mapping[str, Any]) -> bool:
-    labels = _mapping(_mapping(props.get("metadata")).get("labels"))
+    labels = as_mapping(as_mapping(props.get("metadata")).get("labels"))
     return labels.get(COMPONENT_LABEL) == SCRIPTS_COMPONENT
 
 
@@ -547,16 +476,16 @@ def evaluate(rule_: Rule, resource_type: str, props: Mapping[str, Any],
     """Run one rule over one resource's inputs, as the policy pack does: picks the part of the resource the
     rule reads (or nothing, for a resource it does not apply to) and fills the config's defaults."""
     settings = {**rule_.defaults(), **(config or {})}
-    spec = _mapping(props.get("spec"))
+    spec = as_mapping(props.get("spec"))
     if rule_.target == "application":
         if resource_type == SPARK_APPLICATION:
             return rule_.check(spec, settings)
         if resource_type == SCHEDULED_SPARK_APPLICATION:
-            return [f"template: {m}" for m in rule_.check(_mapping(spec.get("template")), settings)]
+            return [f"template: {m}" for m in rule_.check(as_mapping(spec.get("template")), settings)]
     elif rule_.target == "schedule" and resource_type == SCHEDULED_SPARK_APPLICATION:
         return rule_.check(spec, settings)
     elif rule_.target == "scripts" and resource_type == CONFIG_MAP and is_scripts_config_map(props):
-        return rule_.check(_mapping(props.get("data")), settings)
+        return rule_.check(as_mapping(props.get("data")), settings)
     return []
 
 

@@ -25,8 +25,9 @@ import yaml
 from pulumi.runtime import rpc
 
 from tests.reference import reference
+from tools.manifest_yaml import SECRET, sanitize
 from tools.mock_engine import ROOT, run_program
-from tools.plan import INDEX, SECRET, file_category, record_stack, render_plan, sanitize, write_plan
+from tools.plan import INDEX, file_category, record_stack, render_plan, write_plan
 
 STACK = "dev"
 K8S_VERSION = "1.33"

@@ -24,15 +24,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
-from pulumi.runtime import rpc
 
+from tools.manifest_yaml import SECRET, dump_yaml, mask_secure, ordered, sanitize
 from tools.mock_engine import ROOT, Recording, Registered, run_program, stack_config
 
 if TYPE_CHECKING:
     from tools.pods import PodRenderer
 
-SECRET = "<secret>"
-UNKNOWN = "<unknown until deployed>"
 INDEX = "index.md"
 POD_DIR = "pods"
 SPARK_KINDS = ("SparkApplication", "ScheduledSparkApplication")
@@ -43,8 +41,6 @@ KIND_CLUSTER_TYPE = "pulumi-python:dynamic:Resource"
 HELM_RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
 # Release inputs that are provider plumbing, not part of what Helm installs.
 _HELM_INTERNAL = {"compat", "resourceNames"}
-# Keys that lead a mapping, in this order; all others follow alphabetically (stable, and reads like kubectl).
-_LEADING_KEYS = ("apiVersion", "kind", "metadata", "name", "generateName", "namespace")
 _PLAN_FILE = re.compile(r"^\d{2,}-[a-z0-9.-]+\.yaml$")
 # Helm's install order: the tie-breaker among objects that do not depend on each other.
 _INSTALL_ORDER = (
@@ -71,59 +67,6 @@ class PlanFile:
     def text(self) -> str:
         header = "".join(f"# {line}\n" for line in self.comments)
         return header + dump_yaml(self.document)
-
-
-# --- values ----------------------------------------------------------------------------------------------
-
-
-def sanitize(value: Any, masked: bool = False) -> Any:
-    """Plain data safe to publish: secrets masked, Pulumi-internal keys dropped, wire floats made ints again.
-
-    A secret map or list keeps its shape (keys, length) with every leaf masked, so a masked Secret or ConfigMap
-    still validates. The engine's wire format has only doubles, so 185 arrives as 185.0; Kubernetes would
-    read it as an integer.
-    """
-    if rpc.is_rpc_secret(value):
-        return sanitize(rpc.unwrap_rpc_secret(value), masked=True)
-    if isinstance(value, Mapping):
-        return {str(k): sanitize(v, masked) for k, v in value.items() if not str(k).startswith("__")}
-    if isinstance(value, (list, tuple)):
-        return [sanitize(v, masked) for v in value]
-    if masked:
-        return SECRET
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if value == rpc.UNKNOWN:
-        return UNKNOWN
-    return value
-
-
-def ordered(value: Any) -> Any:
-    """Deterministic key order: protobuf Structs do not preserve the program's dict order anyway."""
-    if isinstance(value, dict):
-        lead = [k for k in _LEADING_KEYS if k in value]
-        rest = sorted(k for k in value if k not in _LEADING_KEYS)
-        return {k: ordered(value[k]) for k in (*lead, *rest)}
-    if isinstance(value, list):
-        return [ordered(v) for v in value]
-    return value
-
-
-class _Dumper(yaml.SafeDumper):
-    """Block style everywhere; multi-line strings (the scripts ConfigMap) as literal blocks."""
-
-
-def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    style = "|" if "\n" in value else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-
-_Dumper.add_representer(str, _str)
-
-
-def dump_yaml(document: Any) -> str:
-    return yaml.dump(document, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True,
-                     width=120)
 
 
 # --- classification --------------------------------------------------------------------------------------
@@ -390,23 +333,6 @@ def render_pods(files: list[PlanFile], renderer: PodRenderer, stack: str = "dev"
 # --- running ---------------------------------------------------------------------------------------------
 
 
-def _mask_secure(value: Any) -> tuple[Any, bool]:
-    """Replace `secure:` ciphertext (undecryptable offline) with a placeholder; report whether any was found."""
-    if isinstance(value, dict):
-        if set(value) == {"secure"}:
-            return SECRET, True
-        found = False
-        masked = {}
-        for key, item in value.items():
-            masked[key], hit = _mask_secure(item)
-            found = found or hit
-        return masked, found
-    if isinstance(value, list):
-        pairs = [_mask_secure(v) for v in value]
-        return [p[0] for p in pairs], any(p[1] for p in pairs)
-    return value, False
-
-
 def record_stack(stack: str, root: Path = ROOT) -> Recording:
     """Run the program with `Pulumi.<stack>.yaml`'s config, as `pulumi preview -s <stack>` would."""
     if not (root / f"Pulumi.{stack}.yaml").exists():
@@ -414,7 +340,7 @@ def record_stack(stack: str, root: Path = ROOT) -> Recording:
     config: dict[str, Any] = {}
     secret_keys: list[str] = []
     for key, value in stack_config(stack, root).items():
-        config[key], secret = _mask_secure(value)
+        config[key], secret = mask_secure(value)
         if secret:
             secret_keys.append(key)
     return run_program(config, stack=stack, secret_keys=secret_keys)

@@ -10,13 +10,13 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.conventions import labels
+from infra.conventions import object_meta
 
 
 def same_namespace_only(namespace: pulumi.Input[str], parent: pulumi.Resource) -> k8s.networking.v1.NetworkPolicy:
     return k8s.networking.v1.NetworkPolicy(
         "same-namespace-only",
-        metadata={"name": "same-namespace-only", "namespace": namespace, "labels": labels("network-policy")},
+        metadata=object_meta("same-namespace-only", namespace, "network-policy"),
         spec={
             "podSelector": {},
             "policyTypes": ["Ingress"],

@@ -21,6 +21,7 @@ from infra.conventions import (
     container_security_context,
     data_volume,
     labels,
+    object_meta,
     pod_security_context,
 )
 
@@ -131,7 +132,7 @@ def history_server(
     )
     service = k8s.core.v1.Service(
         HISTORY_NAME,
-        metadata={"name": HISTORY_NAME, "namespace": namespace, "labels": labels("history-server", HISTORY_NAME)},
+        metadata=object_meta(HISTORY_NAME, namespace, "history-server", HISTORY_NAME),
         spec={"selector": selector, "ports": [{"name": "http", "port": HISTORY_PORT, "targetPort": "http"}]},
         opts=pulumi.ResourceOptions(parent=parent, depends_on=[deployment]),
     )
@@ -144,7 +145,7 @@ def driver_pod_monitor(namespace: pulumi.Input[str], parent: pulumi.Resource) ->
         "spark-drivers",
         api_version="monitoring.coreos.com/v1",
         kind="PodMonitor",
-        metadata={"name": "spark-drivers", "namespace": namespace, "labels": labels("metrics", "spark-drivers")},
+        metadata=object_meta("spark-drivers", namespace, "metrics", "spark-drivers"),
         spec={
             "selector": {"matchLabels": {"spark-role": "driver"}},
             "podMetricsEndpoints": [

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.conventions import DRIVER_SA, EXECUTOR_SA, labels
+from infra.conventions import DRIVER_SA, EXECUTOR_SA, object_meta
 
 DRIVER_RULES = [
     {"apiGroups": [""], "resources": ["pods"],
@@ -38,25 +38,25 @@ def spark_identities(namespace: pulumi.Input[str], parent: pulumi.Resource) -> S
     opts = pulumi.ResourceOptions(parent=parent)
     driver = k8s.core.v1.ServiceAccount(
         "spark-driver",
-        metadata={"name": DRIVER_SA, "namespace": namespace, "labels": labels("spark-driver")},
+        metadata=object_meta(DRIVER_SA, namespace, "spark-driver"),
         automount_service_account_token=True,
         opts=opts,
     )
     executor = k8s.core.v1.ServiceAccount(
         "spark-executor",
-        metadata={"name": EXECUTOR_SA, "namespace": namespace, "labels": labels("spark-executor")},
+        metadata=object_meta(EXECUTOR_SA, namespace, "spark-executor"),
         automount_service_account_token=False,
         opts=opts,
     )
     role = k8s.rbac.v1.Role(
         "spark-driver",
-        metadata={"name": DRIVER_SA, "namespace": namespace, "labels": labels("spark-driver")},
+        metadata=object_meta(DRIVER_SA, namespace, "spark-driver"),
         rules=DRIVER_RULES,
         opts=opts,
     )
     binding = k8s.rbac.v1.RoleBinding(
         "spark-driver",
-        metadata={"name": DRIVER_SA, "namespace": namespace, "labels": labels("spark-driver")},
+        metadata=object_meta(DRIVER_SA, namespace, "spark-driver"),
         role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role.metadata["name"]},
         subjects=[{"kind": "ServiceAccount", "name": driver.metadata["name"], "namespace": namespace}],
         opts=opts,

@@ -10,7 +10,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.config import StorageConfig
-from infra.conventions import DATA_CLAIM, labels
+from infra.conventions import DATA_CLAIM, object_meta
 
 
 def data_claim(
@@ -24,7 +24,7 @@ def data_claim(
         spec["storageClassName"] = cfg.storage_class
     return k8s.core.v1.PersistentVolumeClaim(
         "spark-data",
-        metadata={"name": DATA_CLAIM, "namespace": namespace, "labels": labels("data")},
+        metadata=object_meta(DATA_CLAIM, namespace, "data"),
         spec=spec,
         opts=pulumi.ResourceOptions(parent=parent, protect=cfg.protect_data),
     )
