@@ -18,7 +18,7 @@ each as a whole separate process (JVM start-up included, as a user would see it)
 * ``tutorial`` (with ``--tutorial``): the tutorial's approach (inferSchema, one read per action).
 
 The programs are run in interleaved rounds (each program once per round, best of ``--repeat``), so a change in
-the machine's load affects all of them alike.
+the machine's load affects all of them alike; the ratios within each round and their median are printed too.
 
 Wall time, rows/s and the peak memory of the whole process tree (proportional set size sampled
 from /proc every 100 ms, so the JVM started by PySpark counts) are printed, with ETL/DuckDB ratios. DuckDB is only a
@@ -33,6 +33,7 @@ import json
 import math
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -239,8 +240,9 @@ def bench_size(rows: int, workdir: Path, tutorial: bool, repeat: int, baseline: 
     if tutorial:
         tools.append(("tutorial", [sys.executable, me, "--run", "tutorial", str(data),
                                    str(workdir / f"out-tutorial-{name}")]))
-    best: dict[str, Measurement] = {}
+    rounds: list[dict[str, Measurement]] = []
     for attempt in range(repeat):  # interleaved rounds: load changes hit every program alike
+        rounds.append({})
         for tool, cmd in tools:
             env = {"SPARKSTACK_CDS_DIR": "off" if tool == "etl-no-cds" else str(workdir / "cds"),
                    "SPARKSTACK_EVENT_DIR": str(workdir / "events")}
@@ -248,11 +250,31 @@ def bench_size(rows: int, workdir: Path, tutorial: bool, repeat: int, baseline: 
             if m.exit_code:
                 raise SystemExit(f"{tool} failed at {name} rows, see {logs}")
             print(f"  {tool}: {m.wall_s:.2f} s", flush=True)
-            best[tool] = m if tool not in best or m.wall_s < best[tool].wall_s else best[tool]
-    results += best.values()
+            rounds[-1][tool] = m
+    results += [min((r[tool] for r in rounds), key=lambda m: m.wall_s) for tool, _ in tools]
+    for line in paired_ratios(rounds):
+        print(line, flush=True)
     if not same_results(workdir / f"out-etl-{name}", workdir / f"out-duckdb1-{name}"):
         raise SystemExit(f"ETL and DuckDB results differ at {name} rows")
     return results
+
+
+# Ratios taken within each round, where both programs ran a minute apart: on a machine whose speed drifts,
+# their median is steadier than the ratio of two best-of times taken in different rounds. Which ETL pairs
+# like for like with the baseline depends on whether the older script maps the class archive itself (jobs
+# before the local launcher existed did); both are printed.
+PAIRS = (("etl", "duckdb-1scan"), ("etl", "etl-baseline"), ("etl-no-cds", "etl-baseline"))
+
+
+def paired_ratios(rounds: list[dict[str, Measurement]]) -> list[str]:
+    """One line per pair of programs: its ratio in each round and their median."""
+    lines = []
+    for a, b in PAIRS:
+        ratios = [r[a].wall_s / r[b].wall_s for r in rounds if a in r and b in r]
+        if ratios:
+            per_round = ", ".join(f"{x:.2f}" for x in ratios)
+            lines.append(f"  {a} / {b} per round: {per_round}; median {statistics.median(ratios):.2f}")
+    return lines
 
 
 def prime_class_archive(workdir: Path) -> Measurement:

@@ -21,6 +21,7 @@ LOCAL_JVM_SETTINGS: dict[str, str] = {
     "spark.driver.extraJavaOptions": "-XX:+UseParallelGC -Xms64m",
     "spark.ui.enabled": "false",
 }
+SPLITS_PER_CORE = 8
 
 
 def jvm_running() -> bool:
@@ -58,6 +59,19 @@ def start_spark(app_name: str) -> SparkSession:
     interactive = sys.stderr.isatty()
     spark = builder.config("spark.ui.showConsoleProgress", str(interactive).lower()).getOrCreate()
     if spark.sparkContext.master.startswith("local"):
-        # A few thousand result groups: a couple of shuffle partitions, not the default 200.
-        spark.conf.set("spark.sql.shuffle.partitions", str(spark.sparkContext.defaultParallelism))
+        tune_local(spark)
     return spark
+
+
+def tune_local(spark: SparkSession) -> None:
+    """Partition sizes for a few local cores; a cluster keeps Spark's defaults and its application's sparkConf.
+
+    A few thousand result groups need a couple of shuffle partitions, not the default 200. The input is cut into
+    about eight splits per core instead of splits of up to 128 MB: with a few large splits the cores rarely finish
+    together (the first ones run while the JIT still compiles), so one core idles through the last seconds of the
+    scan. Spark's split size is min(maxPartitionBytes, max(openCostInBytes, bytes / minPartitionNum))
+    (``FilePartition.maxSplitBytes``, spark-sql 4.0.4), so small inputs keep 4 MB splits.
+    """
+    cores = spark.sparkContext.defaultParallelism
+    spark.conf.set("spark.sql.shuffle.partitions", str(cores))
+    spark.conf.set("spark.sql.files.minPartitionNum", str(SPLITS_PER_CORE * cores))
