@@ -4,7 +4,8 @@ Run it with `pulumi preview --policy-pack policy` (any backend; see docs/policy.
 file through `python -u -m pulumi.policy <engine address> <this directory>` with this directory as the working
 directory (pulumi-language-python's RunPlugin), so `sparkstack_rules` next to it is importable; constructing the
 `PolicyPack` starts the analyzer gRPC server and prints its port (pulumi_policy/policy.py, `PolicyPack.__init__`).
-The rules live in `sparkstack_rules.py`, which has no Pulumi dependency, so tests can call them directly.
+The rules table lives in `sparkstack_rules.py` (checks in `spec_rules.py` and `script_rules.py`), with no Pulumi
+dependency, so tests can call them directly.
 """
 
 from __future__ import annotations

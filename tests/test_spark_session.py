@@ -32,8 +32,11 @@ def test_local_tuning_cuts_the_input_into_splits_for_every_core(spark, tmp_path:
         shuffle = spark.conf.get("spark.sql.shuffle.partitions")
     finally:
         for key, value in before.items():
-            spark.conf.unset(key) if value is None else spark.conf.set(key, value)
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)
     cores = spark.sparkContext.defaultParallelism
-    assert plain == splits(size, cores) == 2
-    assert tuned == splits(size, spark_session.SPLITS_PER_CORE * cores) == 3
+    assert plain == splits(size, cores)
+    assert tuned == splits(size, spark_session.SPLITS_PER_CORE * cores) > plain  # the file is big enough to tell
     assert shuffle == str(cores)
