@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
@@ -39,7 +40,8 @@ from infra.values import (
 )
 
 PROJECT = "sparkstack"
-JOBS_DIR = Path(__file__).resolve().parent.parent / "jobs"
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+JOBS_DIR = PROJECT_DIR / "jobs"
 
 # The operator names the UI Service `<name>-ui-svc` (a 63-character DNS-1035 label), and each scheduled run
 # `<name>-<UnixNano>`, 20 more characters (operator v2.5.2, internal/controller/scheduledsparkapplication/
@@ -150,7 +152,43 @@ class OperatorConfig(Model):
     namespace: DnsLabel = "spark-operator"
     chart_version: Literal["2.5.2"] = "2.5.2"
     repository: Literal["https://kubeflow.github.io/spark-operator"] = "https://kubeflow.github.io/spark-operator"
+    # A local copy of the chart (its folder, or the packaged .tgz) instead of the repository: air-gapped clusters,
+    # and the real-engine tests. Relative paths are from the project folder.
+    chart_path: str | None = None
     timeout_seconds: PositiveInt32 = 600
+
+    @property
+    def chart_location(self) -> Path | None:
+        if self.chart_path is None:
+            return None
+        path = Path(self.chart_path).expanduser()
+        return path if path.is_absolute() else PROJECT_DIR / path
+
+    def problems(self) -> Iterator[Problem]:
+        path = self.chart_location
+        if path is None:
+            return
+        key = "platform.operator.chartPath"
+        if path.is_file() and path.name.endswith(".tgz"):
+            if not path.name.startswith(f"spark-operator-{self.chart_version}."):
+                yield Problem(key, f"a packaged chart must be spark-operator-{self.chart_version}.tgz (the "
+                              "chartVersion); `helm pull spark-operator --repo "
+                              f"{self.repository} --version {self.chart_version}` writes it", self.chart_path)
+            return
+        chart_file = path / "Chart.yaml"
+        if not chart_file.is_file():
+            yield Problem(key, f"{path} is neither a chart folder (with a Chart.yaml) nor a packaged .tgz chart; "
+                          "point it at the spark-operator chart's folder", self.chart_path)
+            return
+        try:
+            chart = yaml.safe_load(chart_file.read_text()) or {}
+        except yaml.YAMLError as exc:
+            yield Problem(key, f"{chart_file} is not valid YAML ({exc.__class__.__name__})", self.chart_path)
+            return
+        found = (chart.get("name"), str(chart.get("version")))
+        if found != ("spark-operator", self.chart_version):
+            yield Problem(key, f"{chart_file} holds chart {found[0]} {found[1]}; the stack needs spark-operator "
+                          f"{self.chart_version} (platform.operator.chartVersion)", self.chart_path)
 
 
 class StorageConfig(Model):
@@ -208,6 +246,7 @@ class PlatformConfig(Model):
                           "its own namespace, e.g. 'spark-operator'", self.operator.namespace)
         if self.metrics.pod_monitor and not self.metrics.enabled:
             yield Problem("platform.metrics.podMonitor", "needs platform.metrics.enabled: true", True)
+        yield from self.operator.problems()
         yield from self.history.problems()
 
 
@@ -334,6 +373,9 @@ class ApplicationConfig(Model):
     wait_for_completion: bool = False
     timeout_seconds: PositiveInt32 = 1800
     time_to_live_seconds: PositiveInt32 | None = None
+    # Runs after a failed one (restartPolicy.onFailureRetries); unset: none for runOnUp, 3 for scheduled runs
+    # (infra/spark/defaults.py says why).
+    retries: Annotated[int, Field(ge=0, le=10)] | None = None
     # Any new value re-runs the application on the next `pulumi up` (it is part of the spec), e.g. after a FAILED
     # run whose spec did not change: `pulumi config set --path 'sparkstack:applications.<name>.rerun' 2`.
     rerun: ScalarText | None = None

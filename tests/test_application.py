@@ -29,8 +29,10 @@ def config(**settings: Any) -> ApplicationConfig:
                                              **settings})
 
 
-def deploy(app: ApplicationConfig, name: str = "sales-etl") -> tuple[Recording, dict[str, Any]]:
-    """An Application on a provider, after two stand-ins: one for the operator, one for the sample data."""
+def deploy(app: ApplicationConfig, name: str = "sales-etl",
+           spark_run: tuple[str, str] = ("COMPLETED", "")) -> tuple[Recording, dict[str, Any]]:
+    """An Application on a provider, after two stand-ins: one for the operator, one for the sample data.
+    `spark_run` is the final state (and message) the run's object reads back."""
     outputs: dict[str, Any] = {}
 
     def program() -> None:
@@ -43,7 +45,7 @@ def deploy(app: ApplicationConfig, name: str = "sales-etl") -> tuple[Recording, 
         pulumi.Output.all(component.name, component.namespace).apply(
             lambda values: outputs.update(name=values[0], namespace=values[1]))
 
-    return run_program({}, program=program), outputs
+    return run_program({}, program=program, spark_run=spark_run), outputs
 
 
 def test_run_on_up_registers_one_spark_application_on_the_inherited_provider() -> None:
@@ -71,11 +73,40 @@ def test_run_on_up_registers_one_spark_application_on_the_inherited_provider() -
 def test_wait_for_completion_adds_await_annotations_and_a_longer_create_timeout() -> None:
     rec, _ = deploy(config(waitForCompletion=True, timeoutSeconds=900))
     child = rec.one(APP_TYPE)
+    # Either final state ends the wait (RFC 9535 filter: the child of status whose state is final); the real
+    # provider's reading of it is proven in tests/test_real_engines.py.
     assert child.plain_inputs["metadata"]["annotations"] == {
-        "pulumi.com/waitFor": "jsonpath={.status.applicationState.state}=COMPLETED",
+        "pulumi.com/waitFor": "jsonpath={.status[?@.state=='COMPLETED' || @.state=='FAILED'].state}",
         "pulumi.com/timeoutSeconds": "900",
     }
     assert child.custom_timeouts["create"] == "960s"
+
+
+def test_a_run_that_ends_failed_fails_the_update_naming_the_application_state_and_message() -> None:
+    message = "driver container failed with ExitCode: 1, Reason: Error"
+    with pytest.raises(pulumi.RunError) as raised:
+        deploy(config(waitForCompletion=True), spark_run=("FAILED", message))
+    text = str(raised.value)
+    assert text.startswith("sparkstack:applications.sales-etl: the run ended FAILED: " + message)
+    assert "kubectl logs -n spark-jobs sales-etl-driver" in text and ".rerun" in text
+
+
+def test_a_failed_run_is_not_checked_without_wait_for_completion() -> None:
+    rec, _ = deploy(config(waitForCompletion=False), spark_run=("FAILED", "boom"))
+    assert rec.one(APP_TYPE).plain_inputs["metadata"]["name"] == "sales-etl"
+
+
+@pytest.mark.parametrize(("settings", "run_retries", "scheduled_retries"), [
+    ({}, 0, 3),  # a run on `pulumi up` reports its failure at once; scheduled runs retry transient failures
+    ({"retries": 2}, 2, 2),
+])
+def test_retries_default_to_none_on_up_and_three_on_a_schedule(settings: dict, run_retries: int,
+                                                               scheduled_retries: int) -> None:
+    rec, _ = deploy(config(schedule=SCHEDULE, **settings))
+    run_policy = rec.one(APP_TYPE).plain_inputs["spec"]["restartPolicy"]
+    scheduled_policy = rec.one(SCHEDULED_TYPE).plain_inputs["spec"]["template"]["restartPolicy"]
+    assert (run_policy["type"], run_policy["onFailureRetries"]) == ("OnFailure", run_retries)
+    assert scheduled_policy["onFailureRetries"] == scheduled_retries
 
 
 def test_schedule_and_run_on_up_register_both_and_the_schedule_updates_in_place() -> None:

@@ -7,6 +7,7 @@ surroundings. Every bad case runs the real program under the mock engine and ass
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -292,6 +293,36 @@ def test_top_level_mistakes_stop_the_program(config: dict[str, Any], expected: s
         run_program(config)
     assert expected in str(caught.value)
     assert caught.value.recording.resources == []  # type: ignore[attr-defined]
+
+
+def _chart(folder: Path, name: str = "spark-operator", version: str = "2.5.2") -> Path:
+    folder.mkdir(parents=True)
+    (folder / "Chart.yaml").write_text(f"apiVersion: v2\nname: {name}\nversion: {version}\n")
+    return folder
+
+
+@pytest.mark.parametrize(("make", "hint"), [
+    (lambda tmp: tmp / "missing", "neither a chart folder"),
+    (lambda tmp: _chart(tmp / "old", version="2.4.0"), "holds chart spark-operator 2.4.0"),
+    (lambda tmp: _chart(tmp / "other", name="prometheus"), "holds chart prometheus 2.5.2"),
+    (lambda tmp: (tmp / "spark-operator-2.4.0.tgz", (tmp / "spark-operator-2.4.0.tgz").write_bytes(b"x"))[0],
+     "spark-operator-2.5.2.tgz"),
+])
+def test_a_local_chart_must_be_the_pinned_operator_chart(tmp_path: Path, make: Any, hint: str) -> None:
+    bad = str(make(tmp_path))
+    with pytest.raises(ConfigError) as caught:
+        run_program(dev_with("platform", "operator.chartPath", bad))
+    line = next(ln for ln in str(caught.value).splitlines() if "platform.operator.chartPath" in ln)
+    assert f"(got {bad!r})" in line and hint in line, line
+    assert caught.value.recording.resources == []  # type: ignore[attr-defined]
+
+
+def test_a_local_chart_replaces_the_repository_in_the_release(tmp_path: Path) -> None:
+    chart = _chart(tmp_path / "chart")
+    release = run_program(dev_with("platform", "operator.chartPath", str(chart))).one(
+        "kubernetes:helm.sh/v3:Release").plain_inputs
+    assert release["chart"] == str(chart)
+    assert "repositoryOpts" not in release and "version" not in release  # the folder is the version
 
 
 def test_keys_that_do_not_apply_to_the_cluster_kind() -> None:

@@ -357,7 +357,7 @@ def test_builder_defaults() -> None:
     assert spec["sparkVersion"] == "4.0.4"
     assert spec["mainApplicationFile"] == "local:///opt/sparkstack/jobs/sales_etl.py"
     assert spec["restartPolicy"] == {
-        "type": "OnFailure", "onFailureRetries": 3, "onFailureRetryInterval": 30,
+        "type": "OnFailure", "onFailureRetries": 0, "onFailureRetryInterval": 30,
         "onSubmissionFailureRetries": 5, "onSubmissionFailureRetryInterval": 20,
     }
     conf = spec["sparkConf"]

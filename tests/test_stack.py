@@ -206,7 +206,7 @@ def test_regenerated_data_re_runs_the_applications_that_read_it(dev: Recording) 
 
 def test_etl_waits_for_completion_and_runs_nightly(dev: Recording) -> None:
     app = dev.one(APP).plain_inputs
-    assert app["metadata"]["annotations"]["pulumi.com/waitFor"].endswith("=COMPLETED")
+    assert "@.state=='COMPLETED'" in app["metadata"]["annotations"]["pulumi.com/waitFor"]
     nightly = dev.one(SCHEDULED).plain_inputs["spec"]
     assert (nightly["schedule"], nightly["concurrencyPolicy"]) == ("0 3 * * *", "Forbid")
     assert int(nightly["successfulRunHistoryLimit"]) == 3 and int(nightly["failedRunHistoryLimit"]) == 5

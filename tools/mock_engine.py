@@ -85,6 +85,9 @@ def unwrap(value: Any) -> Any:
 class StackMocks(pulumi.runtime.Mocks):
     """Echo inputs back as outputs, plus the few outputs the program reads from its resources."""
 
+    spark_run_state = "COMPLETED"
+    spark_run_message = ""
+
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         state = dict(args.inputs)
         if args.typ == "pulumi-python:dynamic:Resource":
@@ -97,6 +100,10 @@ class StackMocks(pulumi.runtime.Mocks):
             })
         if args.typ == "kubernetes:helm.sh/v3:Release":
             state["status"] = {"status": "deployed", "namespace": state.get("namespace"), "name": state.get("name")}
+        if args.typ.endswith(":SparkApplication"):
+            # What the provider reads back once a waited-for run has ended; a test may set another final state.
+            state["status"] = {"applicationState": {"state": self.spark_run_state,
+                                                    "errorMessage": self.spark_run_message}}
         metadata = state.get("metadata")
         if isinstance(metadata, dict) and "name" not in metadata:
             # The Kubernetes provider auto-names objects from the resource name plus a random suffix.
@@ -177,16 +184,21 @@ def run_program(
     secret_keys: list[str] | None = None,
     program: Callable[[], None] | None = None,
     preview: bool = False,
+    spark_run: tuple[str, str] = ("COMPLETED", ""),
 ) -> Recording:
-    """Run `__main__.py` (or `program`) under mocks with the given config; return what it registered."""
+    """Run `__main__.py` (or `program`) under mocks with the given config; return what it registered.
+
+    `spark_run` is the final state and message every SparkApplication reads back (what the operator wrote)."""
     try:  # the SDK's sync helpers need a current loop; a test that ran asyncio.run() may have left none
         asyncio.get_event_loop()
     except RuntimeError:
         asyncio.set_event_loop(asyncio.new_event_loop())
-    monitor = RecordingMonitor(StackMocks())
+    engine = StackMocks()
+    engine.spark_run_state, engine.spark_run_message = spark_run
+    monitor = RecordingMonitor(engine)
     pulumi.runtime.set_all_config(_as_engine_config(config), secret_keys or [])
-    mocks.set_mocks(StackMocks(), project=PROJECT, stack=stack, preview=preview, monitor=monitor)
-    monitor.mocks = StackMocks()
+    mocks.set_mocks(engine, project=PROJECT, stack=stack, preview=preview, monitor=monitor)
+    monitor.mocks = engine
 
     def main() -> None:
         if program is not None:

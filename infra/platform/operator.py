@@ -49,12 +49,13 @@ def operator_release(
     `skip_await=False` makes Pulumi wait for every object of the release, so Spark resources that depend on
     this release are only created once the webhook can admit them. `atomic` rolls back a failed install.
     """
+    local = cfg.chart_location
+    source = ({"chart": str(local)} if local is not None
+              else {"chart": CHART, "version": cfg.chart_version, "repository_opts": {"repo": cfg.repository}})
     return k8s.helm.v3.Release(
         "spark-operator",
         name="spark-operator",
-        chart=CHART,
-        version=cfg.chart_version,
-        repository_opts={"repo": cfg.repository},
+        **source,
         namespace=namespace.metadata["name"],
         values=job_namespace.metadata["name"].apply(lambda ns: operator_values(ns, metrics)),
         skip_await=False,

@@ -7,8 +7,9 @@ dependencies in `ApplicationArgs`: a component's own `depends_on` does not hold 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -20,7 +21,39 @@ from infra.spark.crd import API_VERSION
 
 WAIT_FOR_ANNOTATION = "pulumi.com/waitFor"
 TIMEOUT_ANNOTATION = "pulumi.com/timeoutSeconds"
-COMPLETED_CONDITION = "jsonpath={.status.applicationState.state}=COMPLETED"
+# Wait for either final state (operator v2.5.2: COMPLETED or FAILED; a failed submission ends FAILED too). The
+# provider reads RFC 9535 JSONPath (provider/pkg/jsonpath, github.com/theory/jsonpath): the filter picks the child
+# of `status` whose `state` is final, so the condition holds once a run has ended, either way.
+FINISHED_CONDITION = "jsonpath={.status[?@.state=='COMPLETED' || @.state=='FAILED'].state}"
+COMPLETED = "COMPLETED"
+
+
+class SparkApplicationResource(k8s.apiextensions.CustomResource):
+    """A SparkApplication that also exposes the live object's `status`, as the typed SDK classes expose theirs: an
+    output-only property (sent as nothing, filled from what the provider read back)."""
+
+    status: pulumi.Output[Any]
+
+    def __init__(self, name: str, *, metadata: Mapping[str, Any], spec: Mapping[str, Any],
+                 opts: pulumi.ResourceOptions) -> None:
+        props = k8s.apiextensions.CustomResourceArgs(api_version=API_VERSION, kind="SparkApplication",
+                                                     metadata=metadata, spec=spec)
+        props.__dict__["status"] = None
+        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(version=k8s._utilities.get_version()))
+        pulumi.CustomResource.__init__(self, f"kubernetes:{API_VERSION}:SparkApplication", name, props, opts)
+
+
+def check_finished_run(name: str, namespace: str, status: Mapping[str, Any] | None) -> None:
+    """Fail `pulumi up` with the application's state and the driver's message when its run did not complete."""
+    state = (status or {}).get("applicationState") or {}
+    if state.get("state") == COMPLETED:
+        return
+    message = state.get("errorMessage") or "no message from the operator"
+    raise pulumi.RunError(
+        f"sparkstack:applications.{name}: the run ended {state.get('state', 'without a state')}: {message}. "
+        f"Driver log: `kubectl logs -n {namespace} {name}-driver`; events: `kubectl describe sparkapplication -n "
+        f"{namespace} {name}`. A change to the application runs it again on the next `pulumi up`; to re-run it "
+        f"unchanged, set a new sparkstack:applications.{name}.rerun value.")
 
 
 @dataclass(frozen=True)
@@ -40,10 +73,11 @@ class Application(pulumi.ComponentResource):
     The SparkApplication is replaced, not updated, when its spec changes, and the old object is deleted first
     (same name). Operator v2.5.2 would resubmit an edited application, but until it does the object's status still
     reads COMPLETED from the previous run, so an in-place update could satisfy `waitForCompletion` at once; a new
-    object's status can only come from the new run. With `waitForCompletion`, `pulumi up` blocks until COMPLETED.
-    pulumi-kubernetes cannot also stop at FAILED: a list of `pulumi.com/waitFor` conditions must all hold at once
-    (pulumi-kubernetes provider/pkg/await/condition/all.go), so a failed run fails `pulumi up` at `timeoutSeconds`.
-    An unchanged spec is not resubmitted, so re-running it takes a new `rerun` value (see the README).
+    object's status can only come from the new run. With `waitForCompletion`, `pulumi up` waits until the run ends
+    and fails, naming the state and the driver's message, unless it COMPLETED. Waiting for either final state (not
+    COMPLETED alone) keeps a FAILED run from holding `up` for `timeoutSeconds` and from leaving the object with
+    initialization errors, which the engine would await again on every later `up`. An unchanged spec is not
+    resubmitted, so re-running it takes a new `rerun` value (see the README).
 
     The ScheduledSparkApplication is updated in place: the operator uses the new template from the next run on, and
     replacing it would drop its run history.
@@ -51,7 +85,7 @@ class Application(pulumi.ComponentResource):
 
     name: pulumi.Output[str]
     namespace: pulumi.Output[str]
-    run: k8s.apiextensions.CustomResource | None
+    run: SparkApplicationResource | None
     scheduled: k8s.apiextensions.CustomResource | None
 
     def __init__(self, name: str, args: ApplicationArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -65,12 +99,10 @@ class Application(pulumi.ComponentResource):
             metadata = {"name": name, "namespace": args.namespace, "labels": labels}
             if app.wait_for_completion:
                 # Without waitFor the provider does not await custom resources at all.
-                metadata["annotations"] = {WAIT_FOR_ANNOTATION: COMPLETED_CONDITION,
+                metadata["annotations"] = {WAIT_FOR_ANNOTATION: FINISHED_CONDITION,
                                            TIMEOUT_ANNOTATION: str(app.timeout_seconds)}
-            self.run = k8s.apiextensions.CustomResource(
+            self.run = SparkApplicationResource(
                 name,
-                api_version=API_VERSION,
-                kind="SparkApplication",
                 metadata=metadata,
                 spec=application_spec(name, app, args.platform).to_crd(),
                 opts=pulumi.ResourceOptions(
@@ -90,6 +122,10 @@ class Application(pulumi.ComponentResource):
                 spec=scheduled_spec(name, app, args.platform).to_crd(),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
             )
+        if self.run is not None and app.wait_for_completion:
+            # Known once the run has ended (never at preview); a run that did not complete fails the update here.
+            pulumi.Output.all(self.run.status, args.namespace).apply(
+                lambda values: check_finished_run(name, str(values[1]), values[0]))
         created = [r.urn for r in (self.run, self.scheduled) if r is not None]
         # Derived from the children, so anything using these outputs waits for the application's objects.
         self.name = pulumi.Output.all(*created).apply(lambda _: name)

@@ -38,6 +38,8 @@ from infra.spark.crd import (
     VolumeMount,
 )
 from infra.spark.defaults import (
+    RUN_ON_UP_RETRIES,
+    SCHEDULED_RETRIES,
     default_restart_policy,
     default_spark_conf,
     spark_pod_security_context,
@@ -83,7 +85,8 @@ def _pod(app_name: str, role: str, resources: DriverConfig | ExecutorConfig, acc
     }
 
 
-def application_spec(name: str, app: ApplicationConfig, platform: SparkPlatform) -> SparkApplicationSpec:
+def application_spec(name: str, app: ApplicationConfig, platform: SparkPlatform,
+                     scheduled: bool = False) -> SparkApplicationSpec:
     """The SparkApplication spec of one application, with the platform's defaults under its own settings.
 
     - sparkConf: the platform's defaults, then `spark.local.dir` on the scratch volume, then the application's own.
@@ -129,7 +132,8 @@ def application_spec(name: str, app: ApplicationConfig, platform: SparkPlatform)
         main_application_file=script_uri(app.script),
         arguments=list(app.arguments) or None,
         spark_version=platform.spark_version,
-        restart_policy=default_restart_policy(),
+        restart_policy=default_restart_policy(
+            app.retries if app.retries is not None else SCHEDULED_RETRIES if scheduled else RUN_ON_UP_RETRIES),
         spark_conf=spark_conf,
         driver=DriverSpec(**driver),
         executor=ExecutorSpec(**executor),
@@ -153,5 +157,5 @@ def scheduled_spec(name: str, app: ApplicationConfig, platform: SparkPlatform) -
         suspend=schedule.suspend,
         # Neither marker: the next scheduled run reads whatever data is there, and a re-run is for the one-shot run.
         template=application_spec(name, app.model_copy(update={"rerun": None}),
-                                  replace(platform, data_generation=None)),
+                                  replace(platform, data_generation=None), scheduled=True),
     )

@@ -27,11 +27,19 @@ def default_spark_conf() -> dict[str, str]:
     }
 
 
-def default_restart_policy() -> RestartPolicy:
-    """Retry transient failures (node loss, API hiccups); the operator backs off linearly per attempt."""
+# A run on `pulumi up` is not retried unless asked: the operator cannot tell a lost node from the job's own exit
+# code (the sales ETL exits 1 on too many rejects, 2 on bad input), and retries of a deterministic failure only
+# delay the FAILED that `pulumi up` reports (operator v2.5.2 waits interval x attempt between runs,
+# pkg/util/sparkapplication.go). Scheduled runs keep a few retries for transient failures: nobody is waiting.
+RUN_ON_UP_RETRIES = 0
+SCHEDULED_RETRIES = 3
+
+
+def default_restart_policy(retries: int) -> RestartPolicy:
+    """Retry failed runs `retries` times and failed submissions (API hiccups) always; linear back-off per attempt."""
     return RestartPolicy(
         type="OnFailure",
-        on_failure_retries=3,
+        on_failure_retries=retries,
         on_failure_retry_interval=30,
         on_submission_failure_retries=5,
         on_submission_failure_retry_interval=20,

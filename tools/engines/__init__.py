@@ -1,0 +1,14 @@
+"""The real-engine harness: a Kubernetes control plane, kwok and the Spark Operator on 127.0.0.1, and the real Pulumi
+CLI and Kubernetes provider driving the stack against it.
+
+What it holds:
+- `go/`: our wrapper Go modules that pin and build the engines from their published modules
+  (`scripts/build-engines.sh`); `shims/`: the two plugin launchers a Go build does not produce;
+- `pki.py`: the local cluster's certificates; `kube.py`: a small Kubernetes API client (stdlib only);
+- `kwok_stages.yaml`: how kwok's fake node moves pods along (drivers succeed, or fail on request);
+- `local_cluster.py`: start and stop the control plane, kwok and the operator (`scripts/local-cluster.sh`);
+- `operator_host.py`: runs operator v2.5.2's controller and webhook on the host once the chart has installed them;
+- `pulumi_run.py`: the stack under the real CLI (Automation API, file backend).
+
+It may import the standard library and `yaml`; the Pulumi program (`infra/`) never imports it.
+"""
