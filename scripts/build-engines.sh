@@ -44,6 +44,11 @@ build() {
   echo "[$step/$total] $name: done in $((SECONDS - t0)) s ($(du -h "$bin/$name" | cut -f1))" >&2
 }
 
+# module_dir WRAPPER MODULE: where the module's source is, downloading it (checked against go.sum) if need be.
+module_dir() {
+  (cd "$src/$1" && go mod download -json "$2") | python3 -c 'import json, sys; print(json.load(sys.stdin)["Dir"])'
+}
+
 # Version strings the programs report (pulumi's automation API checks the CLI's; Helm checks the API server's).
 pulumi_version=$(awk '$1 == "github.com/pulumi/pulumi/pkg/v3" { print $2 }' "$src/pulumi/go.mod")
 kube_version=$(awk '$1 == "k8s.io/kubernetes" { print $2 }' "$src/kubernetes/go.mod")
@@ -58,7 +63,7 @@ build pulumi pulumi github.com/pulumi/pulumi/pkg/v3/cmd/pulumi \
 # cache is read-only, so our main (tools/engines/go/provider/cmd/...) embeds copies written beside it instead.
 provider_main=$src/provider/cmd/pulumi-resource-kubernetes
 if [ ! -x "$bin/pulumi-resource-kubernetes" ]; then
-  provider_dir=$(cd "$src/provider" && go list -m -f '{{.Dir}}' github.com/pulumi/pulumi-kubernetes/provider/v4)
+  provider_dir=$(module_dir provider github.com/pulumi/pulumi-kubernetes/provider/v4)
   python3 - "$provider_dir/cmd/pulumi-resource-kubernetes" "$provider_main" "$provider_version" <<'PY'
 import json, sys
 from pathlib import Path
@@ -88,7 +93,7 @@ cp tools/engines/shims/* "$bin/"
 echo "[$step/$total] shims: $(ls tools/engines/shims | tr '\n' ' ')" >&2
 
 # The operator's chart, as published in its module, for `sparkstack:platform.operator.chartPath`.
-chart=$(cd "$src/operator" && go list -m -f '{{.Dir}}' github.com/kubeflow/spark-operator/v2)/charts/spark-operator-chart
+chart=$(module_dir operator github.com/kubeflow/spark-operator/v2)/charts/spark-operator-chart
 rm -rf "$cache/$key/spark-operator-chart"
 cp -r "$chart" "$cache/$key/spark-operator-chart"
 chmod -R u+w "$cache/$key/spark-operator-chart"

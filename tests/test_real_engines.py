@@ -205,6 +205,36 @@ def test_pod_security_admission_really_refuses_a_root_pod_in_the_job_namespace(s
     assert refused.value.status == 403 and 'violates PodSecurity "restricted' in str(refused.value)
 
 
+# What a Spark 4.0.4 driver does with the API server (spark-kubernetes: ExecutorPodsAllocator creates executor
+# pods, ExecutorPodsWatchSnapshotSource and ExecutorPodsPollingSnapshotSource watch and list them,
+# KubernetesClusterSchedulerBackend creates the executors' ConfigMap and at stop deletes pods, ConfigMaps and
+# claims by label), and what no Spark pod may do.
+DRIVER_MAY = [("create", "pods"), ("list", "pods"), ("watch", "pods"), ("delete", "pods"),
+              ("deletecollection", "pods"), ("create", "configmaps"), ("deletecollection", "configmaps"),
+              ("deletecollection", "persistentvolumeclaims")]
+NOBODY_MAY = [("get", "secrets"), ("create", "rolebindings"), ("patch", "namespaces"), ("create", "pods/exec")]
+
+
+def _allowed(kube: Kube, account: str, verb: str, resource: str, namespace: str = JOB_NAMESPACE) -> bool:
+    resource, _, sub = resource.partition("/")
+    review = kube.request("POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", {
+        "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+        "spec": {"user": f"system:serviceaccount:{JOB_NAMESPACE}:{account}",
+                 "groups": ["system:serviceaccounts", f"system:serviceaccounts:{JOB_NAMESPACE}"],
+                 "resourceAttributes": {"namespace": namespace, "verb": verb, "resource": resource,
+                                        "subresource": sub}}})
+    return review["status"]["allowed"]
+
+
+def test_rbac_gives_the_driver_what_spark_calls_and_nothing_more(scenario: Scenario) -> None:
+    kube = scenario.kube  # the real RBAC authorizer decides
+    assert [(v, r) for v, r in DRIVER_MAY if not _allowed(kube, "spark-driver", v, r)] == []
+    for account in ("spark-driver", "spark-executor"):
+        assert [(v, r) for v, r in NOBODY_MAY if _allowed(kube, account, v, r)] == []
+    assert not _allowed(kube, "spark-executor", "list", "pods")  # executors never call the API server
+    assert not _allowed(kube, "spark-driver", "create", "pods", namespace="default")  # its namespace only
+
+
 def test_a_second_preview_expects_no_changes(scenario: Scenario) -> None:
     code, result, _ = scenario.pulumi("preview", "--expect-no-changes")
     assert code == 0, result.get("error", "")[-3000:]

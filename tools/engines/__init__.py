@@ -3,12 +3,13 @@ CLI and Kubernetes provider driving the stack against it.
 
 What it holds:
 - `go/`: our wrapper Go modules that pin and build the engines from their published modules
-  (`scripts/build-engines.sh`); `shims/`: the two plugin launchers a Go build does not produce;
+  (`scripts/build-engines.sh`); `shims/`: the dynamic-provider host launcher a Go build does not produce;
 - `pki.py`: the local cluster's certificates; `kube.py`: a small Kubernetes API client (stdlib only);
 - `kwok_stages.yaml`: how kwok's fake node moves pods along (drivers succeed, or fail on request);
 - `local_cluster.py`: start and stop the control plane, kwok and the operator (`scripts/local-cluster.sh`);
 - `operator_host.py`: runs operator v2.5.2's controller and webhook on the host once the chart has installed them;
-- `pulumi_run.py`: the stack under the real CLI (Automation API, file backend).
+- `pulumi_run.py`: the stack under the real CLI (as an Automation API inline program; local policy packs as
+  binary analyzer plugins).
 
 It may import the standard library and `yaml`; the Pulumi program (`infra/`) never imports it.
 """

@@ -3,11 +3,11 @@
     scripts/local-cluster.sh start [--operator]    prints `export KUBECONFIG=...` and `export PATH=...` for eval
     scripts/local-cluster.sh stop                  ends exactly the processes `start` started, removes the state
 
-Runs etcd, kube-apiserver (RBAC, Pod Security admission, service-account tokens, webhooks routed to endpoints),
-kube-controller-manager, kube-scheduler and kwok with one fake node and a default StorageClass with four
-pre-made 50Gi volumes, all from the binaries
-`scripts/build-engines.sh` built. With `--operator` it also runs the operator host (tools/engines/operator_host.py),
-which runs the Spark Operator's controller and webhook on this machine as soon as its Helm chart is installed.
+Runs etcd, kube-apiserver (RBAC, Pod Security admission, service-account tokens), kube-controller-manager,
+kube-scheduler and kwok with one fake node, plus a default StorageClass with four pre-made 50Gi volumes, all from
+the binaries `scripts/build-engines.sh` built. With `--operator` it also runs the operator host
+(tools/engines/operator_host.py), which runs the Spark Operator's controller and webhook on this machine as soon as
+its Helm chart is installed.
 
 kwok plays the kubelet: pods become Running and Ready (with addresses nothing connects to); Spark drivers succeed
 after a few seconds, or fail on request (tools/engines/kwok_stages.yaml). Services get ClusterIPs in 127.96.0.0/16,

@@ -27,7 +27,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -38,6 +38,7 @@ from tools.engines.local_cluster import State, free_port
 SELECTOR = "app.kubernetes.io/name=spark-operator"
 COMPONENTS = ("controller", "webhook")
 READY_ANNOTATION = "sparkstack.dev/host-process"
+RESTART_BACKOFF = 5.0  # seconds between starts of a process that keeps exiting, as a kubelet backs off
 HOST_FLAGS = ("--metrics-bind-address=", "--health-probe-bind-address=", "--webhook-cert-dir=", "--kubeconfig=")
 
 
@@ -59,6 +60,7 @@ class Hosted:
     uid: str
     process: subprocess.Popen
     health: str
+    started: float = field(default_factory=time.monotonic)
 
 
 class OperatorHost:
@@ -151,7 +153,7 @@ class OperatorHost:
             current = deployments.get(key)
             if current is None or current["metadata"]["uid"] != hosted.uid:
                 self._stop(key)
-            elif hosted.process.poll() is not None:
+            elif hosted.process.poll() is not None and time.monotonic() - hosted.started > RESTART_BACKOFF:
                 self.log(f"{hosted.component} exited with {hosted.process.returncode}; starting it again")
                 self.hosted.pop(key)
         for key, deployment in deployments.items():
