@@ -126,12 +126,19 @@ def test_scale_mode_is_not_the_exact_mode(tmp_path: Path) -> None:
     assert (tmp_path / "sales_0.csv").read_bytes() != exact["sales_0.csv"]
 
 
-@pytest.mark.parametrize("bad", [["--skew-city", "Austin", "--skew-ratio", "1.5"], ["--skew-city", "Austin, TX"],
-                                 ["--files", "0"]])
-def test_bad_arguments_are_refused(capsys: pytest.CaptureFixture[str], tmp_path: Path, bad: list[str]) -> None:
-    with pytest.raises(SystemExit):
+@pytest.mark.parametrize(("bad", "why"), [
+    (["--skew-city", "Austin", "--skew-ratio", "1.5"], "--skew-ratio must be between 0 and 1"),
+    (["--skew-city", "Austin, TX"], "--skew-city must be a plain name (not empty, no commas"),
+    (["--files", "0"], "--files must be >= 1 and --rows-per-file >= 0"),
+])
+def test_bad_arguments_are_refused(capsys: pytest.CaptureFixture[str], tmp_path: Path, bad: list[str],
+                                   why: str) -> None:
+    """Each refusal says what is wrong with which flag (the usage line alone names every flag)."""
+    with pytest.raises(SystemExit) as exited:
         generate_data.main(["--output", str(tmp_path), *bad])
-    assert bad[0] in capsys.readouterr().err
+    assert exited.value.code == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if ": error: " in line]
+    assert len(errors) == 1 and errors[0].split(": error: ", 1)[1].startswith(why), errors
     assert not any(tmp_path.iterdir())
 
 

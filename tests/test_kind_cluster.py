@@ -4,6 +4,7 @@ the SDK's mocks, and the pickled provider loaded the way `pulumi up` does (by a 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import select
@@ -535,3 +536,32 @@ def test_fake_kind_is_executable_by_hand() -> None:
     """The repo copy stays runnable directly (`FAKE_KIND_STATE=/tmp/k tests/fakes/kind get clusters`)."""
     assert os.access(FAKE_KIND, os.X_OK)
     assert FAKE_KIND.read_text().startswith("#!/usr/bin/env python3\n")
+
+
+def _created_hash(provider: Any, cluster_props: dict[str, Any]) -> tuple[str, str]:
+    """(config_hash, the config kind received) of one create, deleting the cluster after it."""
+    result = provider.create(cluster_props)
+    provider.delete(result.id, result.outs)
+    return result.outs["config_hash"], result.outs["config"]
+
+
+def test_config_hash_is_of_what_kind_receives_and_changes_with_every_input_that_defines_the_cluster(
+        fake_kind: FakeKind, provider) -> None:
+    base, config = _created_hash(provider, props())
+    canonical = json.dumps(yaml.safe_load(fake_kind.calls()[1]["config"]), sort_keys=True, separators=(",", ":"))
+    assert base == hashlib.sha256(canonical.encode()).hexdigest()
+    assert config == fake_kind.calls()[1]["config"]
+    variants = {
+        "name": props(name="other"),
+        "node image": props(node_image="kindest/node:v1.32.5"),
+        "workers": props(workers=1),
+        "no mounts": props(extra_mounts=[]),
+        "a writable mount": props(extra_mounts=[KindMount("/srv/data", "/data", read_only=False)]),
+        "another host path": props(extra_mounts=[KindMount("/srv/other", "/data", read_only=True)]),
+        "another container path": props(extra_mounts=[KindMount("/srv/data", "/mnt", read_only=True)]),
+    }
+    hashes = {what: _created_hash(provider, variant)[0] for what, variant in variants.items()}
+    assert [what for what, value in hashes.items() if value == base] == []
+    assert len(set(hashes.values())) == len(hashes)
+    # How kind is run is not the cluster: the same cluster, the same hash.
+    assert _created_hash(provider, props(wait="10m"))[0] == base
