@@ -43,13 +43,12 @@ class Kube:
         user = next(u["user"] for u in config["users"] if u["name"] == current["user"])
         context = ssl.create_default_context(cadata=base64.b64decode(cluster["certificate-authority-data"]).decode())
         if "client-certificate-data" in user:
-            # ssl loads client certificates from files only; keep them in a private temporary folder.
-            folder = Path(tempfile.mkdtemp(prefix="sparkstack-kube-"))
-            cert, key = folder / "client.crt", folder / "client.key"
-            cert.write_bytes(base64.b64decode(user["client-certificate-data"]))
-            key.write_bytes(base64.b64decode(user["client-key-data"]))
-            key.chmod(0o600)
-            context.load_cert_chain(cert, key)
+            # ssl loads client certificates from files only: a private folder, removed once they are loaded.
+            with tempfile.TemporaryDirectory(prefix="sparkstack-kube-") as folder:
+                cert, key = Path(folder) / "client.crt", Path(folder) / "client.key"
+                cert.write_bytes(base64.b64decode(user["client-certificate-data"]))
+                key.write_bytes(base64.b64decode(user["client-key-data"]))
+                context.load_cert_chain(cert, key)
         return cls(cluster["server"], context, user.get("token"))
 
     def request(self, method: str, path: str, body: Any = None,

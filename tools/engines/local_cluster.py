@@ -106,7 +106,7 @@ class State:
 
     @property
     def admin_kubeconfig(self) -> Path:
-        return self.root / "admin.kubeconfig"
+        return self.kubeconfig_for("admin")
 
     def kubeconfig_for(self, user: str) -> Path:
         return self.root / f"{user}.kubeconfig"
