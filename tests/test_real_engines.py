@@ -18,6 +18,7 @@ import base64
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -118,10 +119,17 @@ class Scenario:
     def pulumi(self, verb: str, *flags: str, timeout: float = 900) -> tuple[int, dict[str, Any], float]:
         """One CLI run through tools/engines/pulumi_run.py: (exit code, its JSON result, seconds taken)."""
         started = time.monotonic()
-        done = subprocess.run([sys.executable, "-m", "tools.engines.pulumi_run", "--workdir", str(self.project),
-                               "--stack", STACK, verb, *flags], cwd=ROOT, env=self.env, stdout=subprocess.PIPE,
-                              text=True, timeout=timeout)
-        return done.returncode, json.loads(done.stdout), time.monotonic() - started
+        # Its own process group: on a timeout the CLI and the plugins it started go too, not only the Python parent.
+        run = subprocess.Popen([sys.executable, "-m", "tools.engines.pulumi_run", "--workdir", str(self.project),
+                                "--stack", STACK, verb, *flags], cwd=ROOT, env=self.env, stdout=subprocess.PIPE,
+                               text=True, start_new_session=True)
+        try:
+            stdout, _ = run.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.communicate()
+            raise
+        return run.returncode, json.loads(stdout), time.monotonic() - started
 
     def spark_application(self) -> dict[str, Any] | None:
         return self.kube.get(f"/apis/sparkoperator.k8s.io/v1beta2/namespaces/{JOB_NAMESPACE}/sparkapplications/{APP}")
