@@ -11,8 +11,19 @@ from typing import Any
 
 import pytest
 
+from tests.scenarios import event_logs
 from tools.mock_engine import ROOT
-from tools.rehearse import DOCTOR, Rehearsal, find_application, local_command, local_settings, map_path, rehearse
+from tools.rehearse import (
+    DOCTOR,
+    Rehearsal,
+    _report,
+    find_application,
+    local_command,
+    local_settings,
+    map_path,
+    rehearse,
+    run_doctor,
+)
 from tools.submission import submission
 
 FILES, ROWS = 3, 2000
@@ -101,8 +112,23 @@ def test_rehearsal_shows_the_doctors_findings_when_the_doctor_exists(rehearsal: 
     assert result.doctor is not None, result.doctor_note
     assert result.doctor["application"]["name"] == "sales-etl" and result.doctor["application"]["completed"]
     assert isinstance(result.doctor["findings"], list)
-    from tools.rehearse import _report
-
     report = _report(result)
     assert f"doctor: {len(result.doctor['findings'])} finding(s)" in report
     assert json.dumps(result.summary, indent=2, sort_keys=True) in report
+
+
+def test_the_report_lists_every_finding_the_doctor_makes(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The rehearsal's own run has nothing to find, so the report is checked on a real troubled application's log:
+    every finding the doctor makes on its own appears, with its check and severity."""
+    root, apps = event_logs(tmp_path_factory)
+    log = root / "troubled" / f"eventlog_v2_{apps['troubled']}"
+    alone = subprocess.run([sys.executable, "-m", "tools.doctor", str(log), "--json"], cwd=ROOT, capture_output=True,
+                           text=True, timeout=300)
+    expected = json.loads(alone.stdout)["findings"]
+    assert expected, "the troubled application should give the doctor something to find"
+    doctor, note = run_doctor(log)
+    assert doctor is not None and doctor["findings"] == expected, note
+    report = _report(Rehearsal("troubled", ["spark-submit"], 0, "", "", event_log=log, doctor=doctor)).splitlines()
+    assert f"doctor: {len(expected)} finding(s)" in report
+    for finding in expected:
+        assert [line for line in report if finding["check"] in line and finding["severity"].upper() in line], finding
