@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
@@ -37,6 +36,7 @@ from infra.values import (
     check_app_name,
     cpu_millis,
     image_spark_version,
+    local_chart_problem,
 )
 
 PROJECT = "sparkstack"
@@ -168,27 +168,9 @@ class OperatorConfig(Model):
         path = self.chart_location
         if path is None:
             return
-        key = "platform.operator.chartPath"
-        if path.is_file() and path.name.endswith(".tgz"):
-            if not path.name.startswith(f"spark-operator-{self.chart_version}."):
-                yield Problem(key, f"a packaged chart must be spark-operator-{self.chart_version}.tgz (the "
-                              "chartVersion); `helm pull spark-operator --repo "
-                              f"{self.repository} --version {self.chart_version}` writes it", self.chart_path)
-            return
-        chart_file = path / "Chart.yaml"
-        if not chart_file.is_file():
-            yield Problem(key, f"{path} is neither a chart folder (with a Chart.yaml) nor a packaged .tgz chart; "
-                          "point it at the spark-operator chart's folder", self.chart_path)
-            return
-        try:
-            chart = yaml.safe_load(chart_file.read_text()) or {}
-        except yaml.YAMLError as exc:
-            yield Problem(key, f"{chart_file} is not valid YAML ({exc.__class__.__name__})", self.chart_path)
-            return
-        found = (chart.get("name"), str(chart.get("version")))
-        if found != ("spark-operator", self.chart_version):
-            yield Problem(key, f"{chart_file} holds chart {found[0]} {found[1]}; the stack needs spark-operator "
-                          f"{self.chart_version} (platform.operator.chartVersion)", self.chart_path)
+        problem = local_chart_problem(path, "spark-operator", self.chart_version, self.repository)
+        if problem:
+            yield Problem("platform.operator.chartPath", problem, self.chart_path)
 
 
 class StorageConfig(Model):

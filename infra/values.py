@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
+from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import yaml
 from pydantic import AfterValidator, Field
 
 INT32_MAX = 2**31 - 1
@@ -280,3 +282,26 @@ AbsolutePath = Annotated[str, AfterValidator(_absolute_path)]
 Int32 = Annotated[int, Field(ge=0, le=INT32_MAX)]
 PositiveInt32 = Annotated[int, Field(ge=1, le=INT32_MAX)]
 Int64 = Annotated[int, Field(ge=0)]
+
+
+def local_chart_problem(path: Path, name: str, version: str, repository: str) -> str | None:
+    """What is wrong with a local Helm chart (a folder with a Chart.yaml, or a packaged `<name>-<version>.tgz`) for
+    chart `name` at `version`, or None. Helm takes either form; a folder's Chart.yaml says what it holds."""
+    if path.is_file() and path.name.endswith(".tgz"):
+        if path.name.startswith(f"{name}-{version}."):
+            return None
+        return (f"a packaged chart must be {name}-{version}.tgz (the chartVersion); `helm pull {name} --repo "
+                f"{repository} --version {version}` writes it")
+    chart_file = path / "Chart.yaml"
+    if not chart_file.is_file():
+        return f"{path} is neither a chart folder (with a Chart.yaml) nor a packaged .tgz chart; point it at the " \
+               f"{name} chart's folder"
+    try:
+        chart = yaml.safe_load(chart_file.read_text()) or {}
+    except yaml.YAMLError as exc:
+        return f"{chart_file} is not valid YAML ({exc.__class__.__name__})"
+    found = (chart.get("name"), str(chart.get("version")))
+    if found != (name, version):
+        return f"{chart_file} holds chart {found[0]} {found[1]}; the stack needs {name} {version} " \
+               "(the chartVersion)"
+    return None

@@ -191,6 +191,15 @@ def start(state: State, with_operator: bool) -> None:
     print(f"export PATH={bin_dir}:$PATH")
 
 
+def _component_flags(state: State, user: str) -> list[str]:
+    """What the controller-manager and the scheduler share: their own user for the API and for checking callers,
+    serving on a free loopback port, and no leader election (one of each)."""
+    config = state.kubeconfig_for(user)
+    return [f"--kubeconfig={config}", f"--authentication-kubeconfig={config}", f"--authorization-kubeconfig={config}",
+            "--bind-address=127.0.0.1", f"--secure-port={free_port()}", f"--cert-dir={state.root / f'{user}-certs'}",
+            "--leader-elect=false"]
+
+
 def _start_control_plane(state: State, bin_dir: Path) -> None:
     say("certificates")
     make_pki(state.pki, CLIENTS)
@@ -228,23 +237,12 @@ def _start_control_plane(state: State, bin_dir: Path) -> None:
     wait_until("the API server to be ready", lambda: kube.raw("GET", "/readyz") == b"ok", 120)
 
     say("kube-controller-manager, kube-scheduler")
-    manager_kc = state.kubeconfig_for("controller-manager")
     spawn(state, "kube-controller-manager", [
-        str(bin_dir / "kube-controller-manager"),
-        f"--kubeconfig={manager_kc}", f"--authentication-kubeconfig={manager_kc}",
-        f"--authorization-kubeconfig={manager_kc}",
-        "--bind-address=127.0.0.1", f"--secure-port={free_port()}", f"--cert-dir={state.root / 'cm-certs'}",
-        "--leader-elect=false", "--use-service-account-credentials=true",
+        str(bin_dir / "kube-controller-manager"), *_component_flags(state, "controller-manager"),
+        "--use-service-account-credentials=true",
         f"--service-account-private-key-file={pki / 'sa.key'}", f"--root-ca-file={pki / 'ca.crt'}",
     ])
-    scheduler_kc = state.kubeconfig_for("scheduler")
-    spawn(state, "kube-scheduler", [
-        str(bin_dir / "kube-scheduler"),
-        f"--kubeconfig={scheduler_kc}", f"--authentication-kubeconfig={scheduler_kc}",
-        f"--authorization-kubeconfig={scheduler_kc}",
-        "--bind-address=127.0.0.1", f"--secure-port={free_port()}", f"--cert-dir={state.root / 'scheduler-certs'}",
-        "--leader-elect=false",
-    ])
+    spawn(state, "kube-scheduler", [str(bin_dir / "kube-scheduler"), *_component_flags(state, "scheduler")])
 
     say(f"kwok with one fake node ({NODE_NAME})")
     kube.apply(f"/api/v1/nodes/{NODE_NAME}", {
