@@ -38,6 +38,7 @@ from infra.values import (
     image_spark_version,
     local_chart_problem,
 )
+from infra.versions import OPERATOR_REPOSITORY, OPERATOR_VERSION, SPARK_IMAGE, SPARK_VERSION
 
 PROJECT = "sparkstack"
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -150,8 +151,8 @@ class ClusterConfig(Model):
 
 class OperatorConfig(Model):
     namespace: DnsLabel = "spark-operator"
-    chart_version: Literal["2.5.2"] = "2.5.2"
-    repository: Literal["https://kubeflow.github.io/spark-operator"] = "https://kubeflow.github.io/spark-operator"
+    chart_version: Literal[OPERATOR_VERSION] = OPERATOR_VERSION
+    repository: Literal[OPERATOR_REPOSITORY] = OPERATOR_REPOSITORY
     # A local copy of the chart (its folder, or the packaged .tgz) instead of the repository: air-gapped clusters,
     # and the real-engine tests. Relative paths are from the project folder.
     chart_path: str | None = None
@@ -233,8 +234,8 @@ class PlatformConfig(Model):
 
 
 class SparkConfig(Model):
-    image: PinnedImage = "apache/spark:4.0.4-python3"
-    version: Literal["4.0.4"] = "4.0.4"
+    image: PinnedImage = SPARK_IMAGE
+    version: Literal[SPARK_VERSION] = SPARK_VERSION
 
     def problems(self) -> Iterator[Problem]:
         tagged = image_spark_version(self.image)

@@ -13,6 +13,9 @@ from typing import Any
 SPARK_UID = 185
 PART_OF = {"app.kubernetes.io/part-of": "sparkstack", "app.kubernetes.io/managed-by": "pulumi"}
 
+# On every object and pod of one application (its SparkApplication, ScheduledSparkApplication, driver, executors).
+APPLICATION_LABEL = "sparkstack.io/application"
+
 DRIVER_SA = "spark-driver"
 EXECUTOR_SA = "spark-executor"
 
@@ -29,14 +32,36 @@ SCRIPTS_VOLUME = "jobs"
 SCRIPTS_MOUNT = "/opt/sparkstack/jobs"
 
 
+def selector_labels(name: str) -> dict[str, str]:
+    """What a workload's selector matches: the name alone, since a selector cannot change once created."""
+    return {"app.kubernetes.io/name": name}
+
+
 def labels(component: str, name: str | None = None) -> dict[str, str]:
     """Recommended Kubernetes labels, so `kubectl get -l app.kubernetes.io/part-of=sparkstack` finds all."""
-    return {"app.kubernetes.io/name": name or component, "app.kubernetes.io/component": component, **PART_OF}
+    return {**selector_labels(name or component), "app.kubernetes.io/component": component, **PART_OF}
 
 
-def object_meta(name: str, namespace: Any, component: str, label_name: str | None = None) -> dict[str, Any]:
-    """An object's metadata: its name and namespace, with the recommended labels of its component."""
-    return {"name": name, "namespace": namespace, "labels": labels(component, label_name)}
+def application_labels(application: str, component: str) -> dict[str, str]:
+    """Labels of an application's objects and pods: `-l sparkstack.io/application=<name>` finds a run's all."""
+    return {**labels(component, application), APPLICATION_LABEL: application}
+
+
+def object_meta(name: str | None, namespace: Any, component: str, label_name: str | None = None, *,
+                application: str | None = None, annotations: dict[str, str] | None = None) -> dict[str, Any]:
+    """An object's metadata with the recommended labels of its component (and of its application, if any).
+
+    `name` None leaves naming to Pulumi (a suffixed name, so a changed spec can be replaced); `namespace` None is
+    for cluster-scoped objects."""
+    meta: dict[str, Any] = {
+        "labels": application_labels(application, component) if application else labels(component, label_name)}
+    if name is not None:
+        meta["name"] = name
+    if namespace is not None:
+        meta["namespace"] = namespace
+    if annotations:
+        meta["annotations"] = annotations
+    return meta
 
 
 def container_security_context(read_only_root: bool = True, uid: int = SPARK_UID) -> dict[str, Any]:

@@ -14,9 +14,9 @@ from infra.config import StackConfig
 from infra.platform.component import Platform, PlatformArgs
 from infra.platform.observability import HISTORY_NAME, HISTORY_PORT
 from infra.platform.scripts import read_scripts
-from infra.secrets import Secrets, credentials_env, credentials_secret
+from infra.secrets import Secrets
 from infra.spark.application import Application, ApplicationArgs
-from infra.spark.builder import SparkPlatform
+from infra.spark.builder import ApplicationEnvironment
 
 
 def commands(cfg: StackConfig) -> dict[str, str]:
@@ -42,27 +42,24 @@ def build_stack(cfg: StackConfig, secrets: Secrets) -> dict[str, Any]:
     cluster = Cluster("cluster", ClusterArgs(cfg.cluster, secrets.kubeconfig, cfg.platform.storage.protect_data))
     on_cluster = pulumi.ResourceOptions(provider=cluster.provider)
     platform = Platform(
-        "platform", PlatformArgs(cfg.platform, cfg.spark, cfg.generator, read_scripts()), opts=on_cluster,
+        "platform",
+        PlatformArgs(cfg.platform, cfg.spark, cfg.generator, read_scripts(), secrets.object_store_credentials),
+        opts=on_cluster,
     )
-    ready = list(platform.ready)
-    env: list[dict] = []
-    if secrets.object_store_credentials is not None:
-        ready.append(credentials_secret(secrets.object_store_credentials, platform.namespace, platform))
-        env = credentials_env()
-    spark = SparkPlatform(
+    environment = ApplicationEnvironment(
         image=cfg.spark.image,
         spark_version=cfg.spark.version,
         scripts_config_map=platform.scripts_name,
         storage=cfg.platform.storage,
-        env=env,
+        env=platform.credentials_env,
         spark_conf=platform.spark_conf,
         data_generation=platform.data_generation,
-        driver_needs_data=platform.drivers_need_data,
+        driver_needs_data=platform.event_logs_on_data_volume,
     )
     for name, app in cfg.applications.items():
         Application(
             name,
-            ApplicationArgs(app, spark, platform.namespace, depends_on=ready,
+            ApplicationArgs(app, environment, platform.namespace, depends_on=platform.ready,
                             run_depends_on=[*platform.image_ready, *platform.data_ready]),
             opts=on_cluster,
         )

@@ -21,6 +21,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import AfterValidator, Field
 
+from infra.versions import SPARK_IMAGE
+
 INT32_MAX = 2**31 - 1
 
 # --- Spark memory sizes ---------------------------------------------------------------------------------
@@ -146,13 +148,13 @@ def image_tag(value: str) -> str:
 
 def _pinned_image(value: str) -> str:
     if not value or any(c.isspace() for c in value):
-        raise ValueError("not an image reference; write e.g. 'apache/spark:4.0.4-python3'")
+        raise ValueError(f"not an image reference; write e.g. '{SPARK_IMAGE}'")
     name, _, digest = value.partition("@")
     tag = image_tag(value)
     if digest and not _DIGEST.fullmatch(digest):
         raise ValueError("has an invalid digest; write '@sha256:' and 64 hex digits, or drop the digest")
     if not tag and not digest:
-        raise ValueError(f"has no tag; pin an exact version, e.g. '{name}:4.0.4-python3'")
+        raise ValueError(f"has no tag; pin an exact version, e.g. '{name}:{image_tag(SPARK_IMAGE)}'")
     if tag and not _TAG.fullmatch(tag):
         raise ValueError("has an invalid tag; use letters, digits, '_', '.' and '-'")
     if tag == _FLOATING_TAG:

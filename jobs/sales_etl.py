@@ -42,7 +42,6 @@ from sales_input import InputError, InputFile
 APP_NAME = "sales-etl"
 REJECTED_DIR = "_rejected"
 SUMMARY_FILE = publish.SUMMARY_FILE
-OUTPUTS = ("city_revenue", "monthly_categories", "cross_tab")
 
 EXIT_OK = 0
 EXIT_REJECTED = 1  # too many bad rows, or no valid row: nothing published

@@ -14,13 +14,13 @@ import pytest
 
 from infra.config import ApplicationConfig, StorageConfig
 from infra.spark.application import Application, ApplicationArgs
-from infra.spark.builder import SparkPlatform, application_spec, scheduled_spec
+from infra.spark.builder import ApplicationEnvironment, scheduled_spec
 from tools.mock_engine import Recording, run_program
 
 APP_TYPE = "kubernetes:sparkoperator.k8s.io/v1beta2:SparkApplication"
 SCHEDULED_TYPE = "kubernetes:sparkoperator.k8s.io/v1beta2:ScheduledSparkApplication"
-PLATFORM = SparkPlatform(image="apache/spark:4.0.4-python3", spark_version="4.0.4",
-                         scripts_config_map="sparkstack-jobs-0123456789", storage=StorageConfig())
+PLATFORM = ApplicationEnvironment(image="apache/spark:4.0.4-python3", spark_version="4.0.4",
+                                  scripts_config_map="sparkstack-jobs-0123456789", storage=StorageConfig())
 SCHEDULE = {"cron": "0 3 * * *", "timeZone": "UTC"}
 
 
@@ -64,9 +64,20 @@ def test_run_on_up_registers_one_spark_application_on_the_inherited_provider() -
     assert (inputs["apiVersion"], inputs["kind"]) == ("sparkoperator.k8s.io/v1beta2", "SparkApplication")
     assert inputs["metadata"]["name"] == "sales-etl"  # exactly the name: no auto-suffix
     assert inputs["metadata"]["namespace"] == "spark-jobs"
-    assert inputs["metadata"]["labels"]["sparkstack.io/application"] == "sales-etl"
+    assert inputs["metadata"]["labels"] == {
+        "app.kubernetes.io/name": "sales-etl", "app.kubernetes.io/component": "spark-application",
+        "app.kubernetes.io/part-of": "sparkstack", "app.kubernetes.io/managed-by": "pulumi",
+        "sparkstack.io/application": "sales-etl"}
     assert "annotations" not in inputs["metadata"]  # no waitFor: the provider does not await it
-    assert inputs["spec"] == application_spec("sales-etl", app, PLATFORM).to_crd()
+    spec = inputs["spec"]
+    # The component hands the engine the application's own spec: its script, arguments, image and identities.
+    assert (spec["type"], spec["mainApplicationFile"], spec["arguments"]) == (
+        "Python", "local:///opt/sparkstack/jobs/sales_etl.py", ["--input", "/data/in"])
+    assert (spec["image"], spec["sparkVersion"]) == (PLATFORM.image, "4.0.4")
+    assert (spec["driver"]["serviceAccount"], spec["executor"]["serviceAccount"]) == ("spark-driver", "spark-executor")
+    assert spec["driver"]["labels"]["app.kubernetes.io/component"] == "spark-driver"
+    scripts = {"name": "jobs", "configMap": {"name": "sparkstack-jobs-0123456789", "defaultMode": 292.0}}
+    assert scripts in spec["volumes"]
     assert outputs == {"name": "sales-etl", "namespace": "spark-jobs"}
 
 
@@ -118,8 +129,14 @@ def test_schedule_and_run_on_up_register_both_and_the_schedule_updates_in_place(
     operator, data = rec.one("kubernetes:core/v1:ConfigMap", "operator"), rec.one("kubernetes:core/v1:ConfigMap",
                                                                                     "data")
     assert operator.urn in scheduled.dependencies and data.urn not in scheduled.dependencies
+    assert scheduled.plain_inputs["metadata"]["labels"]["app.kubernetes.io/component"] == "scheduled-spark-application"
     spec = scheduled.plain_inputs["spec"]
-    assert spec == scheduled_spec("sales-etl", app, PLATFORM).to_crd()
+    template = spec["template"]
+    assert (template["mainApplicationFile"], template["arguments"]) == (
+        "local:///opt/sparkstack/jobs/sales_etl.py", ["--input", "/data/in"])
+    assert template["driver"]["labels"]["sparkstack.io/application"] == "sales-etl"
+    # The run on up carries the sample data's fingerprint; a schedule's runs never do (they run on later data).
+    assert "annotations" not in template["driver"]
     assert (spec["schedule"], spec["concurrencyPolicy"], spec["failedRunHistoryLimit"]) == ("0 3 * * *", "Forbid", 0)
     assert spec["template"]["executor"]["cores"] == 1.0  # a float after the mock round trip
 

@@ -5,6 +5,12 @@ Whether a lock is what its input compiles to today is `scripts/lock.sh --check` 
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
 import pytest
 
 from tools.locks import COMPILE_FLAGS, LOCKS, PIN, ROOT, body, locked_hashes, locked_versions, normalize, rewrite_pin
@@ -60,9 +66,59 @@ def test_policy_pack_runs_what_its_tests_run():
     assert direct_pins("policy/requirements.in")["pulumi-policy"] == direct_pins("requirements-dev.in")["pulumi-policy"]
 
 
-def test_ci_bootstraps_the_pinned_uv():
-    """.ci/run and scripts/lock.sh take uv from the dev lock."""
-    assert "uv" in locked_versions(read("requirements-dev.txt"))
+def _recorder(path: Path, log: Path) -> None:
+    """An executable that appends its name and arguments to `log` and succeeds."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f'#!/bin/sh\necho "$(basename "$0") $*" >> {log}\n')
+    path.chmod(0o755)
+
+
+def _project(tmp_path: Path, *real: str) -> tuple[Path, Path]:
+    """A copy of the project's `real` scripts in a scratch folder, every other script a recorder."""
+    project, log = tmp_path / "project", tmp_path / "calls.log"
+    for name in ("scripts/setup.sh", "scripts/build-engines.sh", "scripts/test.sh", "bin/python"):
+        _recorder(project / name, log)
+    for name in real:
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, project / name)
+    return project, log
+
+
+def test_ci_installs_the_pinned_uv_before_anything_else(tmp_path: Path) -> None:
+    project, log = _project(tmp_path, ".ci/run")
+    subprocess.run([project / ".ci/run"], check=True, env={"PATH": os.environ["PATH"]})
+    assert log.read_text().splitlines() == ["setup.sh --uv", "build-engines.sh ", "test.sh "]
+
+
+@pytest.mark.parametrize(("args", "uv", "expected"), [
+    (["--check"], None, ["setup.sh --uv", "python -m tools.locks check"]),
+    ([], None, ["setup.sh --uv", "python -m tools.locks compile"]),
+    (["--check"], "/elsewhere/uv", ["python -m tools.locks check"]),  # UV given: nothing to bootstrap
+])
+def test_lock_command_bootstraps_the_pinned_uv_unless_given_one(tmp_path: Path, args: list[str], uv: str | None,
+                                                                 expected: list[str]) -> None:
+    project, log = _project(tmp_path, "scripts/lock.sh")
+    env = {"PATH": os.environ["PATH"], "PYTHON": str(project / "bin/python")}
+    if uv:
+        env["UV"] = uv
+    subprocess.run([project / "scripts/lock.sh", *args], env=env, check=False)
+    assert log.read_text().splitlines() == expected
+
+
+def test_the_uv_bootstrap_installs_exactly_the_dev_lock_pin_with_its_hashes(tmp_path: Path) -> None:
+    project, log = _project(tmp_path, "scripts/setup.sh", "requirements-dev.txt")
+    _recorder(project / ".venv/bin/python", log)
+    _recorder(project / ".venv/bin/pip", log)
+    subprocess.run([project / "scripts/setup.sh", "--uv"], check=True, env={"PATH": os.environ["PATH"]})
+    assert log.read_text().splitlines() == [
+        "pip install --quiet --disable-pip-version-check --no-deps --require-hashes -r .venv/uv-lock.txt"]
+    # Independent of tools.locks: the uv entry of the dev lock read with a plain pattern.
+    entry = re.search(r"^uv==(\S+) \\\n((?:    --hash=sha256:[0-9a-f]{64}(?: \\)?\n)+)",
+                      read("requirements-dev.txt"), re.MULTILINE)
+    assert entry, "requirements-dev.txt pins no hashed uv"
+    installed = (project / ".venv/uv-lock.txt").read_text()
+    assert installed.startswith(f"uv=={entry.group(1)} ")
+    assert re.findall(r"sha256:[0-9a-f]{64}", installed) == re.findall(r"sha256:[0-9a-f]{64}", entry.group(2))
 
 
 def test_parsing_handles_markers_names_and_the_header():

@@ -24,6 +24,7 @@ import pytest
 import yaml
 from pulumi.runtime import rpc
 
+from tests.crd_schema import CRD_FILES, CRD_VERSION, crd_errors, validators
 from tests.reference import reference
 from tools.manifest_yaml import SECRET, sanitize
 from tools.mock_engine import ROOT, run_program
@@ -31,11 +32,6 @@ from tools.plan import INDEX, file_category, record_stack, render_plan, write_pl
 
 STACK = "dev"
 K8S_VERSION = "1.33"
-CRD_FILES = {
-    "SparkApplication": "sparkoperator.k8s.io_sparkapplications.yaml",
-    "ScheduledSparkApplication": "sparkoperator.k8s.io_scheduledsparkapplications.yaml",
-}
-CRD_VERSION = "v1beta2"
 CHART = {"chart": "spark-operator", "version": "2.5.2", "repository": "https://kubeflow.github.io/spark-operator"}
 # Chart 1.x keys; chart 2.x ignores them silently, leaving the operator watching no job namespace.
 CHART_1X_KEYS = {"sparkJobNamespaces", "serviceAccounts"}
@@ -169,48 +165,9 @@ def test_kubernetes_validate_rejects_unknown_fields(core_objects: dict[str, dict
 # --- Spark custom resources: the operator's v2.5.2 CRD schemas -----------------------------------------------
 
 
-def structural(schema: Any) -> Any:
-    """An OpenAPI v3 CRD schema as JSON Schema that rejects what the API server prunes or refuses.
-
-    Objects with `properties` get `additionalProperties: false` unless they preserve unknown fields (the API
-    server would silently drop such a field, which for a typo is worse than an error); int-or-string becomes
-    an explicit anyOf; `nullable` admits null.
-    """
-    if isinstance(schema, list):
-        return [structural(item) for item in schema]
-    if not isinstance(schema, dict):
-        return schema
-    node = {key: structural(value) if key in ("items", "additionalProperties", "anyOf", "allOf", "oneOf", "not")
-            else value for key, value in schema.items() if key != "properties"}
-    if "properties" in schema:
-        node["properties"] = {k: structural(v) for k, v in schema["properties"].items()}
-        if not schema.get("x-kubernetes-preserve-unknown-fields") and "additionalProperties" not in schema:
-            node["additionalProperties"] = False
-    if schema.get("x-kubernetes-int-or-string") and "anyOf" not in schema:
-        node.pop("type", None)
-        node["anyOf"] = [{"type": "integer"}, {"type": "string"}]
-    if schema.get("nullable") and "type" in node:
-        node["type"] = [node["type"], "null"]
-    return node
-
-
 @pytest.fixture(scope="session")
 def crd_validators() -> dict[str, jsonschema.protocols.Validator]:
-    crd_dir = reference("crds", "SparkApplication/ScheduledSparkApplication conformance to the operator's CRDs")
-    validators = {}
-    for kind, filename in CRD_FILES.items():
-        crd = yaml.safe_load((crd_dir / filename).read_text(encoding="utf-8"))
-        assert crd["spec"]["names"]["kind"] == kind
-        [version] = [v for v in crd["spec"]["versions"] if v["name"] == CRD_VERSION]
-        schema = structural(version["schema"]["openAPIV3Schema"])
-        jsonschema.Draft4Validator.check_schema(schema)
-        validators[kind] = jsonschema.Draft4Validator(schema)
-    return validators
-
-
-def crd_errors(validator: jsonschema.protocols.Validator, obj: dict[str, Any]) -> list[str]:
-    return [f"{'.'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}"
-            for e in sorted(validator.iter_errors(obj), key=lambda e: list(map(str, e.absolute_path)))]
+    return validators()
 
 
 def test_spark_resources_match_crds(

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 import yaml
-from jsonschema import Draft7Validator, FormatChecker
+from jsonschema import Draft7Validator
 from pydantic import BaseModel, ValidationError
 
 from infra.config import ApplicationConfig, StorageConfig, uses_data_volume
-from infra.spark.builder import SparkPlatform, application_spec, scheduled_spec
+from infra.spark.builder import ApplicationEnvironment, application_spec, scheduled_spec
 from infra.spark.crd import (
     API_VERSION,
     Capabilities,
@@ -38,68 +38,13 @@ from infra.spark.crd import (
     Volume,
     VolumeMount,
 )
+from tests import crd_schema
 from tests.reference import reference
-
-CRD_FILES = {
-    "SparkApplication": "sparkoperator.k8s.io_sparkapplications.yaml",
-    "ScheduledSparkApplication": "sparkoperator.k8s.io_scheduledsparkapplications.yaml",
-}
-
-
-# --- a CRD validator that rejects what the API server would prune or reject ---------------------------
-
-
-def strict_schema(node: dict[str, Any]) -> dict[str, Any]:
-    """Turn a structural OpenAPI v3 schema into JSON Schema that also rejects unknown fields.
-
-    The API server silently prunes unknown fields (and kubectl --validate=strict rejects them); here every
-    object with `properties` gets `additionalProperties: false` unless it preserves unknown fields.
-    """
-    out: dict[str, Any] = {}
-    for key, value in node.items():
-        if key == "description":
-            continue
-        if key == "properties":
-            out[key] = {name: strict_schema(sub) for name, sub in value.items()}
-        elif key in ("items", "not") or (key == "additionalProperties" and isinstance(value, dict)):
-            out[key] = strict_schema(value)
-        elif key in ("anyOf", "allOf", "oneOf"):
-            out[key] = [strict_schema(sub) for sub in value]
-        else:
-            out[key] = value
-    if node.get("x-kubernetes-int-or-string"):
-        out.pop("type", None)
-        out.setdefault("anyOf", [{"type": "integer"}, {"type": "string"}])
-    if node.get("nullable"):
-        out = {"anyOf": [out, {"type": "null"}]}
-    if "properties" in node and not node.get("x-kubernetes-preserve-unknown-fields"):
-        out.setdefault("additionalProperties", False)
-    return out
-
-
-_FORMATS = FormatChecker()
-
-
-@_FORMATS.checks("int32")
-def _int32(value: object) -> bool:
-    return not isinstance(value, int) or -(2**31) <= value < 2**31
-
-
-@_FORMATS.checks("int64")
-def _int64(value: object) -> bool:
-    return not isinstance(value, int) or -(2**63) <= value < 2**63
-
-
-def load_validator(kind: str) -> Draft7Validator:
-    path = reference(f"crds/{CRD_FILES[kind]}", f"{kind} models against the operator's CRD")
-    crd = yaml.safe_load(path.read_text())
-    version = next(v for v in crd["spec"]["versions"] if v["name"] == "v1beta2")
-    return Draft7Validator(strict_schema(version["schema"]["openAPIV3Schema"]), format_checker=_FORMATS)
 
 
 @pytest.fixture(scope="module")
 def validators() -> dict[str, Draft7Validator]:
-    return {kind: load_validator(kind) for kind in CRD_FILES}
+    return crd_schema.validators()
 
 
 def as_object(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
@@ -107,13 +52,12 @@ def as_object(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
     return {"apiVersion": API_VERSION, "kind": kind, "metadata": metadata, "spec": spec}
 
 
-def errors(validator: Draft7Validator, obj: dict[str, Any]) -> list[str]:
-    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(obj)]
+errors = crd_schema.crd_errors
 
 
 # --- specs under test -----------------------------------------------------------------------------------
 
-PLATFORM = SparkPlatform(
+PLATFORM = ApplicationEnvironment(
     image="apache/spark:4.0.4-python3", spark_version="4.0.4", scripts_config_map="sparkstack-jobs-0123456789",
     storage=StorageConfig(),
 )
@@ -130,7 +74,7 @@ LEAD_STYLE_MOUNTS = [
 ]
 
 
-def builder_spec(platform: SparkPlatform = PLATFORM, **overrides: Any) -> SparkApplicationSpec:
+def builder_spec(platform: ApplicationEnvironment = PLATFORM, **overrides: Any) -> SparkApplicationSpec:
     """The builder called the way the stack calls it, for the config `APP` with `overrides` (camelCase keys)."""
     return application_spec("sales-etl", ApplicationConfig.model_validate({**APP, **overrides}), platform)
 
@@ -430,7 +374,7 @@ def test_data_claim_is_mounted_only_where_it_is_used() -> None:
     for role in ("driver", "executor"):
         assert all(m["name"] != "data" for m in spec[role]["volumeMounts"])
     # Only the driver writes event logs, so only the driver mounts the claim for them.
-    logging = SparkPlatform(**{**PLATFORM.__dict__, "driver_needs_data": True})
+    logging = ApplicationEnvironment(**{**PLATFORM.__dict__, "driver_needs_data": True})
     spec = builder_spec(logging, **s3).to_crd()
     assert any(m["name"] == "data" for m in spec["driver"]["volumeMounts"])
     assert all(m["name"] != "data" for m in spec["executor"]["volumeMounts"])
@@ -446,8 +390,8 @@ def test_uses_data_volume(arguments: list[str], expected: bool) -> None:
 
 
 def test_regenerated_data_changes_the_spec_of_run_on_up_readers() -> None:
-    first = SparkPlatform(**{**PLATFORM.__dict__, "data_generation": "aaa"})
-    second = SparkPlatform(**{**PLATFORM.__dict__, "data_generation": "bbb"})
+    first = ApplicationEnvironment(**{**PLATFORM.__dict__, "data_generation": "aaa"})
+    second = ApplicationEnvironment(**{**PLATFORM.__dict__, "data_generation": "bbb"})
     assert builder_spec(first).to_crd() != builder_spec(second).to_crd()
     # Scheduled-only and object-store applications do not re-run when the sample data changes.
     s3 = {"arguments": ["--input", "s3a://bucket/raw/"]}

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 import pytest
 from pulumi.runtime import rpc
 
-from infra.platform.scripts import content_hash, read_scripts
+from infra.platform.scripts import config_map_name, read_scripts
 from tools.mock_engine import Recording, Registered, run_program, stack_config
 
 NS = "kubernetes:core/v1:Namespace"
@@ -169,11 +170,25 @@ def test_scripts_are_shipped_and_mounted_by_content_hash(dev: Recording) -> None
     assert cm["data"]["sales_etl.py"] == read_scripts()["sales_etl.py"]
     assert cm["immutable"] is True
     name = cm["metadata"]["name"]
-    assert name.endswith(content_hash(cm["data"]))
+    assert re.fullmatch(r"sparkstack-jobs-[0-9a-f]{10}", name)
     for res in (dev.one(APP), dev.one(JOB)):
         inputs = res.plain_inputs
         spec = inputs["spec"] if res.type == APP else inputs["spec"]["template"]["spec"]
         assert {"name": name, "defaultMode": 292} in [v.get("configMap") for v in spec["volumes"]]
+
+
+def test_the_scripts_name_changes_with_every_script_and_only_with_them() -> None:
+    scripts = {"a.py": "print(1)\n", "b.py": "print(2)\n"}
+    name = config_map_name(scripts)
+    assert config_map_name(dict(reversed(scripts.items()))) == name  # the order files are read in does not count
+    variants = [
+        {**scripts, "a.py": "print(1) \n"},  # one byte more
+        {"a.py": scripts["a.py"], "c.py": scripts["b.py"]},  # a file renamed
+        {"a.py": "print(1)\nprint(2)\n", "b.py": ""},  # the same bytes, moved between files
+        {**scripts, "c.py": ""},  # an empty file added
+    ]
+    names = {config_map_name(v) for v in variants}
+    assert name not in names and len(names) == len(variants)
 
 
 def test_a_script_change_rolls_the_applications(monkeypatch: pytest.MonkeyPatch, dev: Recording) -> None:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from infra.conventions import APPLICATION_LABEL
 from tools.manifest_yaml import SECRET, dump_yaml, mask_secure, ordered, sanitize
 from tools.mock_engine import ROOT, Recording, Registered, run_program, stack_config
 
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
 INDEX = "index.md"
 POD_DIR = "pods"
 SPARK_KINDS = ("SparkApplication", "ScheduledSparkApplication")
-APPLICATION_LABEL = "sparkstack.io/application"
 KIND_CLUSTER_STEM = "kind-cluster"
 HELM_RELEASE_STEM = "helmrelease"
 KIND_CLUSTER_TYPE = "pulumi-python:dynamic:Resource"

@@ -30,10 +30,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from infra.versions import SPARK_VERSION
 from tools.submission import PYTHON_RUNNER, Submission, config_key, submission
 from tools.webhook import mutate
 
-SPARK_VERSION = "4.0.4"
 APP_ID = "spark-<app-id>"  # KubernetesConf.getKubernetesAppId: "spark-" + a random UUID's hex
 RANDOM = "<random>"
 DRIVER_POD_UID = "<uid of the driver pod>"

@@ -30,13 +30,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from infra.conventions import DATA_MOUNT, SCRIPTS_MOUNT
+from infra.conventions import APPLICATION_LABEL, DATA_MOUNT, SCRIPTS_MOUNT
 from tools.mock_engine import ROOT
 from tools.submission import Submission, scheduled_run, submission
 
 SUMMARY_FILE = "_summary.json"
 EVENT_DIR = "spark-events"
-DOCTOR = ROOT / "tools" / "doctor.py"
 # Set by spark-submit's own flags or meaningless outside Kubernetes.
 _DROPPED = ("spark.master", "spark.submit.deployMode", "spark.app.name", "spark.driver.memory", "spark.local.dir",
             "spark.driver.cores")
@@ -79,7 +78,7 @@ def find_application(stack: str, application: str, root: Path = ROOT) -> dict[st
     for plan_file in render_files(record_stack(stack, root)):
         doc = plan_file.document
         if doc.get("kind") in ("SparkApplication", "ScheduledSparkApplication"):
-            name = (doc["metadata"].get("labels") or {}).get("sparkstack.io/application", doc["metadata"]["name"])
+            name = (doc["metadata"].get("labels") or {}).get(APPLICATION_LABEL, doc["metadata"]["name"])
             found.setdefault(name, {})[doc["kind"]] = doc
     if application not in found:
         known = ", ".join(sorted(found)) or "none"
@@ -137,8 +136,6 @@ def _newest_event_log(folder: Path, since: float) -> Path | None:
 
 def run_doctor(event_log: Path) -> tuple[dict[str, Any] | None, str]:
     """`python -m tools.doctor LOG --json` (exit 0 or 1 both carry a report), or why there is none."""
-    if not DOCTOR.exists():
-        return None, "doctor not available (tools/doctor.py is not in this tree)"
     proc = subprocess.run([sys.executable, "-m", "tools.doctor", str(event_log), "--json"], cwd=ROOT,
                           capture_output=True, text=True, check=False, timeout=300)
     if proc.returncode not in (0, 1):

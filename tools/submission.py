@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from infra.config import TYPED_CONF_KEYS
+from infra.conventions import LOCAL_DIR_PREFIX
+from infra.spark.crd import API_VERSION
 
-OPERATOR_VERSION = "2.5.2"
-API_VERSION = "sparkoperator.k8s.io/v1beta2"
 # util.GetMasterURL (pkg/util/util.go): k8s://https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT of the
 # operator's pod, i.e. the cluster's `kubernetes` Service. The address below is kind's (and kubeadm's) default.
 DEFAULT_MASTER = "k8s://https://10.96.0.1:443"
@@ -38,7 +38,6 @@ LABEL_SCHEDULED_APP_NAME = "sparkoperator.k8s.io/scheduled-app-name"
 KUEUE_LABEL_PREFIX = "kueue.x-k8s.io/"
 DRIVER_CONTAINER = "spark-kubernetes-driver"
 EXECUTOR_CONTAINER = "spark-kubernetes-executor"
-LOCAL_DIR_PREFIX = "spark-local-dir-"
 DRIVER_POD_NAME = "spark.kubernetes.driver.pod.name"
 
 # The spec fields whose mapping (spark-submit or webhook) this project reproduces; anything else is refused.
@@ -80,7 +79,6 @@ class Submission:
     driver_template: dict[str, Any]
     executor_template: dict[str, Any]
     proxy_user: str | None = None
-    main_class: str = PYTHON_RUNNER
     # Per conf key, the spec field it came from (for error messages).
     origins: dict[str, str] = field(default_factory=dict)
 

@@ -16,7 +16,8 @@ import copy
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from tools.submission import DRIVER_CONTAINER, EXECUTOR_CONTAINER, LOCAL_DIR_PREFIX, owner_reference
+from infra.conventions import LOCAL_DIR_PREFIX
+from tools.submission import DRIVER_CONTAINER, EXECUTOR_CONTAINER, owner_reference
 
 ROLE_LABEL = "spark-role"  # common.LabelSparkRole
 _MAX_NAME = 63

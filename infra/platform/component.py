@@ -17,6 +17,7 @@ from infra.platform.prepull import image_prepull
 from infra.platform.rbac import spark_identities
 from infra.platform.scripts import config_map_name, scripts_config_map
 from infra.platform.storage import data_claim
+from infra.secrets import credentials_env, credentials_secret
 
 
 def job_namespace_level(cfg: PlatformConfig) -> PodSecurityLevel:
@@ -36,6 +37,8 @@ class PlatformArgs:
     spark: SparkConfig
     generator: GeneratorConfig
     scripts: dict[str, str]  # jobs/*.py by file name, shipped as one ConfigMap
+    # Object-store keys (a Pulumi secret) for clusters without workload identity; None: no Secret.
+    object_store_credentials: pulumi.Output[dict] | None = None
 
 
 class Platform(pulumi.ComponentResource):
@@ -49,28 +52,32 @@ class Platform(pulumi.ComponentResource):
     def __init__(self, name: str, args: PlatformArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("sparkstack:platform:Platform", name, None, opts)
         cfg = args.config
-        self.job_namespace = namespace("job-namespace", cfg.namespace, job_namespace_level(cfg), self)
+        job_namespace = namespace("job-namespace", cfg.namespace, job_namespace_level(cfg), self)
         self.operator_namespace = namespace("operator-namespace", cfg.operator.namespace, "restricted", self)
-        ns = self.job_namespace.metadata["name"]
+        ns = job_namespace.metadata["name"]
         self.namespace: pulumi.Output[str] = ns
-        self.network_policy = same_namespace_only(ns, self)
-        self.identities = spark_identities(ns, self)
-        self.data = data_claim(cfg.storage, ns, self)
+        same_namespace_only(ns, self)
+        identities = spark_identities(ns, self)
+        claim = data_claim(cfg.storage, ns, self)
         self.scripts_name = config_map_name(args.scripts)
-        self.scripts = scripts_config_map(ns, args.scripts, self)
-        self.prepull = image_prepull(args.spark.image, ns, self) if cfg.pre_pull else None
-        self.operator = operator_release(cfg.operator, cfg.metrics, self.operator_namespace, self.job_namespace, self)
-        self.image_ready: list[pulumi.Resource] = [self.prepull] if self.prepull else []
-        self.ready: list[pulumi.Resource] = [self.operator, self.identities.binding, self.data, self.scripts]
-        # Settings every application gets from the platform, and whether drivers must mount the data volume.
+        scripts_map = scripts_config_map(ns, args.scripts, self)
+        prepull = image_prepull(args.spark.image, ns, self) if cfg.pre_pull else None
+        operator = operator_release(cfg.operator, cfg.metrics, self.operator_namespace, job_namespace, self)
+        self.image_ready: list[pulumi.Resource] = [prepull] if prepull else []
+        self.ready: list[pulumi.Resource] = [operator, identities.binding, claim, scripts_map]
+        # What every application gets from the platform: settings, credentials, and whether its driver must mount
+        # the data volume (it writes its event log there).
         self.spark_conf = {**event_log_conf(cfg.history), **metrics_conf(cfg.metrics)}
-        self.drivers_need_data = cfg.history.enabled and cfg.history.on_data_volume
-        self.history = None
+        self.event_logs_on_data_volume = cfg.history.enabled and cfg.history.on_data_volume
+        self.credentials_env: list[dict] = []
+        if args.object_store_credentials is not None:
+            self.ready.append(credentials_secret(args.object_store_credentials, ns, self))
+            self.credentials_env = credentials_env()
         if cfg.history.enabled:
             # Applications wait for it: on the data volume its init container creates the log folder they write to.
-            self.history, self.history_service = history_server(
-                cfg.history, args.spark.image, ns, depends_on=[self.data, *self.image_ready], parent=self)
-            self.ready.append(self.history)
+            server, _service = history_server(
+                cfg.history, args.spark.image, ns, depends_on=[claim, *self.image_ready], parent=self)
+            self.ready.append(server)
         if cfg.metrics.pod_monitor:
             driver_pod_monitor(ns, self)
         self.data_ready: list[pulumi.Resource] = []
@@ -79,6 +86,6 @@ class Platform(pulumi.ComponentResource):
             self.data_generation = data_generation(args.generator, self.scripts_name)
             self.data_ready.append(data_generator_job(
                 args.generator, args.spark.image, self.scripts_name, ns,
-                depends_on=[self.data, self.scripts, *self.image_ready], parent=self,
+                depends_on=[claim, scripts_map, *self.image_ready], parent=self,
             ))
-        self.register_outputs({"namespace": ns, "operator": self.operator.status})
+        self.register_outputs({"namespace": ns, "operator": operator.status})

@@ -24,6 +24,7 @@ from infra.conventions import (
     data_mount,
     data_volume,
     labels,
+    object_meta,
     pod_security_context,
     scripts_mount,
     scripts_volume,
@@ -58,14 +59,10 @@ def data_generator_job(
     """Auto-named (Pulumi adds a suffix) so a changed spec replaces the Job and re-generates the data."""
     return k8s.batch.v1.Job(
         "data-generator",
-        metadata={
-            "namespace": namespace,
-            "labels": labels("data-generator"),
-            "annotations": {
-                "pulumi.com/timeoutSeconds": str(cfg.timeout_seconds),
-                **checkov_skips(SKIP_DIGEST, SKIP_PULL_ALWAYS, SKIP_HIGH_UID),
-            },
-        },
+        metadata=object_meta(None, namespace, "data-generator", annotations={
+            "pulumi.com/timeoutSeconds": str(cfg.timeout_seconds),
+            **checkov_skips(SKIP_DIGEST, SKIP_PULL_ALWAYS, SKIP_HIGH_UID),
+        }),
         spec={
             "backoffLimit": 2,
             "activeDeadlineSeconds": cfg.timeout_seconds,

@@ -23,6 +23,7 @@ from infra.conventions import (
     labels,
     object_meta,
     pod_security_context,
+    selector_labels,
 )
 
 HISTORY_NAME = "spark-history-server"
@@ -64,7 +65,7 @@ def history_server(
     created would belong to root, and drivers could not write to it); the server then mounts only that folder.
     It needs write access there because its cleaner deletes logs older than `cleanerMaxAge`; it has no API token.
     """
-    selector = {"app.kubernetes.io/name": HISTORY_NAME}
+    selector = selector_labels(HISTORY_NAME)
     options = [
         f"-Dspark.history.fs.logDirectory={cfg.log_uri}",
         f"-Dspark.history.ui.port={HISTORY_PORT}",
@@ -105,12 +106,8 @@ def history_server(
         })
     deployment = k8s.apps.v1.Deployment(
         HISTORY_NAME,
-        metadata={
-            "name": HISTORY_NAME,
-            "namespace": namespace,
-            "labels": labels("history-server", HISTORY_NAME),
-            "annotations": checkov_skips(SKIP_DIGEST, SKIP_PULL_ALWAYS, SKIP_HIGH_UID),
-        },
+        metadata=object_meta(HISTORY_NAME, namespace, "history-server", HISTORY_NAME,
+                             annotations=checkov_skips(SKIP_DIGEST, SKIP_PULL_ALWAYS, SKIP_HIGH_UID)),
         spec={
             "replicas": 1,
             # Recreate: a ReadWriteOnce claim cannot be mounted by the old and the new pod on different nodes.

@@ -18,7 +18,9 @@ from infra.conventions import (
     checkov_skips,
     container_security_context,
     labels,
+    object_meta,
     pod_security_context,
+    selector_labels,
 )
 
 PAUSE_IMAGE = "registry.k8s.io/pause:3.10"
@@ -32,17 +34,12 @@ _TINY = {"requests": {"cpu": "1m", "memory": "8Mi"}, "limits": {"cpu": "50m", "m
 
 def image_prepull(image: str, namespace: pulumi.Input[str], parent: pulumi.Resource) -> k8s.apps.v1.DaemonSet:
     name = "spark-image-prepull"
-    selector = {"app.kubernetes.io/name": name}
     return k8s.apps.v1.DaemonSet(
         name,
-        metadata={
-            "name": name,
-            "namespace": namespace,
-            "labels": labels("prepull", name),
-            "annotations": checkov_skips(SKIP_DIGEST, SKIP_PULL_ALWAYS, SKIP_LIVENESS, SKIP_READINESS),
-        },
+        metadata=object_meta(name, namespace, "prepull", name, annotations=checkov_skips(
+            SKIP_DIGEST, SKIP_PULL_ALWAYS, SKIP_LIVENESS, SKIP_READINESS)),
         spec={
-            "selector": {"matchLabels": selector},
+            "selector": {"matchLabels": selector_labels(name)},
             "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "100%"}},
             "template": {
                 "metadata": {"labels": labels("prepull", name)},

@@ -13,7 +13,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.config import JOBS_DIR
-from infra.conventions import labels
+from infra.conventions import object_meta
 
 # ConfigMaps are capped at 1 MiB; fail with a clear message long before the API server does.
 MAX_BYTES = 900_000
@@ -46,11 +46,7 @@ def scripts_config_map(
 ) -> k8s.core.v1.ConfigMap:
     return k8s.core.v1.ConfigMap(
         "job-scripts",
-        metadata={
-            "name": config_map_name(scripts),
-            "namespace": namespace,
-            "labels": labels("job-scripts"),
-        },
+        metadata=object_meta(config_map_name(scripts), namespace, "job-scripts"),
         data=scripts,
         immutable=True,
         opts=pulumi.ResourceOptions(parent=parent),

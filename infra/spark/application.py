@@ -15,8 +15,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.config import ApplicationConfig
-from infra.conventions import PART_OF
-from infra.spark.builder import APPLICATION_LABEL, SparkPlatform, application_spec, scheduled_spec
+from infra.conventions import object_meta
+from infra.spark.builder import ApplicationEnvironment, application_spec, scheduled_spec
 from infra.spark.crd import API_VERSION
 
 WAIT_FOR_ANNOTATION = "pulumi.com/waitFor"
@@ -59,7 +59,7 @@ def check_finished_run(name: str, namespace: str, status: Mapping[str, Any] | No
 @dataclass(frozen=True)
 class ApplicationArgs:
     config: ApplicationConfig
-    platform: SparkPlatform
+    environment: ApplicationEnvironment
     namespace: pulumi.Input[str]
     # What every Spark object waits for (operator and webhook, RBAC, scripts, data claim).
     depends_on: Sequence[pulumi.Resource] = ()
@@ -91,20 +91,18 @@ class Application(pulumi.ComponentResource):
     def __init__(self, name: str, args: ApplicationArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("sparkstack:spark:Application", name, None, opts)
         app = args.config
-        labels = {**PART_OF, APPLICATION_LABEL: name}
         self.run = None
         self.scheduled = None
         if app.run_on_up:
             # An explicit name (no Pulumi suffix), so `kubectl get sparkapplication <name>` works.
-            metadata = {"name": name, "namespace": args.namespace, "labels": labels}
-            if app.wait_for_completion:
-                # Without waitFor the provider does not await custom resources at all.
-                metadata["annotations"] = {WAIT_FOR_ANNOTATION: FINISHED_CONDITION,
-                                           TIMEOUT_ANNOTATION: str(app.timeout_seconds)}
+            # Without waitFor the provider does not await custom resources at all.
+            waits = {WAIT_FOR_ANNOTATION: FINISHED_CONDITION, TIMEOUT_ANNOTATION: str(app.timeout_seconds)}
+            metadata = object_meta(name, args.namespace, "spark-application", application=name,
+                                   annotations=waits if app.wait_for_completion else None)
             self.run = SparkApplicationResource(
                 name,
                 metadata=metadata,
-                spec=application_spec(name, app, args.platform).to_crd(),
+                spec=application_spec(name, app, args.environment).to_crd(),
                 opts=pulumi.ResourceOptions(
                     parent=self,
                     depends_on=[*args.depends_on, *args.run_depends_on],
@@ -118,8 +116,8 @@ class Application(pulumi.ComponentResource):
                 name,
                 api_version=API_VERSION,
                 kind="ScheduledSparkApplication",
-                metadata={"name": name, "namespace": args.namespace, "labels": labels},
-                spec=scheduled_spec(name, app, args.platform).to_crd(),
+                metadata=object_meta(name, args.namespace, "scheduled-spark-application", application=name),
+                spec=scheduled_spec(name, app, args.environment).to_crd(),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
             )
         if self.run is not None and app.wait_for_completion:

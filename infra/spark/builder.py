@@ -17,8 +17,8 @@ from infra.config import (
 from infra.conventions import (
     DRIVER_SA,
     EXECUTOR_SA,
-    PART_OF,
     SCRATCH_MOUNT,
+    application_labels,
     data_mount,
     data_volume,
     scratch_mount,
@@ -46,14 +46,13 @@ from infra.spark.defaults import (
     spark_security_context,
 )
 
-APPLICATION_LABEL = "sparkstack.io/application"
 # Part of the driver's spec, so a change re-runs the application: new sample data, or a deliberate re-run.
 DATA_GENERATION_ANNOTATION = "sparkstack.io/data-generation"
 RERUN_ANNOTATION = "sparkstack.io/rerun"
 
 
 @dataclass(frozen=True)
-class SparkPlatform:
+class ApplicationEnvironment:
     """What the platform gives every application: image, scripts, storage, credentials and shared settings."""
 
     image: str
@@ -76,7 +75,7 @@ def _pod(app_name: str, role: str, resources: DriverConfig | ExecutorConfig, acc
         "core_limit": resources.core_limit,
         "memory": resources.memory,
         "memory_overhead": resources.memory_overhead,
-        "labels": {**PART_OF, "app.kubernetes.io/component": f"spark-{role}", APPLICATION_LABEL: app_name},
+        "labels": application_labels(app_name, f"spark-{role}"),
         "service_account": account,
         "security_context": spark_security_context(),
         "pod_security_context": spark_pod_security_context(),
@@ -85,7 +84,7 @@ def _pod(app_name: str, role: str, resources: DriverConfig | ExecutorConfig, acc
     }
 
 
-def application_spec(name: str, app: ApplicationConfig, platform: SparkPlatform,
+def application_spec(name: str, app: ApplicationConfig, environment: ApplicationEnvironment,
                      scheduled: bool = False) -> SparkApplicationSpec:
     """The SparkApplication spec of one application, with the platform's defaults under its own settings.
 
@@ -96,21 +95,21 @@ def application_spec(name: str, app: ApplicationConfig, platform: SparkPlatform,
       `uses_data_volume`), so object-storage jobs never wait on a ReadWriteOnce claim held by another node.
     """
     data = uses_data_volume(app)
-    driver_data = data or platform.driver_needs_data
-    volumes = [scripts_volume(platform.scripts_config_map),
-               scratch_volume(platform.storage.scratch_size_limit, platform.storage.scratch_host_path)]
+    driver_data = data or environment.driver_needs_data
+    volumes = [scripts_volume(environment.scripts_config_map),
+               scratch_volume(environment.storage.scratch_size_limit, environment.storage.scratch_host_path)]
     if driver_data:
         volumes.append(data_volume())
     shared = [scripts_mount(), scratch_mount()]
 
-    spark_conf = {**default_spark_conf(), "spark.local.dir": SCRATCH_MOUNT, **platform.spark_conf}
+    spark_conf = {**default_spark_conf(), "spark.local.dir": SCRATCH_MOUNT, **environment.spark_conf}
     spark_conf.update({k: v for k, v in app.spark_conf.items() if k != SHUFFLE_TRACKING})
-    env = [EnvVar.model_validate(e) for e in platform.env]
+    env = [EnvVar.model_validate(e) for e in environment.env]
 
     driver = _pod(name, "driver", app.driver, DRIVER_SA, [*shared, data_mount()] if driver_data else shared, env)
     annotations = {}
-    if data and platform.data_generation:
-        annotations[DATA_GENERATION_ANNOTATION] = platform.data_generation
+    if data and environment.data_generation:
+        annotations[DATA_GENERATION_ANNOTATION] = environment.data_generation
     if app.rerun is not None:
         annotations[RERUN_ANNOTATION] = app.rerun
     driver["annotations"] = annotations or None
@@ -127,11 +126,11 @@ def application_spec(name: str, app: ApplicationConfig, platform: SparkPlatform,
     return SparkApplicationSpec(
         type="Python",
         mode="cluster",
-        image=platform.image,
+        image=environment.image,
         image_pull_policy="IfNotPresent",
         main_application_file=script_uri(app.script),
         arguments=list(app.arguments) or None,
-        spark_version=platform.spark_version,
+        spark_version=environment.spark_version,
         restart_policy=default_restart_policy(
             app.retries if app.retries is not None else SCHEDULED_RETRIES if scheduled else RUN_ON_UP_RETRIES),
         spark_conf=spark_conf,
@@ -143,7 +142,8 @@ def application_spec(name: str, app: ApplicationConfig, platform: SparkPlatform,
     )
 
 
-def scheduled_spec(name: str, app: ApplicationConfig, platform: SparkPlatform) -> ScheduledSparkApplicationSpec:
+def scheduled_spec(name: str, app: ApplicationConfig,
+                   environment: ApplicationEnvironment) -> ScheduledSparkApplicationSpec:
     """The ScheduledSparkApplication spec; only valid for an application with a schedule."""
     schedule = app.schedule
     if schedule is None:
@@ -157,5 +157,5 @@ def scheduled_spec(name: str, app: ApplicationConfig, platform: SparkPlatform) -
         suspend=schedule.suspend,
         # Neither marker: the next scheduled run reads whatever data is there, and a re-run is for the one-shot run.
         template=application_spec(name, app.model_copy(update={"rerun": None}),
-                                  replace(platform, data_generation=None), scheduled=True),
+                                  replace(environment, data_generation=None), scheduled=True),
     )
