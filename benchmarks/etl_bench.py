@@ -1,6 +1,6 @@
 """Benchmark the sales ETL against DuckDB on the same generated files.
 
-    python benchmarks/etl_bench.py [--sizes 150k,1.5m,15m] [--workdir build/bench] [--tutorial]
+    .venv/bin/python benchmarks/etl_bench.py [--sizes 150k,1.5m,15m] [--workdir build/bench] [--tutorial]
 
 For each size it generates three CSV files with ``jobs/generate_data.py --scale`` and then times,
 each as a whole separate process (JVM start-up included, as a user would see it):

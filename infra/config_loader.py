@@ -67,6 +67,8 @@ def _describe(error: Mapping[str, Any]) -> str:
         return message.replace("Input should be", "unsupported value; write")
     if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
         return message.replace("Input should be", "must be") + "; write a number in that range"
+    if kind.startswith("int_") and isinstance(error.get("input"), float):
+        return "must be a whole number; write e.g. 1 or 2"
     if kind.startswith(("int_", "float_")):
         return "must be a plain number; write it without quotes or units"
     if kind.startswith("bool_"):

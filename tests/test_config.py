@@ -69,7 +69,7 @@ CASES: list[tuple[str, dict[str, Any], str, str, dict[str, Any]]] = [
     # CPU
     ("cores zero", app_with("executor.cores", 0), f"{APP}.executor.cores", "greater than or equal to 1",
      app_with("executor.cores", 1)),
-    ("cores fractional", app_with("driver.cores", 1.5), f"{APP}.driver.cores", "plain number",
+    ("cores fractional", app_with("driver.cores", 1.5), f"{APP}.driver.cores", "whole number",
      app_with("driver.cores", 2)),
     ("cores as text", app_with("driver.cores", "two"), f"{APP}.driver.cores", "plain number",
      app_with("driver.cores", 2)),

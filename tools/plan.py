@@ -409,10 +409,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-pods", dest="pods", action="store_false",
                         help="skip the Spark pods (they need Java and start a local Spark session)")
     args = parser.parse_args(argv)
+    from infra.config import ConfigError
     from tools.pods import JavaMissingError, SparkRefusedError
 
     try:
         folder, rendered = write_plan(args.stack, args.out, pods=args.pods)
+    except ConfigError as exc:  # the program's own report, one line per key: no traceback
+        print(f"plan {args.stack}: nothing written: {exc}", file=sys.stderr)
+        return 1
     except JavaMissingError as exc:
         print(f"plan {args.stack}: cannot render the Spark pods: {exc}; or run with --no-pods", file=sys.stderr)
         return 2

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from infra.config import ConfigError
 from infra.conventions import APPLICATION_LABEL, DATA_MOUNT, SCRIPTS_MOUNT
 from tools.mock_engine import ROOT
 from tools.submission import Submission, scheduled_run, submission
@@ -204,7 +205,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cores", type=int, help="local cores (default: all, local[*])")
     parser.add_argument("--no-doctor", dest="doctor", action="store_false", help="skip the event-log diagnosis")
     args = parser.parse_args(argv)
-    result = rehearse(args.stack, args.app, args.data_dir, args.cores, args.doctor)
+    try:
+        result = rehearse(args.stack, args.app, args.data_dir, args.cores, args.doctor)
+    except ConfigError as exc:  # the program's own report, one line per key: no traceback
+        print(f"rehearse {args.stack}: nothing run: {exc}", file=sys.stderr)
+        return 1
     print(_report(result))
     return 0 if result.ok else 1
 
