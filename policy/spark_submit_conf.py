@@ -305,8 +305,14 @@ def submit_settings(name: str, namespace: Any, labels: Any, spec: Mapping[str, A
     # driverPodTemplateOption (the template file itself is tools/submission.py's business) and driverPodNameOption
     # (util.GetDriverPodName: driver.podName, else sparkConf's pod name, else `<name>-driver`).
     b.put("spark.kubernetes.driver.podTemplateContainerName", "spark-kubernetes-driver", "operator")
-    pod_name = _mapping(spec.get("driver")).get("podName") or _mapping(spec.get("sparkConf")).get(DRIVER_POD_NAME)
-    b.put(DRIVER_POD_NAME, pod_name or f"{name}-driver", "driver.podName")
+
+    def pod_name() -> None:
+        spark_conf = spec.get("sparkConf")
+        given = _mapping(spec.get("driver")).get("podName") or (
+            spark_conf if isinstance(spark_conf, Unknown) else _mapping(spark_conf).get(DRIVER_POD_NAME))
+        b.put(DRIVER_POD_NAME, given or f"{name}-driver", "driver.podName")
+
+    b.guarded("driver.podName", spec.get("driver"), [DRIVER_POD_NAME], pod_name)
     b.guarded("driver", spec.get("driver"), ["spark.driver.*", "spark.kubernetes.driver.*"],
               lambda: _pod_options(b, "driver", name, labels, spec))
     b.put("spark.kubernetes.executor.podTemplateContainerName", "spark-kubernetes-executor", "operator")

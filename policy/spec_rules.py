@@ -25,6 +25,7 @@ from spec_values import (
     AppView,
     SizeError,
     UndecidedError,
+    UnreadableError,
     as_mapping,
     as_sequence,
     config_number,
@@ -155,42 +156,46 @@ def check_driver_memory(view: AppView, config: Mapping[str, Any]) -> list[str]:
 _IMAGE_KEYS = ("spark.kubernetes.driver.container.image", "spark.kubernetes.executor.container.image",
                "spark.kubernetes.container.image")
 _HEX = re.compile(r"[0-9a-f]{7,64}")
-_VERSION_IN_TAG = re.compile(r"(^|[^A-Za-z])[0-9]")
+_VERSION_IN_TAG = re.compile(r"(^|[^A-Za-z0-9])v?[0-9]")
 
 
 def image_tag(ref: str) -> str | None:
-    """The tag of an image reference ('registry:5000/a/b:tag' -> 'tag'), '' when pinned by digest only, None
-    when untagged. A port in the registry host is not a tag: only the last path segment can carry one."""
-    if "@" in ref:
-        return ""
-    last = ref.rsplit("/", 1)[-1]
+    """The tag of an image reference ('registry:5000/a/b:tag' -> 'tag'; 'a/b:' -> ''), None when untagged. A port in
+    the registry host is not a tag: only the last path segment can carry one. A digest is checked apart."""
+    last = ref.split("@", 1)[0].rsplit("/", 1)[-1]
     return last.split(":", 1)[1] if ":" in last else None
 
 
 def tag_has_version(tag: str) -> bool:
-    """A tag names a version when a number in it stands on its own (`4.0.4-python3`, `v3`, `20260101`) or it is a
-    commit hash; `python3`, `java17-python3` and `` move like latest."""
+    """A tag names a version when a number in it stands on its own (`4.0.4-python3`, `v4`, `20260101`) or it is a
+    commit hash; `python3`, `java17-python3` and an empty tag move like latest."""
     return bool(_VERSION_IN_TAG.search(tag)) or bool(_HEX.fullmatch(tag))
 
 
-def check_image_pinned(view: AppView, config: Mapping[str, Any]) -> list[str]:
+def check_image_pinned(view: AppView, config: Mapping[str, Any]) -> list[Any]:
     """An image whose tag is not a version (untagged, `latest`, `python3`) is not pinned: two runs of the same spec
-    can run different Spark and Python builds, and a rollback cannot bring the old one back."""
+    can run different Spark and Python builds, and a rollback cannot bring the old one back. Each pod's image is
+    judged on its own, so one unreadable pod spec does not hide the other's image."""
     refs: dict[str, str] = {}  # the image each pod gets, by where it is written
+    found: list[Any] = []
     for key in _IMAGE_KEYS[:2]:
-        ref = view.conf(key) or view.conf(_IMAGE_KEYS[2])
+        try:
+            own = view.conf(key)
+            ref, where = (own, view.where(key)) if own else (view.conf(_IMAGE_KEYS[2]), view.where(_IMAGE_KEYS[2]))
+        except UnreadableError as error:
+            found.append(error)
+            continue
         if ref:
-            refs.setdefault(view.where(key) if view.conf(key) else view.where(_IMAGE_KEYS[2]), ref)
-    if not refs:
+            refs.setdefault(where, ref)
+    if not refs and not found:
         return [
             "no image is set (spec.image). Fix: pin one, e.g. apache/spark:4.0.4-python3 (a version tag, or a "
             "digest); spark-submit cannot start pods without it."
         ]
-    found = []
     for where, ref in refs.items():
+        if "@" in ref:
+            continue  # pinned by digest
         tag = image_tag(ref)
-        if tag == "":
-            continue
         if tag is None or tag == "latest" or not tag_has_version(tag):
             what = ("has no tag (so it means latest)" if tag is None else "uses the latest tag" if tag == "latest"
                     else f"has the tag {tag!r}, which names no version and moves like latest")
