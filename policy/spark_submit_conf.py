@@ -97,6 +97,9 @@ class _Builder:
 
     def guarded(self, field: str, value: Any, keys: Iterable[str], option: Callable[[], None]) -> None:
         """Run one option; when it cannot read its part of the spec, every key it writes becomes that problem."""
+        if isinstance(value, Unknown):  # the whole part is unknown: so is every key it writes
+            self.settings.extend(Setting(key, UNKNOWN, field) for key in keys)
+            return
         try:
             option()
         except Exception as exc:  # any unreadable shape: recorded, the next option still runs
@@ -122,14 +125,16 @@ def _items(value: Any) -> Sequence[Any]:
 
 def _map_option(b: _Builder, field: str, value: Any, key_of: Callable[[str], str],
                 skip: Callable[[str], bool] = lambda _: False) -> None:
-    """sparkConf, hadoopConf, labels, nodeSelector, ...: one setting per entry; an unknown map may set any key."""
+    """sparkConf, hadoopConf, labels, nodeSelector, ...: one setting per entry. An unknown (or unreadable) map may
+    set any key it maps to: every key for sparkConf, `spark.hadoop.*` for hadoopConf, and so on."""
+    pattern = key_of("") + "*"
     if isinstance(value, Unknown):
-        b.settings.append(Setting(ANY_KEY, UNKNOWN, field))
+        b.settings.append(Setting(pattern, UNKNOWN, field))
         return
     try:
         entries = _mapping(value)
     except TypeError as exc:
-        b.problem(ANY_KEY, field, value, str(exc))
+        b.problem(pattern, field, value, str(exc))
         return
     for key, item in entries.items():
         if not skip(str(key)):

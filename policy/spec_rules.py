@@ -182,7 +182,7 @@ def check_image_pinned(view: AppView, config: Mapping[str, Any]) -> list[Any]:
         try:
             own = view.conf(key)
             ref, where = (own, view.where(key)) if own else (view.conf(_IMAGE_KEYS[2]), view.where(_IMAGE_KEYS[2]))
-        except UnreadableError as error:
+        except (UndecidedError, UnreadableError) as error:
             found.append(error)
             continue
         if ref:

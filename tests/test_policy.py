@@ -808,3 +808,17 @@ def test_the_fix_says_the_configured_threshold(pack: PolicyPackServer, dev: Reco
     assert len(found) == 1
     fix = found[0].message.split("Fix:", 1)[1]
     assert "at least 30%" in fix and "615m" in fix and "20" not in fix  # ceil(0.3 * 2048) = 615
+
+
+def test_an_unknown_map_only_hides_the_keys_it_maps_to(pack: PolicyPackServer, dev: Recording) -> None:
+    """Unknown labels or hadoopConf write only label or spark.hadoop.* keys: no rule reads those."""
+    props = app_props(dev, set_path("metadata/labels", UNKNOWN_STRING), set_path("spec/hadoopConf", UNKNOWN_STRING),
+                      set_path("spec/executor/labels", UNKNOWN_STRING))
+    assert pack.analyze(SPARK_APPLICATION, "r2", props) == []
+
+
+def test_an_unknown_pod_spec_leaves_the_other_pod_decided(pack: PolicyPackServer, dev: Recording) -> None:
+    props = app_props(dev, set_path("spec/driver", UNKNOWN_STRING), set_path("spec/executor/image", "spark:latest"))
+    found = {(d.policy, d.level): d.message for d in pack.analyze(SPARK_APPLICATION, "r2", props)}
+    assert ("spark-image-pinned", "mandatory") in found  # the executor's image
+    assert "undecided: spec.driver is unknown until apply" in found[("spark-driver-memory", "advisory")]
