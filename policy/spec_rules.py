@@ -388,7 +388,7 @@ DENIED_SPARK_CONF = {
 NAMESPACE_KEY = "spark.kubernetes.namespace"
 
 
-def check_webhook_admits(view: AppView, config: Mapping[str, Any]) -> list[str]:
+def check_webhook_admits(view: AppView, config: Mapping[str, Any]) -> list[Any]:
     """The operator's validating webhook refuses some sparkConf keys outright; `pulumi up` would then fail at
     admission, after the rest of the stack was changed."""
     conf = view.value("sparkConf")
@@ -396,7 +396,7 @@ def check_webhook_admits(view: AppView, config: Mapping[str, Any]) -> list[str]:
         return []
     if not isinstance(conf, Mapping):
         return []  # not a map: the API server refuses it before the webhook (and the other rules say so)
-    found = []
+    found: list[Any] = []
     for key in sorted(conf, key=str):
         if key in DENIED_SPARK_CONF:
             found.append(f"sparkConf key {key!r} is not allowed by the operator's webhook: {DENIED_SPARK_CONF[key]}. "
@@ -404,12 +404,13 @@ def check_webhook_admits(view: AppView, config: Mapping[str, Any]) -> list[str]:
         elif key == NAMESPACE_KEY:
             value, namespace = conf[key], view.namespace
             if isinstance(value, Unknown):
-                raise UndecidedError(f"spec.sparkConf.{key}")
-            if isinstance(namespace, Unknown) or namespace is None:
-                raise UndecidedError("metadata.namespace")  # unset: the provider's default namespace, not known here
-            if value != namespace:
-                found.append(f"sparkConf key {key!r} is {show(value)!r}, but the operator's webhook requires the "
-                             f"application namespace {namespace!r}. Fix: remove it (the operator sets it); "
+                found.append(UndecidedError(f"spec.sparkConf.{key}"))
+            elif isinstance(namespace, Unknown) or namespace is None:
+                # unset: the provider's default namespace, not known here
+                found.append(UndecidedError("metadata.namespace"))
+            elif value != namespace:
+                found.append(f"sparkConf key {key!r} is {show(value)!r}, but the operator's webhook says it must "
+                             f"equal the application namespace {namespace!r}. Fix: remove it (the operator sets it); "
                              "`pulumi up` fails at admission.")
     return found
 
