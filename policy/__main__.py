@@ -10,7 +10,8 @@ dependency, so tests can call them directly.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from pulumi_policy import (
     EnforcementLevel,
@@ -19,10 +20,46 @@ from pulumi_policy import (
     ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
+    Severity,
 )
-from sparkstack_rules import RULES, Rule, applies_to, evaluate
+from pulumi_policy.proxy import UnknownValueError
+from spark_submit_conf import UNKNOWN
+from sparkstack_rules import RULES, Rule, applies_to, verdict
 
 LEVELS = {"advisory": EnforcementLevel.ADVISORY, "mandatory": EnforcementLevel.MANDATORY}
+SEVERITIES = {"low": Severity.LOW, "medium": Severity.MEDIUM, "high": Severity.HIGH, "critical": Severity.CRITICAL}
+
+
+class RuleNoteError(UnknownValueError):
+    """What a rule could not decide or read. pulumi-policy reports an `UnknownValueError` raised by a validation as
+    an advisory diagnostic of that policy (policy.py, `Analyze`), whatever the policy's level: the one way a
+    validation can say "undecided" without failing the preview, and without hiding its other violations."""
+
+    def __init__(self, message: str) -> None:
+        Exception.__init__(self, message)
+        self.message = message
+
+
+def plain(value: Any) -> Any:
+    """The resource's inputs without pulumi-policy's proxies: an unknown value becomes UNKNOWN, so a rule can tell
+    which value it needs is unknown (touching one through the proxy raises and would stop every check)."""
+    if isinstance(value, Mapping):
+        result = {}
+        for key in value:
+            try:
+                result[key] = plain(value[key])
+            except UnknownValueError:
+                result[key] = UNKNOWN
+        return result
+    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
+        items = []
+        for index in range(len(value)):
+            try:
+                items.append(plain(value[index]))
+            except UnknownValueError:
+                items.append(UNKNOWN)
+        return items
+    return value
 
 
 def _validate(rule: Rule) -> Callable[[ResourceValidationArgs, ReportViolation], None]:
@@ -30,10 +67,14 @@ def _validate(rule: Rule) -> Callable[[ResourceValidationArgs, ReportViolation],
         if not applies_to(rule, args.resource_type):
             return
         # get_config() is what the CLI sent through the Configure RPC: the schema's defaults plus
-        # --policy-pack-config (pkg/resource/analyzer/config.go, ReconcilePolicyPackConfig); evaluate() fills the
+        # --policy-pack-config (pkg/resource/analyzer/config.go, ReconcilePolicyPackConfig); verdict() fills the
         # same defaults when the pack runs unconfigured.
-        for message in evaluate(rule, args.resource_type, args.props, args.get_config()):
+        config = args.get_config()
+        found = verdict(rule, args.resource_type, plain(args.props), config)
+        for message in found.violations:
             report_violation(message, None)
+        if found.notes:
+            raise RuleNoteError(" ".join(found.notes))
 
     return validate
 
@@ -46,6 +87,9 @@ def policy(rule: Rule) -> ResourceValidationPolicy:
         config_schema=PolicyConfigSchema(properties={k: dict(v) for k, v in rule.config.items()})
         if rule.config else None,
         validate=_validate(rule),
+        severity=SEVERITIES[rule.severity],
+        remediation_steps=rule.remediation,
+        url=rule.url,
     )
 
 

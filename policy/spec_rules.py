@@ -1,15 +1,12 @@
-"""The Common Mistakes checks over an application spec or a schedule; the table in `sparkstack_rules.py` runs them.
+"""The Common Mistakes checks over an application or a schedule; the table in `sparkstack_rules.py` runs them.
 
-Pure standard library, like the rest of the pack. Every check takes the operator's v1beta2 `SparkApplication`
-spec (camelCase, as the CRD and the Pulumi engine carry it; a ScheduledSparkApplication's `spec.template` is the
-same shape) or, for the schedule rule, a ScheduledSparkApplication's spec, plus the rule's config, and returns
-one message per mistake found: what was found, why it hurts and the fix. An empty list means "nothing to
-report".
-
-Values arrive as the engine serialises them: numbers as floats (`cores: 1.0`), and containers as read-only
-`Mapping`/`Sequence` proxies (pulumi-policy's `proxy.py` wraps them so that touching a value unknown during
-preview raises), so the code below only uses the `Mapping`/`Sequence` protocols and only reads the fields a
-rule needs: an unrelated unknown (a PVC name during the first preview) never stops a check.
+Pure standard library, like the rest of the pack. An application check takes an `AppView` (spec_values.py): the
+operator's v1beta2 `SparkApplication` spec (a ScheduledSparkApplication's `spec.template` is the same shape) and
+the effective Spark configuration the operator submits for it, so every `sparkConf` key is read with the
+operator's precedence (a typed field written after sparkConf wins, one written before loses). The schedule check
+takes a ScheduledSparkApplication's spec. Each returns one message per mistake found: what was found (sizes as
+Spark writes them), why it hurts and the fix, with the configured threshold. An empty list means "nothing to
+report"; `UndecidedError`/`UnreadableError` (raised by the view) mean "cannot tell", which the table reports on its own.
 
 Where a setting is left out, the check applies the default that the software in charge actually uses (Spark's
 for `sparkConf` keys, by `sparkVersion`; the operator's for its typed fields), so "unset" is judged as what
@@ -19,78 +16,115 @@ runs, not as a mistake in itself.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
+from spark_submit_conf import Unknown
 from spec_values import (
+    AppView,
+    SizeError,
+    UndecidedError,
+    UnreadableError,
     as_mapping,
     as_sequence,
-    conf_flag,
     config_number,
     cpu_cores,
     flag,
     fmt_mib,
-    memory_mib,
     show,
-    spark_conf,
-    spark_version,
+    size_mib,
 )
 
 # Spark on Kubernetes uses volumes with this name prefix as its local (shuffle and spill) directories.
 LOCAL_DIR_PREFIX = "spark-local-dir-"
+# Spark 4.0.4's minimum overhead (spark.{driver,executor}.minMemoryOverhead, 384m).
+MIN_OVERHEAD_MIB = 384
 
 ROLES = ("driver", "executor")
 
 
-def check_memory_overhead(spec: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:
+def _size_problem(where: str, text: str, error: SizeError) -> str:
+    return (f"{where} is {show(text)}, which Spark cannot read as a size: {error}. Fix: write a whole number with a "
+            "Spark suffix (e.g. 2g, 1536m); Kubernetes suffixes such as Gi and fractions such as 1.5g fail "
+            "spark-submit.")
+
+
+def _size_text(text: str, mib: int) -> str:
+    """A size as written, with Spark's reading of it where that differs (`1073741824b (1g)`)."""
+    return show(text) if show(text) == fmt_mib(mib) else f"{show(text)} ({fmt_mib(mib)})"
+
+
+def _percent(fraction: float, threshold: float) -> str:
+    shown = f"{fraction:.0%}"
+    return f"{fraction:.1%}" if shown == f"{threshold:.0%}" else shown
+
+
+def check_memory_overhead(view: AppView, config: Mapping[str, Any]) -> list[str]:
     """PySpark's Python workers live outside the JVM heap, in the pod's overhead; an overhead set explicitly
-    below the seed's 20-30 % of memory gets pods OOM-killed instead of spilling. Unset is fine: Spark sizes a
-    Python application's overhead at 40 % on Kubernetes."""
-    if spec.get("type") != "Python":
+    below the configured fraction (the seed's 20-30 %) gets pods OOM-killed instead of spilling. Unset is fine:
+    Spark sizes a Python application's overhead at 40 % on Kubernetes."""
+    if view.value("type") != "Python":
         return []
     minimum = config_number(config, "minOverheadFraction", 0.2)
-    conf = spark_conf(spec)
     found = []
     for role in ROLES:
-        pod = as_mapping(spec.get(role))
-        memory_setting = pod.get("memory") or conf.get(f"spark.{role}.memory") or "1g"
-        memory = memory_mib(memory_setting)
-        overhead_setting = pod.get("memoryOverhead") or conf.get(f"spark.{role}.memoryOverhead")
-        if overhead_setting is not None and memory:
-            overhead = memory_mib(overhead_setting)
-            if overhead is not None and overhead < minimum * memory:
+        memory_key, overhead_key = f"spark.{role}.memory", f"spark.{role}.memoryOverhead"
+        try:
+            memory = size_mib(view.conf(memory_key) or "1g")
+        except SizeError as error:
+            if role == "executor":  # the driver-memory rule reports the driver's
+                found.append(_size_problem(view.where(memory_key), view.conf(memory_key) or "", error))
+            continue
+        overhead_text = view.conf(overhead_key)
+        if overhead_text is not None and memory:
+            where = view.where(overhead_key)
+            try:
+                overhead = size_mib(overhead_text)
+            except SizeError as error:
+                found.append(_size_problem(where, overhead_text, error))
+                continue
+            if overhead < minimum * memory:
+                least = fmt_mib(max(MIN_OVERHEAD_MIB, math.ceil(minimum * memory)))
                 found.append(
-                    f"{role}.memoryOverhead {overhead_setting} is {overhead / memory:.0%} of {role} memory "
-                    f"{memory_setting}, below {minimum:.0%}. Fix: set it to 20-30 % of memory (at least "
-                    f"{fmt_mib(max(384.0, math.ceil(minimum * memory)))}) or leave it unset; PySpark's Python workers "
-                    "live outside the JVM heap, so a thin overhead gets the pod OOM-killed instead of spilling."
+                    f"{where} {_size_text(overhead_text, overhead)} is {_percent(overhead / memory, minimum)} of "
+                    f"{role} memory {fmt_mib(memory)}, below {minimum:.0%}. Fix: set it to at least {minimum:.0%} "
+                    f"of memory ({least}) or leave it unset; PySpark's Python workers live outside the JVM heap, so "
+                    "a thin overhead gets the pod OOM-killed instead of spilling."
                 )
             continue
-        factor_key = next(
-            (k for k in (f"spark.{role}.memoryOverheadFactor", "spark.kubernetes.memoryOverheadFactor") if k in conf),
-            None,
-        )
-        factor = cpu_cores(conf.get(factor_key)) if factor_key else None  # a plain decimal number
-        if factor is not None and factor < minimum:
+        # Spark's pod builders read the role's factor, else the shared one (spec.memoryOverheadFactor lands there).
+        factor_key = next((k for k in (f"spark.{role}.memoryOverheadFactor", "spark.kubernetes.memoryOverheadFactor")
+                           if view.conf(k) is not None), None)
+        if factor_key is None:
+            continue
+        factor_text = view.conf(factor_key)
+        factor = cpu_cores(factor_text)  # a plain decimal number
+        where = view.where(factor_key)
+        if factor is None or not math.isfinite(factor):
+            found.append(f"{where} is {show(factor_text)}, not a number Spark reads. Fix: set a decimal such as "
+                         f"{max(minimum, 0.2):g}, or remove it (Spark gives Python applications 0.4).")
+        elif factor < minimum:
             found.append(
-                f"{factor_key} is {factor:g}, below {minimum:g}. Fix: raise it to 0.2-0.3 or remove it (Spark "
+                f"{where} is {factor:g}, below {minimum:g}. Fix: raise it to at least {minimum:g} or remove it (Spark "
                 "gives Python applications 0.4); PySpark's Python workers live outside the JVM heap."
             )
-    return list(dict.fromkeys(found))  # spark.kubernetes.memoryOverheadFactor covers both pods: say it once
+    return list(dict.fromkeys(found))  # the shared factor covers both pods: say it once
 
 
-def check_aqe(spec: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:
+def check_aqe(view: AppView, config: Mapping[str, Any]) -> list[str]:
     """Adaptive query execution right-sizes shuffle partitions and splits skewed join partitions at run
     time; switched off, one hot key keeps one task running while the rest of the cluster waits."""
-    aqe_default = spark_version(spec) >= (3, 2)  # AQE is on by default since Spark 3.2
-    if not conf_flag(spec, "spark.sql.adaptive.enabled", aqe_default):
-        state = "set to false" if "spark.sql.adaptive.enabled" in spark_conf(spec) else "off by default before 3.2"
+    aqe_default = view.spark_version() >= (3, 2)  # AQE is on by default since Spark 3.2
+    if not view.conf_flag("spark.sql.adaptive.enabled", aqe_default):
+        set_off = view.conf("spark.sql.adaptive.enabled") is not None
+        state = "set to false" if set_off else "off by default before 3.2"
         return [
             f"spark.sql.adaptive.enabled is {state}. Fix: set spark.sql.adaptive.enabled and "
             "spark.sql.adaptive.skewJoin.enabled to \"true\"; without AQE, shuffle partitions stay at their fixed "
             "count and one skewed key holds the whole stage back."
         ]
-    if not conf_flag(spec, "spark.sql.adaptive.skewJoin.enabled", True):
+    if not view.conf_flag("spark.sql.adaptive.skewJoin.enabled", True):
         return [
             "spark.sql.adaptive.skewJoin.enabled is set to false. Fix: set it to \"true\" (or remove it); it "
             "splits oversized join partitions, and ignoring skew leaves one task doing most of the work."
@@ -98,97 +132,108 @@ def check_aqe(spec: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:
     return []
 
 
-def check_driver_memory(spec: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:
+def check_driver_memory(view: AppView, config: Mapping[str, Any]) -> list[str]:
     """The driver plans every query, holds broadcast tables and whatever the job collects; below the seed's
     2-4 GB minimum it is the first thing to fall over, and its OOM fails the whole run."""
     minimum = config_number(config, "minDriverMemoryMiB", 2048)
-    typed = as_mapping(spec.get("driver")).get("memory")
-    setting = typed or spark_conf(spec).get("spark.driver.memory")
-    where = "driver.memory" if typed or setting is None else "spark.driver.memory"
-    shown = setting if setting is not None else "unset (Spark's default 1g)"
-    mib = memory_mib(setting if setting is not None else "1g")
-    if mib is not None and mib < minimum:
+    key = "spark.driver.memory"
+    text = view.conf(key)
+    where = view.where(key) if text is not None else "driver.memory"
+    try:
+        mib = size_mib(text if text is not None else "1g")
+    except SizeError as error:
+        return [_size_problem(where, text or "", error)]
+    if mib < minimum:
+        shown = "unset (Spark's default 1g)" if text is None else _size_text(text, mib)
         return [
-            f"{where} is {shown}, below {fmt_mib(minimum)}. Fix: give the driver 2-4 GB "
+            f"{where} is {shown}, below {fmt_mib(minimum)}. Fix: give the driver at least {fmt_mib(minimum)} "
             f"(e.g. driver.memory: {fmt_mib(max(minimum, 2048))}); it plans the queries and holds broadcast "
             "tables and collected results, and a driver OOM fails the whole run."
         ]
     return []
 
 
-def _image_refs(spec: Mapping[str, Any]) -> list[tuple[str, str]]:
-    conf = spark_conf(spec)
-    refs = [
-        ("image", spec.get("image")),
-        ("driver.image", as_mapping(spec.get("driver")).get("image")),
-        ("executor.image", as_mapping(spec.get("executor")).get("image")),
-        *((key, conf.get(key)) for key in (
-            "spark.kubernetes.container.image",
-            "spark.kubernetes.driver.container.image",
-            "spark.kubernetes.executor.container.image",
-        )),
-    ]
-    return [(where, str(ref)) for where, ref in refs if ref]
+_IMAGE_KEYS = ("spark.kubernetes.driver.container.image", "spark.kubernetes.executor.container.image",
+               "spark.kubernetes.container.image")
+_HEX = re.compile(r"[0-9a-f]{7,64}")
+_VERSION_IN_TAG = re.compile(r"(^|[^A-Za-z0-9])v?[0-9]")
 
 
 def image_tag(ref: str) -> str | None:
-    """The tag of an image reference ('registry:5000/a/b:tag' -> 'tag'), '' when pinned by digest only, None
-    when untagged. A port in the registry host is not a tag: only the last path segment can carry one."""
-    if "@" in ref:
-        return ""
-    last = ref.rsplit("/", 1)[-1]
+    """The tag of an image reference ('registry:5000/a/b:tag' -> 'tag'; 'a/b:' -> ''), None when untagged. A port in
+    the registry host is not a tag: only the last path segment can carry one. A digest is checked apart."""
+    last = ref.split("@", 1)[0].rsplit("/", 1)[-1]
     return last.split(":", 1)[1] if ":" in last else None
 
 
-def check_image_pinned(spec: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:
-    """An untagged or `latest` image is not a version: two runs of the same spec can run different Spark and
-    Python builds, and a rollback cannot bring the old one back."""
-    refs = _image_refs(spec)
-    if not refs:
+def tag_has_version(tag: str) -> bool:
+    """A tag names a version when a number in it stands on its own (`4.0.4-python3`, `v4`, `20260101`) or it is a
+    commit hash; `python3`, `java17-python3` and an empty tag move like latest."""
+    return bool(_VERSION_IN_TAG.search(tag)) or bool(_HEX.fullmatch(tag))
+
+
+def check_image_pinned(view: AppView, config: Mapping[str, Any]) -> list[Any]:
+    """An image whose tag is not a version (untagged, `latest`, `python3`) is not pinned: two runs of the same spec
+    can run different Spark and Python builds, and a rollback cannot bring the old one back. Each pod's image is
+    judged on its own, so one unreadable pod spec does not hide the other's image."""
+    refs: dict[str, str] = {}  # the image each pod gets, by where it is written
+    found: list[Any] = []
+    for key in _IMAGE_KEYS[:2]:
+        try:
+            own = view.conf(key)
+            ref, where = (own, view.where(key)) if own else (view.conf(_IMAGE_KEYS[2]), view.where(_IMAGE_KEYS[2]))
+        except (UndecidedError, UnreadableError) as error:
+            found.append(error)
+            continue
+        if ref:
+            refs.setdefault(where, ref)
+    if not refs and not found:
         return [
-            "no image is set (spec.image or spark.kubernetes.container.image). Fix: pin one, e.g. "
-            "apache/spark:4.0.4-python3 (a tag, or a digest); spark-submit cannot start pods without it."
+            "no image is set (spec.image). Fix: pin one, e.g. apache/spark:4.0.4-python3 (a version tag, or a "
+            "digest); spark-submit cannot start pods without it."
         ]
-    found = []
-    for where, ref in refs:
+    for where, ref in refs.items():
+        if "@" in ref:
+            continue  # pinned by digest
         tag = image_tag(ref)
-        if tag is None or tag == "latest":
-            what = "has no tag (so it means latest)" if tag is None else "uses the latest tag"
+        if tag is None or tag == "latest" or not tag_has_version(tag):
+            what = ("has no tag (so it means latest)" if tag is None else "uses the latest tag" if tag == "latest"
+                    else f"has the tag {tag!r}, which names no version and moves like latest")
             found.append(
                 f"{where} {ref!r} {what}. Fix: pin a version tag that matches sparkVersion (e.g. "
-                "apache/spark:4.0.4-python3) or a digest; latest changes under you and cannot be rolled back."
+                "apache/spark:4.0.4-python3) or a digest; a moving tag changes under you and cannot be rolled back."
             )
     return found
 
 
-def check_pull_policy(spec: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:
+def check_pull_policy(view: AppView, config: Mapping[str, Any]) -> list[str]:
     """`Always` makes every driver and executor pod ask the registry again, which defeats the image pre-pull
-    (a Spark image is about 1 GB) and ties every scale-up to the registry's availability."""
-    policy = spec.get("imagePullPolicy") or spark_conf(spec).get("spark.kubernetes.container.image.pullPolicy")
-    if policy == "Always":
+    (a Spark image is about 1 GB) and ties every scale-up to the registry's availability. The operator writes
+    spec.imagePullPolicy before sparkConf, so a sparkConf pullPolicy wins."""
+    key = "spark.kubernetes.container.image.pullPolicy"
+    if view.conf(key) == "Always":
         return [
-            "imagePullPolicy is Always. Fix: use IfNotPresent with a pinned tag; Always re-contacts the "
-            "registry for every driver and executor pod and defeats the image pre-pull."
+            f"{view.where(key)} is Always. Fix: use IfNotPresent with a pinned tag (and no "
+            "sparkConf pullPolicy, which overrides the typed field); Always re-contacts the registry for every "
+            "driver and executor pod and defeats the image pre-pull."
         ]
     return []
 
 
-def check_cpu_burst(spec: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:
+def check_cpu_burst(view: AppView, config: Mapping[str, Any]) -> list[str]:
     """A CPU limit at (or near) the request leaves no room to burst: the CFS quota throttles the JVM's
     garbage collector and JIT threads and the Python workers, and tasks stall. The seed: limit >= 2x request,
     or no limit."""
     ratio = config_number(config, "minBurstRatio", 2.0)
-    conf = spark_conf(spec)
     found = []
     for role in ROLES:
-        pod = as_mapping(spec.get(role))
-        limit_setting = pod.get("coreLimit") or conf.get(f"spark.kubernetes.{role}.limit.cores")
+        limit_key = f"spark.kubernetes.{role}.limit.cores"
+        limit_setting = view.conf(limit_key)
         if limit_setting is None:
             continue
-        request_setting = (
-            pod.get("coreRequest") or conf.get(f"spark.kubernetes.{role}.request.cores")
-            or pod.get("cores") or conf.get(f"spark.{role}.cores") or 1
-        )
+        # Spark's pod builders: the request is request.cores, else spark.<role>.cores (default 1).
+        request_setting = (view.conf(f"spark.kubernetes.{role}.request.cores") or view.conf(f"spark.{role}.cores")
+                           or "1")
         limit, request = cpu_cores(limit_setting), cpu_cores(request_setting)
         if limit is not None and request and limit < ratio * request:
             found.append(
@@ -200,46 +245,47 @@ def check_cpu_burst(spec: Mapping[str, Any], config: Mapping[str, Any]) -> list[
     return found
 
 
-def _scratch_from_conf(conf: Mapping[str, Any]) -> tuple[list[str], list[str]]:
-    """Executor local-dir volumes declared through Spark's own volume settings
-    (spark.kubernetes.executor.volumes.<type>.spark-local-dir-<n>.*): (bounded, unbounded emptyDir) names."""
+def _scratch_from_conf(view: AppView) -> tuple[list[str], list[str]]:
+    """Executor local-dir volumes in the effective configuration (Spark's own
+    spark.kubernetes.executor.volumes.<type>.spark-local-dir-<n>.* settings, including those the operator writes
+    for mounted spark-local-dir-* volumes): (bounded, unbounded emptyDir) names."""
     prefix = "spark.kubernetes.executor.volumes."
     kinds: dict[str, str] = {}
-    for key in conf:
-        parts = key[len(prefix):].split(".") if key.startswith(prefix) else []
-        if len(parts) >= 3 and parts[1].startswith(LOCAL_DIR_PREFIX):
+    for key in view.conf_keys(prefix):
+        parts = key[len(prefix):].split(".")
+        if len(parts) >= 3 and parts[1].startswith(LOCAL_DIR_PREFIX) and view.conf(key) is not None:
             kinds[parts[1]] = parts[0]
     bounded, unbounded = [], []
     for name, kind in kinds.items():
-        if kind != "emptyDir" or conf.get(f"{prefix}emptyDir.{name}.options.sizeLimit"):
+        if kind != "emptyDir" or view.conf(f"{prefix}emptyDir.{name}.options.sizeLimit"):
             bounded.append(name)
         else:
             unbounded.append(name)
     return bounded, unbounded
 
 
-def check_local_scratch(spec: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:
+def check_local_scratch(view: AppView, config: Mapping[str, Any]) -> list[str]:
     """Shuffle files and spills go to Spark's local dirs. Without a scratch volume they land in the
     container's writable layer on the node's root disk; an emptyDir without a size limit can fill the node
     and get every pod on it evicted."""
-    conf = spark_conf(spec)
-    local_dirs = {d.strip() for d in str(conf.get("spark.local.dir") or "").split(",") if d.strip()}
+    local_dirs = {d.strip() for d in str(view.conf("spark.local.dir") or "").split(",") if d.strip()}
+    bounded, unbounded = _scratch_from_conf(view)
+    # Other volumes mounted where spark.local.dir points (the webhook mounts them).
     mounts = {}
-    for mount in as_sequence(as_mapping(spec.get("executor")).get("volumeMounts")):
+    for mount in as_sequence(view.value("executor.volumeMounts")):
         mount = as_mapping(mount)
-        if mount.get("name"):
-            mounts[mount.get("name")] = mount.get("mountPath")
-    bounded, unbounded = _scratch_from_conf(conf)
-    for volume in as_sequence(spec.get("volumes")):
+        if isinstance(mount.get("name"), str):
+            mounts[mount["name"]] = mount.get("mountPath")
+    for volume in as_sequence(view.value("volumes")):
         volume = as_mapping(volume)
         name = volume.get("name")
-        if name not in mounts or not (str(name).startswith(LOCAL_DIR_PREFIX) or mounts[name] in local_dirs):
+        if not isinstance(name, str) or name.startswith(LOCAL_DIR_PREFIX) or mounts.get(name) not in local_dirs:
             continue
         empty_dir = volume.get("emptyDir")
         if isinstance(empty_dir, Mapping):
-            (bounded if empty_dir.get("sizeLimit") else unbounded).append(str(name))
+            (bounded if empty_dir.get("sizeLimit") else unbounded).append(name)
         elif volume.get("persistentVolumeClaim") is not None or volume.get("hostPath") is not None:
-            bounded.append(str(name))
+            bounded.append(name)
     if bounded:
         return []
     if unbounded:
@@ -255,52 +301,41 @@ def check_local_scratch(spec: Mapping[str, Any], config: Mapping[str, Any]) -> l
     ]
 
 
-def _dynamic_allocation(spec: Mapping[str, Any]) -> tuple[bool, Mapping[str, Any]]:
-    typed = as_mapping(spec.get("dynamicAllocation"))
-    enabled = flag(typed.get("enabled"))
-    if enabled is None:
-        enabled = conf_flag(spec, "spark.dynamicAllocation.enabled", False)
-    return enabled, typed
-
-
-def application_cores(spec: Mapping[str, Any]) -> float | None:
+def application_cores(view: AppView) -> float | None:
     """The most executor cores the application can hold at once; None when unbounded (dynamic allocation
-    without maxExecutors)."""
-    conf = spark_conf(spec)
-    executor = as_mapping(spec.get("executor"))
-    cores = cpu_cores(executor.get("cores") or conf.get("spark.executor.cores") or 1) or 1.0
-    enabled, typed = _dynamic_allocation(spec)
-    if enabled:
-        count = cpu_cores(typed.get("maxExecutors") or conf.get("spark.dynamicAllocation.maxExecutors"))
-        if count is None:
-            return None
+    without maxExecutors) or not positive."""
+    cores = cpu_cores(view.conf("spark.executor.cores") or "1")
+    if view.conf_flag("spark.dynamicAllocation.enabled", False):
+        count = cpu_cores(view.conf("spark.dynamicAllocation.maxExecutors"))
     else:
         # Spark on Kubernetes starts 2 executors when spark.executor.instances is unset.
-        count = cpu_cores(executor.get("instances") or conf.get("spark.executor.instances") or 2)
-    return cores * count if count else None
+        count = cpu_cores(view.conf("spark.executor.instances") or "2")
+    if cores is None or count is None or not math.isfinite(cores * count) or cores * count <= 0:
+        return None
+    return cores * count
 
 
-def check_shuffle_partitions(spec: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:
+def check_shuffle_partitions(view: AppView, config: Mapping[str, Any]) -> list[str]:
     """With AQE's partition coalescing off, spark.sql.shuffle.partitions is the task count of every shuffle:
     far above 2-4 per core, each task is scheduling overhead and a tiny file; far below, cores sit idle and
     tasks spill."""
-    aqe = conf_flag(spec, "spark.sql.adaptive.enabled", spark_version(spec) >= (3, 2))
-    if aqe and conf_flag(spec, "spark.sql.adaptive.coalescePartitions.enabled", True):
+    aqe = view.conf_flag("spark.sql.adaptive.enabled", view.spark_version() >= (3, 2))
+    if aqe and view.conf_flag("spark.sql.adaptive.coalescePartitions.enabled", True):
         return []
-    cores = application_cores(spec)
+    cores = application_cores(view)
     if cores is None:
         return []
     low_per_core = config_number(config, "minPartitionsPerCore", 2)
     high_per_core = config_number(config, "maxPartitionsPerCore", 4)
     factor = config_number(config, "farOutsideFactor", 4)
-    setting = spark_conf(spec).get("spark.sql.shuffle.partitions")
-    partitions = cpu_cores(setting if setting is not None else 200)
+    setting = view.conf("spark.sql.shuffle.partitions")
+    partitions = cpu_cores(setting if setting is not None else "200")
     if partitions is None:
         return []
     low, high = low_per_core * cores / factor, high_per_core * cores * factor
     if low <= partitions <= high:
         return []
-    shown = f"{setting}" if setting is not None else "unset (Spark's default 200)"
+    shown = show(setting) if setting is not None else "unset (Spark's default 200)"
     return [
         f"spark.sql.shuffle.partitions is {shown} for at most {cores:g} executor cores "
         f"({partitions / cores:.3g} per core) with AQE coalescing off. Fix: set it to {low_per_core:g}-"
@@ -310,37 +345,82 @@ def check_shuffle_partitions(spec: Mapping[str, Any], config: Mapping[str, Any])
     ]
 
 
-def check_dynamic_allocation(spec: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:
+def check_dynamic_allocation(view: AppView, config: Mapping[str, Any]) -> list[str]:
     """Dynamic allocation removes idle executors; without an external shuffle service (Kubernetes has none)
     or shuffle tracking, it removes executors whose shuffle files later stages still need, and the stages
-    fail and recompute."""
-    enabled, typed = _dynamic_allocation(spec)
-    if not enabled:
+    fail and recompute. Read from the effective configuration: the operator's typed dynamicAllocation writes
+    `enabled` and tracking (true unless shuffleTrackingEnabled says otherwise) after sparkConf, and writes
+    nothing when `enabled` is false (then sparkConf's keys decide)."""
+    if not view.conf_flag("spark.dynamicAllocation.enabled", False):
         return []
-    conf = spark_conf(spec)
-    tracking = flag(typed.get("shuffleTrackingEnabled"))
+    tracking_key = "spark.dynamicAllocation.shuffleTracking.enabled"
+    tracking = flag(view.conf(tracking_key))
     if tracking is None:
-        tracking = flag(conf.get("spark.dynamicAllocation.shuffleTracking.enabled"))
-    if tracking is None:
-        # The operator turns tracking on with its typed dynamicAllocation; Spark does since 3.4.
-        tracking = flag(typed.get("enabled")) is True or spark_version(spec) >= (3, 4)
-    service = conf_flag(spec, "spark.shuffle.service.enabled", False)
-    migration = conf_flag(spec, "spark.decommission.enabled", False) and conf_flag(
-        spec, "spark.storage.decommission.shuffleBlocks.enabled", False
+        tracking = view.spark_version() >= (3, 4)  # Spark's default since 3.4
+    service = view.conf_flag("spark.shuffle.service.enabled", False)
+    migration = view.conf_flag("spark.decommission.enabled", False) and view.conf_flag(
+        "spark.storage.decommission.shuffleBlocks.enabled", False
     )
     if tracking or service or migration:
         return []
     return [
-        "dynamic allocation is on without shuffle tracking or a shuffle service. Fix: set "
-        "dynamicAllocation.shuffleTrackingEnabled: true (Kubernetes has no external shuffle service); otherwise "
-        "idle executors are removed with shuffle files later stages need."
+        f"dynamic allocation is on ({view.where('spark.dynamicAllocation.enabled')}) without shuffle tracking or a "
+        "shuffle service. Fix: use the typed dynamicAllocation with shuffleTrackingEnabled: true (Kubernetes has no "
+        "external shuffle service); otherwise idle executors are removed with shuffle files later stages need."
     ]
+
+
+# internal/webhook/sparkconf_validator.go (operator v2.5.2): the sparkConf keys its validating webhook refuses,
+# with its reasons; a namespace key must equal the application's namespace.
+DENIED_SPARK_CONF = {
+    "spark.kubernetes.authenticate.driver.serviceAccountName": "configure the service account via the CRD spec "
+                                                               "instead",
+    "spark.kubernetes.authenticate.executor.serviceAccountName": "configure the service account via the CRD spec "
+                                                                 "instead",
+    **{f"spark.kubernetes.authenticate.{who}{what}": "authentication credentials are managed by the operator"
+       for who in ("", "driver.", "executor.") for what in ("oauthTokenFile", "oauthToken")},
+    "spark.master": "this value is managed by the operator",
+    "spark.kubernetes.driver.master": "this value is managed by the operator",
+    "spark.kubernetes.container.image": "use the image field on the CRD instead",
+    "spark.kubernetes.driver.container.image": "use the image field on the CRD instead",
+    "spark.kubernetes.executor.container.image": "use the image field on the CRD instead",
+}
+NAMESPACE_KEY = "spark.kubernetes.namespace"
+
+
+def check_webhook_admits(view: AppView, config: Mapping[str, Any]) -> list[Any]:
+    """The operator's validating webhook refuses some sparkConf keys outright; `pulumi up` would then fail at
+    admission, after the rest of the stack was changed."""
+    conf = view.value("sparkConf")
+    if conf is None:
+        return []
+    if not isinstance(conf, Mapping):
+        return []  # not a map: the API server refuses it before the webhook (and the other rules say so)
+    found: list[Any] = []
+    for key in sorted(conf, key=str):
+        if key in DENIED_SPARK_CONF:
+            found.append(f"sparkConf key {key!r} is not allowed by the operator's webhook: {DENIED_SPARK_CONF[key]}. "
+                         "Fix: remove it (the typed field or the operator sets it); `pulumi up` fails at admission.")
+        elif key == NAMESPACE_KEY:
+            value, namespace = conf[key], view.namespace
+            if isinstance(value, Unknown):
+                found.append(UndecidedError(f"spec.sparkConf.{key}"))
+            elif isinstance(namespace, Unknown) or namespace is None:
+                # unset: the provider's default namespace, not known here
+                found.append(UndecidedError("metadata.namespace"))
+            elif value != namespace:
+                found.append(f"sparkConf key {key!r} is {show(value)!r}, but the operator's webhook says it must "
+                             f"equal the application namespace {namespace!r}. Fix: remove it (the operator sets it); "
+                             "`pulumi up` fails at admission.")
+    return found
 
 
 def check_schedule_overlap(spec: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:
     """A scheduled run that overruns its interval should not start a second copy on the same input and
     output: that doubles the cost of a slow night and races on the output."""
     policy = spec.get("concurrencyPolicy")
+    if isinstance(policy, Unknown):
+        raise UndecidedError("spec.concurrencyPolicy")
     if policy in (None, "", "Allow"):
         shown = "Allow" if policy else "unset (the operator's default is Allow)"
         return [

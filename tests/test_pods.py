@@ -20,7 +20,7 @@ import yaml
 from tools.plan import INDEX, POD_DIR, PlanFile, main, record_stack, render_files, render_pods, write_plan
 from tools.pod_security import restricted_violations
 from tools.pods import PodRenderer, SparkRefusedError
-from tools.submission import LOCAL_DIR_PREFIX, scheduled_run, submission
+from tools.submission import scheduled_run, submission
 from tools.webhook import mutate
 
 STACKS = ("dev", "existing")
@@ -121,7 +121,7 @@ def test_every_declared_mount_reaches_its_pod(plan: Path) -> None:
                 assert bool(mounts[declared["name"]].get("readOnly")) == bool(declared.get("readOnly")), where
                 source = volumes[declared["name"]]
                 got = pod_volumes[declared["name"]]
-                if declared["name"].startswith(LOCAL_DIR_PREFIX):  # rebuilt by Spark from spark-submit's settings
+                if declared["name"].startswith("spark-local-dir-"):  # rebuilt by Spark from spark-submit's settings
                     assert got["emptyDir"]["sizeLimit"] == source["emptyDir"]["sizeLimit"], where
                     env = {e["name"]: e.get("value") for e in spark_container(pod, role)["env"]}
                     assert declared["mountPath"] in env["SPARK_LOCAL_DIRS"].split(","), where

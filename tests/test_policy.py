@@ -79,10 +79,12 @@ def set_path(path: str, value: Any) -> Mutation:
     """A mutation that sets (or, with value None, removes) `a.b.c` in a spec."""
     def mutate(spec: dict[str, Any]) -> None:
         *parents, last = path.split("/")
-        target = spec
+        target: Any = spec
         for key in parents:
-            target = target.setdefault(key, {})
-        if value is None:
+            target = target[int(key)] if isinstance(target, list) else target.setdefault(key, {})
+        if isinstance(target, list):
+            target[int(last)] = value
+        elif value is None:
             target.pop(last, None)
         else:
             target[last] = value
@@ -191,9 +193,9 @@ def test_each_mistake_is_reported_with_its_fix(name: str, mutate: Mutation, expe
     assert expected in found[0]
     assert "Fix:" in found[0]
     # Only that rule fires, except where the mutation is itself a second mistake (no image at all also breaks
-    # nothing else; AQE off also turns the partition check on).
+    # nothing else; AQE off also turns the partition check on; an image in sparkConf is refused by the webhook).
     others = {r.name for r in RULES if r.name != name and evaluate(r, SPARK_APPLICATION, {"spec": spec})}
-    assert others <= {"spark-shuffle-partitions", "spark-aqe-enabled"}, others
+    assert others <= {"spark-shuffle-partitions", "spark-aqe-enabled", "spark-operator-admits-sparkconf"}, others
 
 
 VALID: list[tuple[str, Mutation]] = [
@@ -347,8 +349,8 @@ def test_scripts_config_map_is_checked_file_by_file_and_never_run() -> None:
     assert found[0].startswith("broken.py:1: does not parse")
     assert found[1].startswith("job.py:3: df.collect()")
     assert not Path("/tmp/should-not-exist").exists()
-    # Other ConfigMaps are not scripts.
-    assert evaluate(rule, CONFIG_MAP, scripts_config_map(data, component="something-else")) == []
+    # Any ConfigMap's *.py entries are scripts (the seed ships its own with kubectl create configmap).
+    assert evaluate(rule, CONFIG_MAP, scripts_config_map(data, component="something-else")) == found
 
 
 def test_shipped_jobs_collect_only_small_aggregates() -> None:
@@ -521,3 +523,302 @@ def test_values_unknown_during_preview_do_not_stop_the_checks(pack: PolicyPackSe
             if source in volume:
                 volume[source] = {"claimName" if source == "persistentVolumeClaim" else "name": UNKNOWN_STRING}
     assert pack.analyze(SPARK_APPLICATION, resource.name, props) == []
+
+
+# --- round 2: inputs an adversarial user would try, over gRPC as the CLI sends them -----------------------------
+# Expected values come from the sources read by hand, not from the pack: the operator v2.5.2's option order
+# (internal/controller/sparkapplication/submission.go), its webhook's refused keys and reasons
+# (internal/webhook/sparkconf_validator.go) and Spark 4.0.4's byteStringAs (whole numbers, b/k/m/g/t/p suffixes).
+
+SPARK_APPLICATION_PATCH = SPARK_APPLICATION + "Patch"
+SCHEDULED_SPARK_APPLICATION_PATCH = SCHEDULED_SPARK_APPLICATION + "Patch"
+
+
+def app_props(dev: Recording, *mutations: Mutation) -> dict[str, Any]:
+    props = clean_dev_inputs(dev_resource(dev, SPARK_APPLICATION))
+    for mutate in mutations:
+        mutate(props)
+    return props
+
+
+def verdicts(pack: PolicyPackServer, type_: str, props: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(d.policy, d.level) for d in pack.analyze(type_, "r2", props)]
+
+
+def test_a_rule_that_cannot_read_its_value_says_so_and_the_others_still_report(
+        pack: PolicyPackServer, dev: Recording) -> None:
+    props = app_props(dev, set_path("spec/image", "apache/spark:latest"),
+                      set_path("spec/sparkConf/spark.sql.adaptive.enabled", {"on": True}))
+    found = pack.analyze(SPARK_APPLICATION, "r2", props)  # an exception here is the old StatusCode.UNKNOWN
+    assert ("spark-image-pinned", "mandatory") in [(d.policy, d.level) for d in found]
+    aqe = [d for d in found if d.policy == "spark-aqe-enabled"]
+    assert [d.level for d in aqe] == ["advisory"]
+    assert "spec.sparkConf.spark.sql.adaptive.enabled" in aqe[0].message and "'on': True" in aqe[0].message
+
+
+@pytest.mark.parametrize("mutate", [
+    set_path("spec/volumes/0/name", {"not": "a name"}),
+    set_path("spec/driver/memory", "9" * 400),
+    both(set_path("spec/executor/cores", 0.0), set_path("spec/dynamicAllocation", {"enabled": False}),
+         set_path("spec/executor/instances", 0.0),
+         set_path("spec/sparkConf/spark.sql.adaptive.coalescePartitions.enabled", "false")),
+    set_path("spec/executor/volumeMounts", [{"name": ["x"], "mountPath": 5.0}, "not a mount"]),
+    set_path("spec/dynamicAllocation", "on"),
+    set_path("spec/driver", ["not", "a", "pod"]),
+])
+def test_odd_values_never_lose_the_image_verdict(pack: PolicyPackServer, dev: Recording, mutate: Mutation) -> None:
+    props = app_props(dev, mutate, set_path("spec/image", "apache/spark:latest"))
+    assert ("spark-image-pinned", "mandatory") in verdicts(pack, SPARK_APPLICATION, props)
+
+
+def test_a_crashing_rule_names_the_last_field_it_read() -> None:
+    def crashes(view: Any, config: Any) -> list[str]:
+        view.value("driver.memory")
+        raise ZeroDivisionError("boom")
+
+    broken = rules.Rule("crashes", "x", "mandatory", "application", crashes)
+    result = rules.verdict(broken, SPARK_APPLICATION, {"spec": clean_spec()})
+    assert result.violations == []
+    assert len(result.notes) == 1
+    assert "spec.driver.memory = '2g'" in result.notes[0] and "ZeroDivisionError" in result.notes[0]
+    assert result.notes[0].startswith("mandatory rule crashes could not check")
+
+
+@pytest.mark.parametrize(("mutations", "expected"), [
+    # memoryOverheadFactorOption writes spark.kubernetes.memoryOverheadFactor: 10 % of memory is below 20 %.
+    ((set_path("spec/memoryOverheadFactor", "0.1"),), [("pyspark-memory-overhead", "advisory")]),
+    # imageOption writes the typed pull policy before sparkConfOption: sparkConf's Always wins.
+    ((set_path("spec/sparkConf/spark.kubernetes.container.image.pullPolicy", "Always"),),
+     [("spark-image-pull-policy", "advisory")]),
+    # dynamicAllocationOption runs after sparkConfOption and writes shuffleTracking.enabled=true: tracking is on.
+    ((set_path("spec/sparkConf/spark.dynamicAllocation.shuffleTracking.enabled", "false"),), []),
+    # typed enabled: false writes nothing, so sparkConf turns dynamic allocation on, here without tracking.
+    ((set_path("spec/dynamicAllocation", {"enabled": False}),
+      set_path("spec/sparkConf/spark.dynamicAllocation.enabled", "true"),
+      set_path("spec/sparkConf/spark.dynamicAllocation.shuffleTracking.enabled", "false")),
+     [("spark-dynamic-allocation-shuffle", "mandatory")]),
+    # typed driver.memory is written after sparkConf: sparkConf's 512m loses to the typed 2g.
+    ((set_path("spec/sparkConf/spark.driver.memory", "512m"),), []),
+])
+def test_settings_are_read_in_the_operators_order(pack: PolicyPackServer, dev: Recording,
+                                                  mutations: tuple[Mutation, ...],
+                                                  expected: list[tuple[str, str]]) -> None:
+    assert verdicts(pack, SPARK_APPLICATION, app_props(dev, *mutations)) == expected
+
+
+def test_the_offline_plan_submits_what_the_pack_reads(dev: Recording) -> None:
+    """tools/submission.py and the pack share one model of the operator's order: the same cases, as spark-submit
+    would receive them."""
+    from tools.submission import submission
+
+    app = app_props(dev, set_path("spec/memoryOverheadFactor", "0.1"),
+                    set_path("spec/sparkConf/spark.kubernetes.container.image.pullPolicy", "Always"),
+                    set_path("spec/sparkConf/spark.dynamicAllocation.shuffleTracking.enabled", "false"),
+                    set_path("spec/sparkConf/spark.driver.memory", "512m"))
+    conf = submission(app).conf
+    assert conf["spark.kubernetes.memoryOverheadFactor"] == "0.1"
+    assert conf["spark.kubernetes.container.image.pullPolicy"] == "Always"
+    assert conf["spark.dynamicAllocation.shuffleTracking.enabled"] == "true"
+    assert conf["spark.driver.memory"] == "2g"
+    assert conf["spark.executor.cores"] == "1"  # %d of the engine's 1.0
+    import tools.submission
+    assert "def submit_settings" not in Path(tools.submission.__file__).read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(("mutate", "policy", "text"), [
+    # byteStringAs("1073741824b", MiB) = 1073741824 // 2**20 = 1024 MiB: below 2 GiB.
+    (set_path("spec/driver/memory", "1073741824b"), "spark-driver-memory", "1073741824b (1g), below 2g"),
+    # 429496730 // 2**20 = 409 MiB of 4096 MiB: 10 %.
+    (both(set_path("spec/executor/memory", "4g"), set_path("spec/executor/memoryOverhead", "429496730b")),
+     "pyspark-memory-overhead", "429496730b (409m) is 10% of executor memory 4g"),
+    (set_path("spec/driver/memory", "4Gi"), "spark-driver-memory", 'invalid suffix "gi"'),
+    (set_path("spec/driver/memory", "1.5g"), "spark-driver-memory", "fractional values are not supported"),
+    (set_path("spec/executor/memory", "2Gi"), "pyspark-memory-overhead", "cannot read as a size"),
+    (set_path("spec/driver/memory", "9" * 400), "spark-driver-memory", "does not fit in a long"),
+    (set_path("spec/driver/memory", 1024.0), "spark-driver-memory", "driver.memory is 1024 (1g), below 2g"),
+])
+def test_sizes_are_read_as_spark_reads_them(pack: PolicyPackServer, dev: Recording, mutate: Mutation, policy: str,
+                                            text: str) -> None:
+    found = pack.analyze(SPARK_APPLICATION, "r2", app_props(dev, mutate))
+    assert [d.policy for d in found] == [policy], found
+    assert text in found[0].message and ".0" not in found[0].message.split("\n", 1)[1].split(". Fix")[0]
+
+
+def test_sizes_spark_accepts_pass(pack: PolicyPackServer, dev: Recording) -> None:
+    for size in ("2g", "2G", "2048", "2048m", "2048MB", "2147483648b", " 3g "):
+        assert verdicts(pack, SPARK_APPLICATION, app_props(dev, set_path("spec/driver/memory", size))) == [], size
+
+
+WEBHOOK_REFUSES = {  # internal/webhook/sparkconf_validator.go, deniedSparkConfKeys
+    "spark.kubernetes.authenticate.driver.serviceAccountName": "configure the service account via the CRD spec",
+    "spark.kubernetes.authenticate.executor.serviceAccountName": "configure the service account via the CRD spec",
+    "spark.kubernetes.authenticate.oauthTokenFile": "authentication credentials are managed by the operator",
+    "spark.kubernetes.authenticate.oauthToken": "authentication credentials are managed by the operator",
+    "spark.kubernetes.authenticate.driver.oauthTokenFile": "authentication credentials are managed by the operator",
+    "spark.kubernetes.authenticate.driver.oauthToken": "authentication credentials are managed by the operator",
+    "spark.kubernetes.authenticate.executor.oauthTokenFile": "authentication credentials are managed by the operator",
+    "spark.kubernetes.authenticate.executor.oauthToken": "authentication credentials are managed by the operator",
+    "spark.master": "this value is managed by the operator",
+    "spark.kubernetes.driver.master": "this value is managed by the operator",
+    "spark.kubernetes.container.image": "use the image field on the CRD instead",
+    "spark.kubernetes.driver.container.image": "use the image field on the CRD instead",
+    "spark.kubernetes.executor.container.image": "use the image field on the CRD instead",
+}
+
+
+@pytest.mark.parametrize("key", sorted(WEBHOOK_REFUSES))
+def test_keys_the_webhook_refuses_are_mandatory_with_its_reason(pack: PolicyPackServer, dev: Recording,
+                                                                key: str) -> None:
+    value = "apache/spark:4.0.4-python3" if key.endswith("image") else "x"
+    found = pack.analyze(SPARK_APPLICATION, "r2", app_props(dev, set_path(f"spec/sparkConf/{key}", value)))
+    assert [(d.policy, d.level) for d in found] == [("spark-operator-admits-sparkconf", "mandatory")], found
+    assert key in found[0].message and WEBHOOK_REFUSES[key] in found[0].message
+
+
+def test_a_namespace_key_must_be_the_applications(pack: PolicyPackServer, dev: Recording) -> None:
+    key = "spec/sparkConf/spark.kubernetes.namespace"
+    assert verdicts(pack, SPARK_APPLICATION, app_props(dev, set_path(key, "spark-jobs"))) == []
+    found = pack.analyze(SPARK_APPLICATION, "r2", app_props(dev, set_path(key, "default")))
+    assert [(d.policy, d.level) for d in found] == [("spark-operator-admits-sparkconf", "mandatory")]
+    assert "'spark-jobs'" in found[0].message
+
+
+@pytest.mark.parametrize(("image", "flagged"), [
+    ("apache/spark:python3", True), ("apache/spark:", True), ("apache/spark:java17-python3", True),
+    ("apache/spark:4.0.4-python3", False), ("registry.local:5000/spark:v4", False),
+    ("apache/spark@sha256:" + "b" * 64, False),
+])
+def test_a_tag_without_a_version_moves_like_latest(pack: PolicyPackServer, dev: Recording, image: str,
+                                                   flagged: bool) -> None:
+    found = verdicts(pack, SPARK_APPLICATION, app_props(dev, set_path("spec/image", image)))
+    assert found == ([("spark-image-pinned", "mandatory")] if flagged else [])
+
+
+def scripts_props(dev: Recording, data: dict[str, str], labelled: bool = True) -> dict[str, Any]:
+    props = copy.deepcopy(dev_resource(dev, CONFIG_MAP, "job-scripts").plain_inputs)
+    props["data"] = data
+    if not labelled:
+        props["metadata"] = {"name": "spark-etl"}
+    return props
+
+
+@pytest.mark.parametrize("source", [
+    "t = df.toArrow()",
+    "m = df.rdd.map(lambda r: (r.k, r.v)).collectAsMap()",
+    "pdf = df.pandas_api().to_pandas()",
+    "c = df.collect\nrows = c()",
+])
+def test_every_unbounded_fetch_is_found(pack: PolicyPackServer, dev: Recording, source: str) -> None:
+    found = pack.analyze(CONFIG_MAP, "r2", scripts_props(dev, {"etl.py": source}))
+    assert [(d.policy, d.level) for d in found] == [("pyspark-bounded-collect", "advisory")]
+    assert found[0].message.split("\n")[1].startswith(f"etl.py:{source.count(chr(10)) + 1}: ")
+
+
+@pytest.mark.parametrize("source", [
+    "top = df.select(F.max('x')).collect()",
+    "n = df.groupBy().count().collect()",
+    "s = df.select(F.sum('x').alias('s'), F.min('y')).toPandas()",
+])
+def test_a_global_aggregate_returns_one_row_and_passes(pack: PolicyPackServer, dev: Recording, source: str) -> None:
+    assert verdicts(pack, CONFIG_MAP, scripts_props(dev, {"etl.py": source})) == []
+
+
+def test_scripts_with_a_bom_in_any_config_map_are_parsed(pack: PolicyPackServer, dev: Recording) -> None:
+    # The seed's own: kubectl create configmap spark-etl --from-literal=etl.py=..., no labels of ours.
+    props = scripts_props(dev, {"etl.py": "\ufeffrows = df.collect()\n"}, labelled=False)
+    found = pack.analyze(CONFIG_MAP, "spark-etl", props)
+    assert len(found) == 1 and "etl.py:1: df.collect() brings every row" in found[0].message
+    props = scripts_props(dev, {"etl.py": "\ufeffprint('ok')\n"}, labelled=False)
+    assert pack.analyze(CONFIG_MAP, "spark-etl", props) == []
+
+
+def test_violations_are_capped_per_script_and_kind(pack: PolicyPackServer, dev: Recording) -> None:
+    source = "".join(f"a{i} = df{i}.collect()\n" for i in range(12)) + "p = df.toPandas()\n"
+    found = pack.analyze(CONFIG_MAP, "r2", scripts_props(dev, {"etl.py": source}))
+    messages = [d.message.split("\n")[1] for d in found]
+    assert len(messages) == 2, messages
+    assert messages[0].startswith("etl.py:1: a0 = df0.collect()"[:9]) and "12 such collect() calls" in messages[0]
+    assert messages[1].startswith("etl.py:13: df.toPandas()")
+
+
+def test_a_long_method_chain_is_checked_not_crashed(pack: PolicyPackServer, dev: Recording) -> None:
+    source = "rows = df" + ".where('x > 1')" * 165 + ".collect()\n"
+    found = pack.analyze(CONFIG_MAP, "r2", scripts_props(dev, {"etl.py": source}))
+    assert [(d.policy, d.level) for d in found] == [("pyspark-bounded-collect", "advisory")]
+    assert found[0].message.split("\n")[1].startswith("etl.py:1: ")
+
+
+def test_patch_types_are_checked_like_the_full_types(pack: PolicyPackServer) -> None:
+    patch = {"metadata": {"name": "sales-etl", "namespace": "spark-jobs"},
+             "spec": {"image": "apache/spark:latest"}}
+    assert verdicts(pack, SPARK_APPLICATION_PATCH, patch) == [("spark-image-pinned", "mandatory")]
+    # What a patch leaves out stays as on the cluster: not judged.
+    patch["spec"]["image"] = "apache/spark:4.0.4-python3"
+    assert verdicts(pack, SPARK_APPLICATION_PATCH, patch) == []
+    patch["spec"]["sparkConf"] = {"spark.master": "local[*]"}
+    assert verdicts(pack, SPARK_APPLICATION_PATCH, patch) == [("spark-operator-admits-sparkconf", "mandatory")]
+    schedule = {"metadata": {"name": "nightly"}, "spec": {"concurrencyPolicy": "Allow",
+                                                          "template": {"image": "apache/spark"}}}
+    assert sorted(verdicts(pack, SCHEDULED_SPARK_APPLICATION_PATCH, schedule)) == [
+        ("spark-image-pinned", "mandatory"), ("spark-schedule-no-overlap", "advisory")]
+
+
+def test_an_unknown_spark_conf_silences_only_the_rules_that_read_it(pack: PolicyPackServer, dev: Recording) -> None:
+    props = app_props(dev, set_path("spec/sparkConf", UNKNOWN_STRING), set_path("spec/image", "apache/spark:latest"),
+                      set_path("spec/driver/memory", "1g"))
+    found = pack.analyze(SPARK_APPLICATION, "r2", props)
+    by_policy = {d.policy: d for d in found}
+    # The image and the typed driver memory are written after sparkConf, so they are still decided.
+    assert by_policy["spark-image-pinned"].level == "mandatory"
+    assert by_policy["spark-driver-memory"].level == "advisory"
+    assert "below 2g" in by_policy["spark-driver-memory"].message
+    # AQE reads keys sparkConf could hold: undecided, an advisory note.
+    assert by_policy["spark-aqe-enabled"].level == "advisory"
+    assert "undecided" in by_policy["spark-aqe-enabled"].message
+    assert "spec.sparkConf" in by_policy["spark-aqe-enabled"].message
+
+
+def test_an_unknown_value_a_mandatory_rule_needs_says_so(pack: PolicyPackServer, dev: Recording) -> None:
+    found = pack.analyze(SPARK_APPLICATION, "r2", app_props(dev, set_path("spec/image", UNKNOWN_STRING)))
+    assert [(d.policy, d.level) for d in found] == [("spark-image-pinned", "advisory")]
+    assert "mandatory rule spark-image-pinned is undecided: spec.image is unknown until apply" in found[0].message
+
+
+def test_policies_carry_severity_remediation_and_docs(pack: PolicyPackServer) -> None:
+    from pulumi.runtime.proto import analyzer_pb2
+
+    docs = (REPO / "docs" / "policy.md").read_text(encoding="utf-8")
+    for info in pack.info().policies:
+        assert info.severity != analyzer_pb2.POLICY_SEVERITY_UNSPECIFIED, info.name
+        assert info.remediation_steps, info.name
+        assert info.url == f"docs/policy.md#{info.name}"
+        assert f'<a id="{info.name}"></a>' in docs, info.name
+    levels = {p.name: p.severity for p in pack.info().policies}
+    assert levels["spark-image-pinned"] == analyzer_pb2.POLICY_SEVERITY_HIGH
+
+
+def test_the_fix_says_the_configured_threshold(pack: PolicyPackServer, dev: Recording) -> None:
+    props = app_props(dev, set_path("spec/executor/memoryOverhead", "512m"))  # 25 % of 2g: fine at 20 %
+    props["spec"]["executor"]["memory"] = "2g"
+    try:
+        pack.configure({"pyspark-memory-overhead": {"minOverheadFraction": 0.3}})
+        found = pack.analyze(SPARK_APPLICATION, "r2", props)
+    finally:
+        pack.configure()
+    assert len(found) == 1
+    fix = found[0].message.split("Fix:", 1)[1]
+    assert "at least 30%" in fix and "615m" in fix and "20" not in fix  # ceil(0.3 * 2048) = 615
+
+
+def test_an_unknown_map_only_hides_the_keys_it_maps_to(pack: PolicyPackServer, dev: Recording) -> None:
+    """Unknown labels or hadoopConf write only label or spark.hadoop.* keys: no rule reads those."""
+    props = app_props(dev, set_path("metadata/labels", UNKNOWN_STRING), set_path("spec/hadoopConf", UNKNOWN_STRING),
+                      set_path("spec/executor/labels", UNKNOWN_STRING))
+    assert pack.analyze(SPARK_APPLICATION, "r2", props) == []
+
+
+def test_an_unknown_pod_spec_leaves_the_other_pod_decided(pack: PolicyPackServer, dev: Recording) -> None:
+    props = app_props(dev, set_path("spec/driver", UNKNOWN_STRING), set_path("spec/executor/image", "spark:latest"))
+    found = {(d.policy, d.level): d.message for d in pack.analyze(SPARK_APPLICATION, "r2", props)}
+    assert ("spark-image-pinned", "mandatory") in found  # the executor's image
+    assert "undecided: spec.driver is unknown until apply" in found[("spark-driver-memory", "advisory")]
