@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Set up and run every check CI runs: the locks installed exactly, the locks fresh, lint, then the test suite
-# (PySpark local mode, Pulumi mock engine, checkov).
+# (PySpark local mode, Pulumi mock engine, checkov, the real engines when built) under line and branch coverage,
+# then each package's coverage against its floor (tools/coverage_floor.py). Arguments go to pytest; with any,
+# the floors are not checked (a subset of the tests covers less).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh requirements-dev.txt
@@ -11,4 +13,8 @@ if [ -z "${SPARKSTACK_SKIP_LOCK_CHECK:-}" ]; then
   scripts/lock.sh --check
 fi
 .venv/bin/ruff check .
-CHECKOV="$PWD/.venv-checkov/bin/checkov" .venv/bin/python -m pytest "$@"
+rm -f .coverage .coverage.*
+CHECKOV="$PWD/.venv-checkov/bin/checkov" .venv/bin/python -m pytest --cov --cov-report= "$@"
+if [ $# -eq 0 ]; then
+  .venv/bin/python -m tools.coverage_floor
+fi

@@ -132,6 +132,31 @@ def test_release_uses_chart_2x_keys_for_our_namespace(dev: Recording) -> None:
     assert release["skipAwait"] is False
 
 
+# What a Spark 4.0.4 driver calls with default settings, read with `javap -c -p` from spark-kubernetes_2.13-4.0.4.jar
+# (org.apache.spark.scheduler.cluster.k8s): a label-filtered delete is one DELETE on the collection.
+SPARK_DRIVER_CALLS = {
+    ("pods", "create"): "ExecutorPodsAllocator.requestNewExecutors",
+    ("pods", "get"): "ExecutorPodsAllocator.driverPod, ExecutorPodsLifecycleManager.removeExecutorFromK8s",
+    ("pods", "list"): "ExecutorPodsPollingSnapshotSource",
+    ("pods", "watch"): "ExecutorPodsWatchSnapshotSource",
+    ("pods", "delete"): "ExecutorPodsAllocator.onNewSnapshots, ExecutorPodsLifecycleManager",
+    ("pods", "deletecollection"): "KubernetesClusterSchedulerBackend.stop (executors by app-id label)",
+    ("configmaps", "create"): "KubernetesClusterSchedulerBackend.setUpExecutorConfigMap",
+    ("configmaps", "deletecollection"): "KubernetesClusterSchedulerBackend.stop",
+    ("services", "deletecollection"): "KubernetesClusterSchedulerBackend.stop",
+    ("persistentvolumeclaims", "list"): "ExecutorPodsAllocator.getReusablePVCs",
+    ("persistentvolumeclaims", "deletecollection"): "KubernetesClusterSchedulerBackend.stop",
+}
+
+
+def test_driver_role_grants_every_call_a_spark_driver_makes(dev: Recording) -> None:
+    role = dev.one("kubernetes:rbac.authorization.k8s.io/v1:Role").plain_inputs
+    granted = {(resource, verb) for rule in role["rules"] if rule["apiGroups"] == [""]
+               for resource in rule["resources"] for verb in rule["verbs"]}
+    missing = {call: where for call, where in SPARK_DRIVER_CALLS.items() if call not in granted}
+    assert not missing, f"the driver Role lacks what Spark's driver calls: {missing}"
+
+
 def test_driver_rbac_is_least_privilege_and_executor_has_none(dev: Recording) -> None:
     role = dev.one("kubernetes:rbac.authorization.k8s.io/v1:Role").plain_inputs
     resources = {res for rule in role["rules"] for res in rule["resources"]}
