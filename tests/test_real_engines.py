@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.spark_driver import SPARK_DRIVER_CALLS
 from tools.engines.kube import Kube, KubeError, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -217,9 +218,6 @@ def test_pod_security_admission_really_refuses_a_root_pod_in_the_job_namespace(s
 # pods, ExecutorPodsWatchSnapshotSource and ExecutorPodsPollingSnapshotSource watch and list them,
 # KubernetesClusterSchedulerBackend creates the executors' ConfigMap and at stop deletes pods, ConfigMaps and
 # claims by label), and what no Spark pod may do.
-DRIVER_MAY = [("create", "pods"), ("list", "pods"), ("watch", "pods"), ("delete", "pods"),
-              ("deletecollection", "pods"), ("create", "configmaps"), ("deletecollection", "configmaps"),
-              ("deletecollection", "persistentvolumeclaims")]
 NOBODY_MAY = [("get", "secrets"), ("create", "rolebindings"), ("patch", "namespaces"), ("create", "pods/exec")]
 
 
@@ -236,7 +234,7 @@ def _allowed(kube: Kube, account: str, verb: str, resource: str, namespace: str 
 
 def test_rbac_gives_the_driver_what_spark_calls_and_nothing_more(scenario: Scenario) -> None:
     kube = scenario.kube  # the real RBAC authorizer decides
-    assert [(v, r) for v, r in DRIVER_MAY if not _allowed(kube, "spark-driver", v, r)] == []
+    assert [(v, r) for r, v in SPARK_DRIVER_CALLS if not _allowed(kube, "spark-driver", v, r)] == []
     for account in ("spark-driver", "spark-executor"):
         assert [(v, r) for v, r in NOBODY_MAY if _allowed(kube, account, v, r)] == []
     assert not _allowed(kube, "spark-executor", "list", "pods")  # executors never call the API server

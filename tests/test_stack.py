@@ -10,6 +10,7 @@ import pytest
 from pulumi.runtime import rpc
 
 from infra.platform.scripts import config_map_name, read_scripts
+from tests.spark_driver import SPARK_DRIVER_CALLS
 from tools.mock_engine import Recording, Registered, run_program, stack_config
 
 NS = "kubernetes:core/v1:Namespace"
@@ -130,23 +131,6 @@ def test_release_uses_chart_2x_keys_for_our_namespace(dev: Recording) -> None:
     assert values["webhook"]["enable"] is True
     assert "sparkJobNamespaces" not in values and "serviceAccounts" not in values
     assert release["skipAwait"] is False
-
-
-# What a Spark 4.0.4 driver calls with default settings, read with `javap -c -p` from spark-kubernetes_2.13-4.0.4.jar
-# (org.apache.spark.scheduler.cluster.k8s): a label-filtered delete is one DELETE on the collection.
-SPARK_DRIVER_CALLS = {
-    ("pods", "create"): "ExecutorPodsAllocator.requestNewExecutors",
-    ("pods", "get"): "ExecutorPodsAllocator.driverPod, ExecutorPodsLifecycleManager.removeExecutorFromK8s",
-    ("pods", "list"): "ExecutorPodsPollingSnapshotSource",
-    ("pods", "watch"): "ExecutorPodsWatchSnapshotSource",
-    ("pods", "delete"): "ExecutorPodsAllocator.onNewSnapshots, ExecutorPodsLifecycleManager",
-    ("pods", "deletecollection"): "KubernetesClusterSchedulerBackend.stop (executors by app-id label)",
-    ("configmaps", "create"): "KubernetesClusterSchedulerBackend.setUpExecutorConfigMap",
-    ("configmaps", "deletecollection"): "KubernetesClusterSchedulerBackend.stop",
-    ("services", "deletecollection"): "KubernetesClusterSchedulerBackend.stop",
-    ("persistentvolumeclaims", "list"): "ExecutorPodsAllocator.getReusablePVCs",
-    ("persistentvolumeclaims", "deletecollection"): "KubernetesClusterSchedulerBackend.stop",
-}
 
 
 def test_driver_role_grants_every_call_a_spark_driver_makes(dev: Recording) -> None:
