@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job without a cluster: set up, generate the tutorial data, run the sales ETL in Spark local mode.
-# tools/local_run.py adds the local-only JVM class archive (SPARKSTACK_CDS_DIR=off disables it) and keeps
+# tools/dev/local_run.py adds the local-only JVM class archive (SPARKSTACK_CDS_DIR=off disables it) and keeps
 # Spark's event log in data/spark-events/ for a local History Server.
 set -euo pipefail
 cd "$(dirname "$0")/.."

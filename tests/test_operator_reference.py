@@ -1,4 +1,4 @@
-"""The PR workflow's operator reference (tools/operator_reference.py): its pins are the shared reference's files,
+"""The PR workflow's operator reference (tools/dev/operator_reference.py): its pins are the shared reference's files,
 and it lays out exactly those from a chart tarball and a module folder, or nothing at all."""
 
 from __future__ import annotations

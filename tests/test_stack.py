@@ -10,7 +10,7 @@ import pytest
 from pulumi.runtime import rpc
 
 from infra.platform.scripts import config_map_name, read_scripts
-from tools.mock_engine import Recording, Registered, run_program, stack_config
+from tools.plan.mock_engine import Recording, Registered, run_program, stack_config
 
 NS = "kubernetes:core/v1:Namespace"
 RELEASE = "kubernetes:helm.sh/v3:Release"

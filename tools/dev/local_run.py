@@ -1,6 +1,7 @@
 """Run a job from ``jobs/`` on this machine, with the local-only JVM settings the cluster never uses.
 
-    python -m tools.local_run jobs/sales_etl.py --input data/input --output data/output [job options]
+    sparkstack run jobs/sales_etl.py --input data/input --output data/output [job options]
+    (also `python -m tools.local_run ...`, the same command under its old name)
 
 ``scripts/run-local.sh`` and ``benchmarks/etl_bench.py`` use it. Before the job's ``main()`` creates its session,
 this launcher starts the JVM itself, so it can choose options that only take effect at JVM start:
@@ -17,6 +18,7 @@ The shipped jobs know nothing of either: under spark-submit the JVM already runs
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import importlib
 import os
@@ -28,7 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-ROOT = Path(__file__).resolve().parent.parent
+from tools.console import BAD_INPUT
+
+ROOT = Path(__file__).resolve().parents[2]
 JOBS = ROOT / "jobs"
 EVENT_DIR = ROOT / "data" / "spark-events"
 
@@ -117,31 +121,62 @@ def wait_for_jvm_exit(archive: ClassArchive) -> None:
     archive.finish()
 
 
+class JobNotFoundError(ValueError):
+    """The launcher was given something that is not a job of jobs/."""
+
+
 def job_module(spec: str) -> ModuleType:
     """Import a job by path (``jobs/sales_etl.py``) or name (``sales_etl``), with its folder on sys.path."""
     name = Path(spec).stem
     if not (JOBS / f"{name}.py").is_file():
-        raise SystemExit(f"local_run: no job {spec!r} in {JOBS}")
+        known = ", ".join(sorted(p.name for p in JOBS.glob("*.py") if "def main(" in p.read_text(encoding="utf-8")))
+        raise JobNotFoundError(f"no job {spec!r} in {JOBS} (jobs: {known})")
     sys.path.insert(0, str(JOBS))
     module = importlib.import_module(name)
     if not callable(getattr(module, "main", None)):
-        raise SystemExit(f"local_run: {spec} is a library module, not a job (it has no main())")
+        raise JobNotFoundError(f"{spec} is a library module, not a job (it has no main())")
     return module
 
 
+EXAMPLE = "sparkstack run jobs/generate_data.py --output data/input"
+DESCRIPTION = ("Run a job of jobs/ on this machine in Spark local mode, with the local-only JVM class archive and "
+               "Spark's event log in data/spark-events/; every option after the job goes to the job, and the "
+               "job's exit code is the command's.")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("job", help="a job of jobs/, by path (jobs/sales_etl.py) or name (sales_etl)")
+    parser.add_argument("job_args", nargs=argparse.REMAINDER, metavar="...", help="the job's own options")
+
+
+def run(args: argparse.Namespace) -> int:
+    return launch(args.job, args.job_args)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """`python -m tools.local_run JOB [options]`, kept for scripts that call it: the same as `sparkstack run`."""
     args = sys.argv[1:] if argv is None else argv
     if not args or args[0].startswith("-"):
-        print(__doc__.strip().splitlines()[2].strip(), file=sys.stderr)
-        return 2
-    job = job_module(args[0])
+        print("python -m tools.local_run jobs/sales_etl.py --input data/input --output data/output [job options]",
+              file=sys.stderr)
+        return BAD_INPUT
+    return launch(args[0], args[1:])
+
+
+def launch(spec: str, job_args: list[str]) -> int:
+    """Start the JVM with the local-only options, then run the job's main(job_args); its exit code."""
+    try:
+        job = job_module(spec)
+    except JobNotFoundError as exc:
+        print(f"local_run: {exc}", file=sys.stderr)
+        return BAD_INPUT
     import spark_session
 
     archive = ClassArchive.locate()
     if archive is not None:
         archive.path.parent.mkdir(parents=True, exist_ok=True)
     spark_session.launch_jvm(event_log_settings(), archive.jvm_options() if archive else "")
-    code = job.main(args[1:])
+    code = job.main(job_args)
     if archive is not None and archive.creating:
         wait_for_jvm_exit(archive)
     return code

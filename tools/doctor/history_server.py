@@ -1,4 +1,4 @@
-"""Start Spark's History Server on 127.0.0.1 over local event logs: ``python -m tools.history_server [DIR]``.
+"""Start Spark's History Server on 127.0.0.1 over local event logs: ``sparkstack history [DIR] [--port N]``.
 
 The pyspark wheel ships the server (org.apache.spark.deploy.history.HistoryServer in spark-core) and every jar it
 needs under pyspark/jars, so one ``java -cp 'pyspark/jars/*'`` runs it; the wheel's bin/spark-class works too but
@@ -10,6 +10,8 @@ foreground and Ctrl-C stops it through the JVM's own shutdown hooks. Settings, a
 - spark.history.ui.port: the port (default 18080, Spark's);
 - the bind address is not a spark.* setting: WebUI.bind takes SPARK_LOCAL_IP, else 0.0.0.0, so SPARK_LOCAL_IP is
   set to 127.0.0.1 to keep the UI off the network.
+
+``python -m tools.history_server`` (scripts/history-server.sh before) is the same command under its old name.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ import socket
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from tools.console import BAD_INPUT
+
+REPO = Path(__file__).resolve().parents[2]
 DEFAULT_DIR = REPO / "data" / "spark-events"
 DEFAULT_PORT = 18080
 HOST = "127.0.0.1"
@@ -54,29 +58,45 @@ def command(log_dir: Path, port: int, java: str, jars: Path, heap: str = "1g") -
             MAIN_CLASS]
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.history_server", description=(
-        f"Spark's History Server on http://{HOST}:PORT over a directory of event logs; Ctrl-C stops it."))
+EXAMPLE = "sparkstack history data/spark-events --port 18080"
+DESCRIPTION = f"Spark's History Server on http://{HOST}:PORT over a directory of event logs; Ctrl-C stops it."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("log_dir", nargs="?", type=Path, default=DEFAULT_DIR,
                         help="event log directory (default: data/spark-events)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"UI port (default {DEFAULT_PORT})")
-    args = parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Check the directory and the port, then become the JVM (exec): returns only on bad input (2)."""
     if not args.log_dir.is_dir():
         print(f"history-server: {args.log_dir}: no such directory; run scripts/run-local.sh first (it keeps its "
               "event log there) or pass the directory that holds your event logs", file=sys.stderr)
-        return 2
+        return BAD_INPUT
     with socket.socket() as probe:
         try:
             probe.bind((HOST, args.port))
         except OSError:
             print(f"history-server: port {args.port} on {HOST} is in use; pick another with --port", file=sys.stderr)
-            return 2
-    cmd = command(args.log_dir, args.port, java_binary(), spark_jars())
+            return BAD_INPUT
+    try:
+        cmd = command(args.log_dir, args.port, java_binary(), spark_jars())
+    except SystemExit as exc:  # no Java, no Spark jars: the setup is missing
+        print(exc, file=sys.stderr)
+        return BAD_INPUT
     env = dict(os.environ, SPARK_LOCAL_IP=HOST)
     print(f"history-server: http://{HOST}:{args.port} over {args.log_dir.resolve()} (Ctrl-C stops it)",
           file=sys.stderr, flush=True)
     os.execve(cmd[0], cmd, env)
     return 0  # not reached
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m tools.history_server`, kept for scripts that call it: the same flags as `sparkstack history`."""
+    parser = argparse.ArgumentParser(prog="python -m tools.history_server", description=DESCRIPTION)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

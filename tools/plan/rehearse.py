@@ -1,10 +1,11 @@
 """Rehearse one application on this machine, with the exact script, arguments and Spark settings the stack deploys.
 
-    python -m tools.rehearse --stack dev --app sales-etl [--data-dir data] [--cores N]
+    sparkstack rehearse --stack dev --app sales-etl [--data-dir data] [--cores N] [--no-doctor] [--dry-run]
+    (also `python -m tools.rehearse`, the same flags and output)
 
-The application is taken from the offline plan (the program under the mock engine, `tools/plan.py`), so it has the
-platform's defaults and its own settings merged as in the cluster, and its settings go through the operator's
-mapping (`tools/submission.py`). It then runs with the pyspark wheel's spark-submit in Spark local mode:
+The application is taken from the offline plan (the program under the mock engine, `tools/plan/render.py`), so it has
+the platform's defaults and its own settings merged as in the cluster, and its settings go through the operator's
+mapping (`tools/pods/submission.py`). It then runs with the pyspark wheel's spark-submit in Spark local mode:
 
 - paths on the data volume (`/data/...`, `file:///data/...`) in arguments and settings point into `--data-dir`
   (default `data/`, where the local History Server reads `data/spark-events`);
@@ -12,8 +13,8 @@ mapping (`tools/submission.py`). It then runs with the pyspark wheel's spark-sub
   driver's memory is `--driver-memory`, and `spark.kubernetes.driverEnv.*` becomes the driver's environment;
 - everything else (AQE, serializer, event log, dynamic allocation, the application's sparkConf) is passed as is.
 
-It reports success, the job's `_summary.json` (read from its `--output`), and, when `tools/doctor.py` is present,
-the doctor's findings on the event log the run wrote.
+It reports success, the job's `_summary.json` (read from its `--output`), and, when `tools/doctor/diagnosis.py` is
+present, the doctor's findings on the event log the run wrote.
 """
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ from typing import Any
 
 from infra.config import ConfigError
 from infra.conventions import APPLICATION_LABEL, DATA_MOUNT, SCRIPTS_MOUNT
-from tools.mock_engine import ROOT
-from tools.submission import Submission, scheduled_run, submission
+from tools.console import BAD_INPUT, FINDINGS, OK, QUIET, Progress, add_json, add_verbose
+from tools.plan.mock_engine import ROOT
+from tools.pods.submission import Submission, scheduled_run, submission
 
 SUMMARY_FILE = "_summary.json"
 EVENT_DIR = "spark-events"
@@ -41,6 +43,10 @@ EVENT_DIR = "spark-events"
 _DROPPED = ("spark.master", "spark.submit.deployMode", "spark.app.name", "spark.driver.memory", "spark.local.dir",
             "spark.driver.cores")
 _DRIVER_ENV = "spark.kubernetes.driverEnv."
+
+
+class RehearsalInputError(ValueError):
+    """The stack has no such application, or the application's script is not one of the shipped jobs."""
 
 
 @dataclass
@@ -73,7 +79,7 @@ def map_path(value: str, data_dir: Path) -> str:
 
 def find_application(stack: str, application: str, root: Path = ROOT) -> dict[str, Any]:
     """The SparkApplication the stack deploys for `application`: its one-shot run, else one run of its schedule."""
-    from tools.plan import record_stack, render_files
+    from tools.plan.render import record_stack, render_files
 
     found: dict[str, dict[str, Any]] = {}
     for plan_file in render_files(record_stack(stack, root)):
@@ -83,7 +89,8 @@ def find_application(stack: str, application: str, root: Path = ROOT) -> dict[st
             found.setdefault(name, {})[doc["kind"]] = doc
     if application not in found:
         known = ", ".join(sorted(found)) or "none"
-        raise SystemExit(f"rehearse: stack {stack} has no application {application!r} (it has: {known})")
+        raise RehearsalInputError(f"stack {stack} has no application {application!r} (it has: {known}); "
+                                  "--app takes a key of sparkstack:applications")
     kinds = found[application]
     return kinds.get("SparkApplication") or scheduled_run(kinds["ScheduledSparkApplication"])
 
@@ -113,7 +120,7 @@ def local_command(sub: Submission, conf: Mapping[str, str], data_dir: Path, mast
         command += ["--conf", f"{key}={value}"]
     script = sub.main_file.removeprefix("local://")
     if not script.startswith(f"{SCRIPTS_MOUNT}/"):
-        raise SystemExit(f"rehearse: {sub.main_file} is not one of the shipped jobs ({SCRIPTS_MOUNT}/...)")
+        raise RehearsalInputError(f"{sub.main_file} is not one of the shipped jobs ({SCRIPTS_MOUNT}/...)")
     command.append(str(ROOT / "jobs" / script[len(SCRIPTS_MOUNT) + 1:]))
     return command + [map_path(a, data_dir) for a in sub.arguments]
 
@@ -135,19 +142,33 @@ def _newest_event_log(folder: Path, since: float) -> Path | None:
     return max(logs, key=lambda p: p.stat().st_mtime, default=None)
 
 
+def _doctor_command(event_log: Path) -> list[str]:
+    return [sys.executable, "-m", "tools.doctor", str(event_log), "--json"]
+
+
 def run_doctor(event_log: Path) -> tuple[dict[str, Any] | None, str]:
     """`python -m tools.doctor LOG --json` (exit 0 or 1 both carry a report), or why there is none."""
-    proc = subprocess.run([sys.executable, "-m", "tools.doctor", str(event_log), "--json"], cwd=ROOT,
+    proc = subprocess.run(_doctor_command(event_log), cwd=ROOT,
                           capture_output=True, text=True, check=False, timeout=300)
     if proc.returncode not in (0, 1):
         return None, f"doctor could not read {event_log}: {proc.stderr.strip()}"
     return json.loads(proc.stdout), ""
 
 
+def dry_run(stack: str, application: str, data_dir: Path | str = ROOT / "data", cores: int | None = None,
+            app: Mapping[str, Any] | None = None) -> list[str]:
+    """The spark-submit command `rehearse` would run (its scratch folder shown as `<temporary folder>`)."""
+    data_dir = Path(data_dir).resolve()
+    sub = submission(app or find_application(stack, application))
+    conf, _ = local_settings(sub, data_dir, Path("<temporary folder>"))
+    return local_command(sub, conf, data_dir, f"local[{cores}]" if cores else "local[*]")
+
+
 def rehearse(stack: str, application: str, data_dir: Path | str = ROOT / "data", cores: int | None = None,
-             doctor: bool = True, app: Mapping[str, Any] | None = None) -> Rehearsal:
+             doctor: bool = True, app: Mapping[str, Any] | None = None, progress: Progress = QUIET) -> Rehearsal:
     """Run `application` of `stack` locally (see the module docstring); `app` overrides the plan's object."""
     data_dir = Path(data_dir).resolve()
+    progress.show(f"rehearse {application}: planning stack {stack}")
     sub = submission(app or find_application(stack, application))
     master = f"local[{cores}]" if cores else "local[*]"
     with tempfile.TemporaryDirectory(prefix="sparkstack-rehearse-") as local_dir:
@@ -160,7 +181,8 @@ def rehearse(stack: str, application: str, data_dir: Path | str = ROOT / "data",
         env = {**os.environ, **driver_env, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
         env.pop("PYSPARK_GATEWAY_PORT", None)  # never attach to a caller's JVM
         started = time.time() - 1
-        proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+        with progress.ticking(f"rehearse {application}: spark-submit running in {master}"):
+            proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     result = Rehearsal(application, command, proc.returncode, proc.stdout, proc.stderr)
     output = _argument(command, "--output")
     if output and Path(output, SUMMARY_FILE).is_file():
@@ -171,16 +193,19 @@ def rehearse(stack: str, application: str, data_dir: Path | str = ROOT / "data",
         if result.event_log is None:
             result.doctor_note = "no event log was written (spark.eventLog.enabled is off or the run failed early)"
         else:
-            result.doctor, result.doctor_note = run_doctor(result.event_log)
+            with progress.ticking(f"rehearse {application}: the doctor is reading {result.event_log.name}"):
+                result.doctor, result.doctor_note = run_doctor(result.event_log)
     return result
 
 
-def _report(result: Rehearsal) -> str:
+def _report(result: Rehearsal, verbose: bool = False) -> str:
     lines = [f"rehearsal of {result.application}: {'succeeded' if result.ok else f'FAILED (exit {result.returncode})'}",
              "command: " + " ".join(result.command)]
     if result.summary is not None:
         lines += ["summary:", json.dumps(result.summary, indent=2, sort_keys=True)]
-    if not result.ok:
+    if verbose:
+        lines += ["stderr:", *result.stderr.strip().splitlines()]
+    elif not result.ok:
         lines += ["stderr (last lines):", *result.stderr.strip().splitlines()[-15:]]
     if result.event_log:
         lines.append(f"event log: {result.event_log}")
@@ -196,22 +221,61 @@ def _report(result: Rehearsal) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.rehearse", description=__doc__.split("\n\n")[0])
+def to_json(result: Rehearsal) -> dict[str, Any]:
+    """The --json document (keys documented in docs/cli.md)."""
+    return {"application": result.application, "ok": result.ok, "returncode": result.returncode,
+            "command": result.command, "summary": result.summary,
+            "event_log": str(result.event_log) if result.event_log else None,
+            "doctor": result.doctor, "doctor_note": result.doctor_note or None}
+
+
+EXAMPLE = "sparkstack rehearse --stack dev --app sales-etl --cores 2"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stack", default="dev", help="stack whose Pulumi.<stack>.yaml to use (default: dev)")
     parser.add_argument("--app", required=True, help="application name (sparkstack:applications.<name>)")
     parser.add_argument("--data-dir", default=ROOT / "data", type=Path,
                         help="local folder standing in for the data volume /data (default: data/)")
     parser.add_argument("--cores", type=int, help="local cores (default: all, local[*])")
     parser.add_argument("--no-doctor", dest="doctor", action="store_false", help="skip the event-log diagnosis")
-    args = parser.parse_args(argv)
+    parser.add_argument("--dry-run", action="store_true", help="print the spark-submit command, run nothing")
+    add_json(parser, "the result")
+    add_verbose(parser, "print the whole stderr of spark-submit, not only the last lines of a failure")
+
+
+def run(args: argparse.Namespace) -> int:
+    """The command: 0 when the run succeeded, 1 when it failed, 2 when it could not start (bad input)."""
+    from tools.plan.render import StackNotFoundError
+
+    progress = Progress()
     try:
-        result = rehearse(args.stack, args.app, args.data_dir, args.cores, args.doctor)
+        with progress.until_done():
+            if args.dry_run:
+                progress.show(f"rehearse {args.app}: planning stack {args.stack}")
+                command = dry_run(args.stack, args.app, args.data_dir, args.cores)
+            else:
+                result = rehearse(args.stack, args.app, args.data_dir, args.cores, args.doctor, progress=progress)
     except ConfigError as exc:  # the program's own report, one line per key: no traceback
         print(f"rehearse {args.stack}: nothing run: {exc}", file=sys.stderr)
-        return 1
-    print(_report(result))
-    return 0 if result.ok else 1
+        return BAD_INPUT
+    except (StackNotFoundError, RehearsalInputError) as exc:
+        print(f"rehearse {args.stack}: nothing run: {exc}", file=sys.stderr)
+        return BAD_INPUT
+    if args.dry_run:
+        print(json.dumps({"application": args.app, "command": command}, indent=2) if args.json
+              else " ".join(command))
+        return OK
+    print(json.dumps(to_json(result), indent=2) if args.json else _report(result, args.verbose))
+    return OK if result.ok else FINDINGS
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m tools.rehearse`, kept for scripts that call it: the same flags and output as `sparkstack
+    rehearse`."""
+    parser = argparse.ArgumentParser(prog="python -m tools.rehearse", description=__doc__.split("\n\n")[0])
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
 
 
 if __name__ == "__main__":
