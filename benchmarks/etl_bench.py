@@ -42,7 +42,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 GENERATOR = ROOT / "jobs" / "generate_data.py"
-ETL = [sys.executable, "-m", "tools.local_run", "jobs/sales_etl.py"]
+ETL = [sys.executable, "-m", "tools.dev.local_run", "jobs/sales_etl.py"]
 FILES = 3
 COLUMNS = ("{'order_id': 'VARCHAR', 'city': 'VARCHAR', 'category': 'VARCHAR', 'amount': 'DECIMAL(18,2)', "
            "'quantity': 'INTEGER', 'date': 'DATE'}")

@@ -25,7 +25,8 @@ FENCE = re.compile(r"^[ ]*```(bash|sh|shell|console)\n(.*?)^[ ]*```", re.MULTILI
 # The console script scripts/setup.sh installs beside the venv's python (tests/test_cli.py checks it is there).
 SPARKSTACK = Path(sys.executable).parent / "sparkstack"
 # Programs whose `--help` runs here, and checks the options the docs pass.
-HELP = {"sparkstack plan", "sparkstack rehearse", "sparkstack doctor", "sparkstack history", "sparkstack run",
+HELP = {"sparkstack", "sparkstack plan", "sparkstack rehearse", "sparkstack doctor", "sparkstack history",
+        "sparkstack run",
         "jobs/generate_data.py", "jobs/sales_etl.py", "benchmarks/etl_bench.py", "tools.dev.operator_reference"}
 # Commands not run, and why: each still has to name a program that exists.
 NOT_RUN = {
@@ -68,7 +69,7 @@ def program(command: str) -> tuple[str, list[str]]:
     """The program a command runs (a module for `python -m`, else the script) and its arguments."""
     words = shlex.split(re.sub(r"\[[^\]]*\]", "", command))  # [optional parts] are documentation
     if words[0] in ("sparkstack", ".venv/bin/sparkstack"):
-        return f"sparkstack {words[1]}", words[2:]
+        return ("sparkstack", words[1:]) if words[1].startswith("-") else (f"sparkstack {words[1]}", words[2:])
     if words[:3] == ["python3", "-m", "venv"]:
         return "python3 -m venv", words[3:]
     if words[0].endswith("/python") or words[0] in ("python", "python3"):
@@ -93,9 +94,9 @@ def test_every_command_is_run_or_said_why_not(doc: str, command: str) -> None:
             assert (ROOT / name).is_file(), f"{doc}: {command}: no {name}"
         return
     assert name in HELP, f"{doc}: `{command}`: not in HELP or NOT_RUN of tests/test_docs.py"
-    if name == "sparkstack run":  # the launcher passes every option to the job it runs
-        name, args = args[0], args[1:]
-    if name.startswith("sparkstack "):
+    if name == "sparkstack run":  # the launcher passes every option to the job it runs: check the job's help
+        run, args = [sys.executable, args[0]], args[1:]
+    elif name.split()[0] == "sparkstack":
         run = [str(SPARKSTACK), *name.split()[1:]]
     else:
         assert command.split()[0] == ".venv/bin/python", f"{doc}: `{command}`: a bare python has no dependencies"

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.reference import reference
-from tools import operator_reference as tool
+from tools.dev import operator_reference as tool
 
 
 def tarball(chart_dir: Path, crd_dir: Path, tamper: str | None = None) -> bytes:
