@@ -6,7 +6,7 @@ For each size it generates three CSV files with ``jobs/generate_data.py --scale`
 each as a whole separate process (JVM start-up included, as a user would see it):
 
 * ``etl``: ``jobs/sales_etl.py`` as shipped (single scan, exact decimals, header and bad-row checks on), run
-  the way a local user runs it: through ``tools/local_run.py``, after one priming run has written the JVM class
+  the way a local user runs it: through ``tools/dev/local_run.py``, after one priming run has written the JVM class
   archive a user's first local run leaves behind (the event log goes to the work directory);
 * ``etl-no-cds``: the same with the archive switched off (``SPARKSTACK_CDS_DIR=off``);
 * ``etl-baseline`` (with ``--baseline SCRIPT``): an older ``sales_etl.py`` run directly, e.g. the previous
@@ -42,7 +42,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 GENERATOR = ROOT / "jobs" / "generate_data.py"
-ETL = [sys.executable, "-m", "tools.local_run", "jobs/sales_etl.py"]
+ETL = [sys.executable, "-m", "tools.dev.local_run", "jobs/sales_etl.py"]
 FILES = 3
 COLUMNS = ("{'order_id': 'VARCHAR', 'city': 'VARCHAR', 'category': 'VARCHAR', 'amount': 'DECIMAL(18,2)', "
            "'quantity': 'INTEGER', 'date': 'DATE'}")

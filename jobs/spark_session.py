@@ -33,7 +33,7 @@ def launch_jvm(extra: Mapping[str, str] | None = None, extra_java_options: str =
     """Start the local JVM with the local settings plus ``extra`` (a no-op when a JVM already runs).
 
     JVM options can only be chosen before the JVM starts, so a launcher that wants more of them (the
-    class archive, the event log of ``tools/local_run.py``) calls this before the job's ``main()``.
+    class archive, the event log of ``tools/dev/local_run.py``) calls this before the job's ``main()``.
     """
     if jvm_running():
         return

@@ -1,7 +1,7 @@
 """The Spark configuration Spark Operator v2.5.2 hands spark-submit for a SparkApplication spec, in its order.
 
 One implementation, two readers: the policy pack (its rules read only the effective configuration) and the offline
-plan's submission model (`tools/submission.py`, which adds the pod templates and refuses fields it does not model).
+plan's submission model (`tools/pods/submission.py`, which adds the pod templates and refuses fields it does not model).
 It lives in the pack's folder because a published pack is that folder alone; standard library only.
 
 The operator builds spark-submit's arguments option function by option function, in a fixed order
@@ -307,7 +307,7 @@ def submit_settings(name: str, namespace: Any, labels: Any, spec: Mapping[str, A
     b.put("spark.kubernetes.submission.waitAppCompletion", "false", "operator")
     _map_option(b, "sparkConf", spec.get("sparkConf"), lambda k: k, lambda k: k == DRIVER_POD_NAME)
     _map_option(b, "hadoopConf", spec.get("hadoopConf"), lambda k: f"spark.hadoop.{k}")
-    # driverPodTemplateOption (the template file itself is tools/submission.py's business) and driverPodNameOption
+    # driverPodTemplateOption (the template file itself is tools/pods/submission.py's business) and driverPodNameOption
     # (util.GetDriverPodName: driver.podName, else sparkConf's pod name, else `<name>-driver`).
     b.put("spark.kubernetes.driver.podTemplateContainerName", "spark-kubernetes-driver", "operator")
 

@@ -3,4 +3,4 @@
 # Usage: scripts/history-server.sh [LOG_DIR] [--port N]; Ctrl-C stops it. Details: docs/observability.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec .venv/bin/python -m tools.history_server "$@"
+exec .venv/bin/sparkstack history "$@"

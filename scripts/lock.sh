@@ -12,9 +12,9 @@ cd "$(dirname "$0")/.."
 [ -n "${UV:-}" ] || scripts/setup.sh --uv
 python=${PYTHON:-python3}
 case "${1:-}" in
-  --check) exec "$python" -m tools.locks check ;;
-  --bump) shift; "$python" -m tools.locks bump "$@" ;;
-  *) "$python" -m tools.locks compile "$@" ;;
+  --check) exec "$python" -m tools.dev.locks check ;;
+  --bump) shift; "$python" -m tools.dev.locks bump "$@" ;;
+  *) "$python" -m tools.dev.locks compile "$@" ;;
 esac
 # Where the index sends no cache validators (as here), every resolve stores another copy of pyspark's
 # 430 MB sdist in uv's cache; drop the superseded copies.

@@ -52,3 +52,27 @@ elif [ -n "${SPARKSTACK_REINSTALL:-}" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$
   "$venv/bin/pip" install --quiet --disable-pip-version-check --require-hashes -r "$lock"
 fi
 echo "$want" > "$stamp"
+
+# The console scripts pyproject.toml declares ([project.scripts]) as launchers in the venv's bin/, running this
+# checkout: `sparkstack` is then on PATH in the venv. Only for the venvs that hold the tools' dependencies.
+if grep -q '^pulumi==' "$lock"; then
+  "$venv/bin/python" - "$PWD" "$venv" <<'PY'
+import os
+import sys
+import tomllib
+from pathlib import Path
+
+root, venv = Path(sys.argv[1]), Path(os.path.abspath(sys.argv[2]))
+for name, target in tomllib.loads((root / "pyproject.toml").read_text())["project"]["scripts"].items():
+    module, function = target.split(":")
+    launcher = venv / "bin" / name
+    launcher.write_text(
+        f"#!{venv}/bin/python\n"
+        f"# Written by scripts/setup.sh from {root}/pyproject.toml ([project.scripts]); setup rewrites it.\n"
+        "import sys\n\n"
+        f"sys.path.insert(0, {str(root)!r})\n"
+        f"from {module} import {function}\n\n"
+        f"sys.exit({function}())\n")
+    launcher.chmod(0o755)
+PY
+fi

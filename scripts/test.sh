@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up and run every check CI runs: the locks installed exactly, the locks fresh, lint, then the test suite
 # (PySpark local mode, Pulumi mock engine, checkov, the real engines when built) under line and branch coverage,
-# then each package's coverage against its floor (tools/coverage_floor.py). Arguments go to pytest; with any,
+# then each package's coverage against its floor (tools/dev/coverage_floor.py). Arguments go to pytest; with any,
 # the floors are not checked (a subset of the tests covers less).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,5 +16,5 @@ fi
 rm -f .coverage .coverage.*
 CHECKOV="$PWD/.venv-checkov/bin/checkov" .venv/bin/python -m pytest --cov --cov-report= "$@"
 if [ $# -eq 0 ]; then
-  .venv/bin/python -m tools.coverage_floor
+  .venv/bin/python -m tools.dev.coverage_floor
 fi

@@ -188,7 +188,7 @@ class PolicyPackServer:
         ]
 
     def analyze_registered(self, resource: Any, resources: list[Any]) -> list[Diagnostic]:
-        """Analyze one resource the mock engine recorded (tools.mock_engine.Registered), with its options and
+        """Analyze one resource the mock engine recorded (tools.plan.mock_engine.Registered), with its options and
         provider as the engine would send them."""
         options = analyzer_pb2.AnalyzerResourceOptions(
             protect=resource.protect, parent=resource.parent,

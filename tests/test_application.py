@@ -15,7 +15,7 @@ import pytest
 from infra.config import ApplicationConfig, StorageConfig
 from infra.spark.application import Application, ApplicationArgs
 from infra.spark.builder import ApplicationEnvironment, scheduled_spec
-from tools.mock_engine import Recording, run_program
+from tools.plan.mock_engine import Recording, run_program
 
 APP_TYPE = "kubernetes:sparkoperator.k8s.io/v1beta2:SparkApplication"
 SCHEDULED_TYPE = "kubernetes:sparkoperator.k8s.io/v1beta2:ScheduledSparkApplication"

@@ -14,7 +14,7 @@ import pytest
 
 from infra.config import ConfigError
 from infra.config_loader import parse_config
-from tools.mock_engine import run_program, stack_config
+from tools.plan.mock_engine import run_program, stack_config
 
 # The floating tag the config must refuse (test input only; nothing deploys it).
 UNPINNED = "latest"

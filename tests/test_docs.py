@@ -22,9 +22,12 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 FENCE = re.compile(r"^[ ]*```(bash|sh|shell|console)\n(.*?)^[ ]*```", re.MULTILINE | re.DOTALL)
 
+# The console script scripts/setup.sh installs beside the venv's python (tests/test_cli.py checks it is there).
+SPARKSTACK = Path(sys.executable).parent / "sparkstack"
 # Programs whose `--help` runs here, and checks the options the docs pass.
-HELP = {"tools.plan", "tools.rehearse", "tools.doctor", "tools.local_run", "jobs/generate_data.py",
-        "jobs/sales_etl.py", "benchmarks/etl_bench.py", "tools.operator_reference"}
+HELP = {"sparkstack", "sparkstack plan", "sparkstack rehearse", "sparkstack doctor", "sparkstack history",
+        "sparkstack run",
+        "jobs/generate_data.py", "jobs/sales_etl.py", "benchmarks/etl_bench.py", "tools.dev.operator_reference"}
 # Commands not run, and why: each still has to name a program that exists.
 NOT_RUN = {
     "pulumi": "needs a backend and a cluster",
@@ -43,6 +46,7 @@ NOT_RUN = {
     "python3 -m venv": "creates a virtualenv",
     "policy/.venv/bin/pip": "installs the policy pack's lock (tests/test_policy.py runs the pack)",
     "tools.pytest": "the suite itself",
+    "sparkstack cluster": "starts a control plane; tests/test_real_engines.py runs it",
 }
 
 
@@ -64,6 +68,8 @@ def shell_commands() -> list[tuple[str, str]]:
 def program(command: str) -> tuple[str, list[str]]:
     """The program a command runs (a module for `python -m`, else the script) and its arguments."""
     words = shlex.split(re.sub(r"\[[^\]]*\]", "", command))  # [optional parts] are documentation
+    if words[0] in ("sparkstack", ".venv/bin/sparkstack"):
+        return ("sparkstack", words[1:]) if words[1].startswith("-") else (f"sparkstack {words[1]}", words[2:])
     if words[:3] == ["python3", "-m", "venv"]:
         return "python3 -m venv", words[3:]
     if words[0].endswith("/python") or words[0] in ("python", "python3"):
@@ -88,11 +94,14 @@ def test_every_command_is_run_or_said_why_not(doc: str, command: str) -> None:
             assert (ROOT / name).is_file(), f"{doc}: {command}: no {name}"
         return
     assert name in HELP, f"{doc}: `{command}`: not in HELP or NOT_RUN of tests/test_docs.py"
-    if name == "tools.local_run":  # the launcher passes every option to the job it runs
-        name, args = args[0], args[1:]
-    where = ["-m", name] if name.startswith("tools.") else [name]
-    assert command.split()[0] == ".venv/bin/python", f"{doc}: `{command}`: a bare python has no dependencies"
-    result = subprocess.run([sys.executable, *where, "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    if name == "sparkstack run":  # the launcher passes every option to the job it runs: check the job's help
+        run, args = [sys.executable, args[0]], args[1:]
+    elif name.split()[0] == "sparkstack":
+        run = [str(SPARKSTACK), *name.split()[1:]]
+    else:
+        assert command.split()[0] == ".venv/bin/python", f"{doc}: `{command}`: a bare python has no dependencies"
+        run = [sys.executable, *(["-m", name] if name.startswith("tools.") else [name])]
+    result = subprocess.run([*run, "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     for option in (a.split("=")[0] for a in args if a.startswith("--")):
         assert re.search(rf"(?<![\w-]){re.escape(option)}(?![\w-])", result.stdout), \
@@ -196,18 +205,18 @@ def test_a_config_error_is_the_one_line_report_in_every_tool(tool: str, monkeypa
     """docs/rehearse.md's example: `executor.cores: 1.5` stops the tools with the config report, no traceback."""
     import yaml
 
-    import tools.plan
-    import tools.rehearse
+    import tools.plan.rehearse
+    import tools.plan.render
 
     config = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())["config"]
     config["sparkstack:applications"]["sales-etl"]["executor"]["cores"] = 1.5
-    monkeypatch.setattr(tools.plan, "stack_config", lambda stack, root=ROOT: config)
+    monkeypatch.setattr(tools.plan.render, "stack_config", lambda stack, root=ROOT: config)
     if tool == "plan":
-        code = tools.plan.main(["--stack", "dev", "--out", "/nonexistent/never-written", "--no-pods"])
+        code = tools.plan.render.main(["--stack", "dev", "--out", "/nonexistent/never-written", "--no-pods"])
     else:
-        code = tools.rehearse.main(["--stack", "dev", "--app", "sales-etl"])
+        code = tools.plan.rehearse.main(["--stack", "dev", "--app", "sales-etl"])
     err = capsys.readouterr().err.splitlines()
-    assert code == 1
+    assert code == 2  # bad input (tools/console.py)
     assert err == [f"{tool} dev: nothing {'written' if tool == 'plan' else 'run'}: Invalid stack configuration; "
                    "nothing was created. Fix these keys:",
                    "  sparkstack:applications.sales-etl.executor.cores (got 1.5): must be a whole number; write e.g. "

@@ -1,7 +1,8 @@
 """The doctor on event logs written by real Spark applications (tests/scenarios/eventlog_apps.py).
 
 Expected numbers are computed here from the raw JSON lines with plain Python, from the uncompressed copy that
-Spark's own zstd codec decompressed (variants/none), never with tools.eventlog or tools.doctor. Two logs are
+Spark's own zstd codec decompressed (variants/none), never with tools.doctor.eventlog or
+tools.doctor.diagnosis. Two logs are
 hand-made, minimally, from the real clean log: executor OOM (a Kubernetes exit 137 cannot happen in local mode)
 and driver OOM (a driver JVM that dies of OutOfMemoryError cannot be produced cheaply and reliably here).
 """
@@ -22,8 +23,8 @@ from typing import Any
 import pytest
 
 from tests.scenarios import REPO, event_logs
-from tools.doctor import CHECKS, diagnose, main, report
-from tools.eventlog import EventLogError, open_log
+from tools.doctor.diagnosis import CHECKS, diagnose, main, report
+from tools.doctor.eventlog import EventLogError, open_log
 
 NOT_FAILURES = {"Success", "TaskKilled", "Resubmitted", "TaskCommitDenied"}
 # Spark's own words for an executor pod killed with exit code 137: the ExecutorExited reason built by

@@ -1,4 +1,4 @@
-"""The local History Server (python -m tools.history_server) over a real event log, on 127.0.0.1 only."""
+"""The local History Server (`sparkstack history`) over a real event log, on 127.0.0.1 only."""
 
 from __future__ import annotations
 
@@ -67,7 +67,8 @@ def test_history_server_lists_a_real_application(tmp_path_factory: pytest.TempPa
     log_dir.mkdir()
     shutil.copy(root / "clean" / f"{apps['clean']}.zstd", log_dir)
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "tools.history_server", str(log_dir), "--port", str(port)],
+    sparkstack = Path(sys.executable).parent / "sparkstack"  # the installed console script, as a user runs it
+    server = subprocess.Popen([str(sparkstack), "history", str(log_dir), "--port", str(port)],
                               cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                               start_new_session=True)
     try:
@@ -103,9 +104,11 @@ def test_history_server_lists_a_real_application(tmp_path_factory: pytest.TempPa
 
 
 def test_refuses_a_missing_directory_and_a_busy_port(tmp_path: Path) -> None:
-    run = [sys.executable, "-m", "tools.history_server"]
-    missing = subprocess.run([*run, str(tmp_path / "nope")], cwd=REPO, capture_output=True, text=True, timeout=60)
-    assert missing.returncode == 2 and "no such directory" in missing.stderr and "Traceback" not in missing.stderr
+    run = [sys.executable, "-m", "tools.history_server"]  # the old entry point, kept working
+    for command in (run, [str(Path(sys.executable).parent / "sparkstack"), "history"]):
+        missing = subprocess.run([*command, str(tmp_path / "nope")], cwd=REPO, capture_output=True, text=True,
+                                 timeout=60)
+        assert missing.returncode == 2 and "no such directory" in missing.stderr and "Traceback" not in missing.stderr
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()

@@ -28,7 +28,7 @@ from infra.cluster.kind import (
     KindMount,
     render_kind_config,
 )
-from tools.mock_engine import run_program
+from tools.plan.mock_engine import run_program
 
 FAKE_KIND = Path(__file__).parent / "fakes" / "kind"
 REPO = Path(__file__).resolve().parents[1]

@@ -13,7 +13,17 @@ from pathlib import Path
 
 import pytest
 
-from tools.locks import COMPILE_FLAGS, LOCKS, PIN, ROOT, body, locked_hashes, locked_versions, normalize, rewrite_pin
+from tools.dev.locks import (
+    COMPILE_FLAGS,
+    LOCKS,
+    PIN,
+    ROOT,
+    body,
+    locked_hashes,
+    locked_versions,
+    normalize,
+    rewrite_pin,
+)
 
 
 def read(path: str) -> str:
@@ -91,9 +101,9 @@ def test_ci_installs_the_pinned_uv_before_anything_else(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("args", "uv", "expected"), [
-    (["--check"], None, ["setup.sh --uv", "python -m tools.locks check"]),
-    ([], None, ["setup.sh --uv", "python -m tools.locks compile"]),
-    (["--check"], "/elsewhere/uv", ["python -m tools.locks check"]),  # UV given: nothing to bootstrap
+    (["--check"], None, ["setup.sh --uv", "python -m tools.dev.locks check"]),
+    ([], None, ["setup.sh --uv", "python -m tools.dev.locks compile"]),
+    (["--check"], "/elsewhere/uv", ["python -m tools.dev.locks check"]),  # UV given: nothing to bootstrap
 ])
 def test_lock_command_bootstraps_the_pinned_uv_unless_given_one(tmp_path: Path, args: list[str], uv: str | None,
                                                                  expected: list[str]) -> None:
@@ -112,7 +122,7 @@ def test_the_uv_bootstrap_installs_exactly_the_dev_lock_pin_with_its_hashes(tmp_
     subprocess.run([project / "scripts/setup.sh", "--uv"], check=True, env={"PATH": os.environ["PATH"]})
     assert log.read_text().splitlines() == [
         "pip install --quiet --disable-pip-version-check --no-deps --require-hashes -r .venv/uv-lock.txt"]
-    # Independent of tools.locks: the uv entry of the dev lock read with a plain pattern.
+    # Independent of tools.dev.locks: the uv entry of the dev lock read with a plain pattern.
     entry = re.search(r"^uv==(\S+) \\\n((?:    --hash=sha256:[0-9a-f]{64}(?: \\)?\n)+)",
                       read("requirements-dev.txt"), re.MULTILINE)
     assert entry, "requirements-dev.txt pins no hashed uv"

@@ -1,4 +1,4 @@
-"""The dev stack's offline plan (tools/plan.py) is what a cluster would accept, and is hardened.
+"""The dev stack's offline plan (tools/plan/render.py) is what a cluster would accept, and is hardened.
 
 The plan is rendered once per session from the real program under the Pulumi mock engine, then checked the way
 the API server, the operator's CRDs, Helm and a policy scanner would check it: kubernetes-validate (strict, 1.33),
@@ -26,9 +26,9 @@ from pulumi.runtime import rpc
 
 from tests.crd_schema import CRD_FILES, CRD_VERSION, crd_errors, validators
 from tests.reference import reference
-from tools.manifest_yaml import SECRET, sanitize
-from tools.mock_engine import ROOT, run_program
-from tools.plan import INDEX, file_category, record_stack, render_plan, write_plan
+from tools.plan.manifest_yaml import SECRET, sanitize
+from tools.plan.mock_engine import ROOT, run_program
+from tools.plan.render import INDEX, file_category, record_stack, render_plan, write_plan
 
 STACK = "dev"
 K8S_VERSION = "1.33"

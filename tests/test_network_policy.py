@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tools.mock_engine import Recording, run_program, stack_config
+from tools.plan.mock_engine import Recording, run_program, stack_config
 
 JOB_NAMESPACE = "spark-jobs"
 

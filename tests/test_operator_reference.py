@@ -1,4 +1,4 @@
-"""The PR workflow's operator reference (tools/operator_reference.py): its pins are the shared reference's files,
+"""The PR workflow's operator reference (tools/dev/operator_reference.py): its pins are the shared reference's files,
 and it lays out exactly those from a chart tarball and a module folder, or nothing at all."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.reference import reference
-from tools import operator_reference as tool
+from tools.dev import operator_reference as tool
 
 
 def tarball(chart_dir: Path, crd_dir: Path, tamper: str | None = None) -> bytes:

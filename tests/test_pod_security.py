@@ -1,4 +1,5 @@
-"""tools/pod_security.py against hand-written pods: a compliant one passes, each violation is caught by its rule."""
+"""tools/pods/pod_security.py against hand-written pods: a compliant one passes, each violation is caught by
+its rule."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tools.pod_security import restricted_violations
+from tools.pods.pod_security import restricted_violations
 
 
 def compliant() -> dict[str, Any]:

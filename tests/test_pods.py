@@ -1,4 +1,5 @@
-"""The plan's Spark pods (tools/plan.py with pods, tools/pods.py): what Spark 4.0.4 and operator v2.5.2 would create.
+"""The plan's Spark pods (tools/plan/render.py with pods, tools/pods/builders.py): what Spark 4.0.4 and operator
+v2.5.2 would create.
 
 For every application run of the dev and existing stacks, the rendered driver and executor pods are checked
 against the plan's own SparkApplication objects, with expectations computed here in plain Python: Pod Security
@@ -17,11 +18,11 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from tools.plan import INDEX, POD_DIR, PlanFile, main, record_stack, render_files, render_pods, write_plan
-from tools.pod_security import restricted_violations
-from tools.pods import PodRenderer, SparkRefusedError
-from tools.submission import scheduled_run, submission
-from tools.webhook import mutate
+from tools.plan.render import INDEX, POD_DIR, PlanFile, main, record_stack, render_files, render_pods, write_plan
+from tools.pods.builders import PodRenderer, SparkRefusedError
+from tools.pods.pod_security import restricted_violations
+from tools.pods.submission import scheduled_run, submission
+from tools.pods.webhook import mutate
 
 STACKS = ("dev", "existing")
 SPARK_KINDS = ("SparkApplication", "ScheduledSparkApplication")

@@ -22,7 +22,7 @@ from script_rules import unbounded_collects
 from sparkstack_rules import CONFIG_MAP, RULES, SCHEDULED_SPARK_APPLICATION, SPARK_APPLICATION, evaluate
 
 from tests.policy_server import PolicyPackServer
-from tools.mock_engine import run_program, stack_config
+from tools.plan.mock_engine import run_program, stack_config
 
 # The mock engine's recording and its resources (.type, .name, .urn, .inputs, .plain_inputs, .provider, ...);
 # only run_program and stack_config are its stable interface, so their types are not imported.
@@ -607,9 +607,9 @@ def test_settings_are_read_in_the_operators_order(pack: PolicyPackServer, dev: R
 
 
 def test_the_offline_plan_submits_what_the_pack_reads(dev: Recording) -> None:
-    """tools/submission.py and the pack share one model of the operator's order: the same cases, as spark-submit
+    """tools/pods/submission.py and the pack share one model of the operator's order: the same cases, as spark-submit
     would receive them."""
-    from tools.submission import submission
+    from tools.pods.submission import submission
 
     app = app_props(dev, set_path("spec/memoryOverheadFactor", "0.1"),
                     set_path("spec/sparkConf/spark.kubernetes.container.image.pullPolicy", "Always"),
@@ -621,8 +621,8 @@ def test_the_offline_plan_submits_what_the_pack_reads(dev: Recording) -> None:
     assert conf["spark.dynamicAllocation.shuffleTracking.enabled"] == "true"
     assert conf["spark.driver.memory"] == "2g"
     assert conf["spark.executor.cores"] == "1"  # %d of the engine's 1.0
-    import tools.submission
-    assert "def submit_settings" not in Path(tools.submission.__file__).read_text(encoding="utf-8")
+    import tools.pods.submission
+    assert "def submit_settings" not in Path(tools.pods.submission.__file__).read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize(("mutate", "policy", "text"), [

@@ -153,10 +153,10 @@ def _objects(result: dict[str, Any], ops: tuple[str, ...]) -> set[tuple[str, str
 
 
 def offline_plan(config: dict[str, Any]) -> set[tuple[str, str]]:
-    """What the mock engine registers for the same settings (tools/mock_engine.py, as tools.plan uses it); the
-    secret config goes in decrypted, as the CLI hands it to the program, and marked secret."""
+    """What the mock engine registers for the same settings (tools/plan/mock_engine.py, as tools.plan.render uses
+    it); the secret config goes in decrypted, as the CLI hands it to the program, and marked secret."""
     config = {**config, "sparkstack:objectStoreCredentials": SECRETS}
-    code = ("import json, sys; from tools.mock_engine import run_program; "
+    code = ("import json, sys; from tools.plan.mock_engine import run_program; "
             "rec = run_program(json.loads(sys.argv[1]), stack=sys.argv[2], "
             "secret_keys=['sparkstack:objectStoreCredentials']); "
             "json.dump(sorted({(r.type, r.name) for r in rec.resources if not r.type.startswith('pulumi:providers:')}),"

@@ -1,4 +1,5 @@
-"""tools/rehearse.py: the dev stack's sales-etl run locally with the settings the stack deploys, on generated data."""
+"""tools/plan/rehearse.py: the dev stack's sales-etl run locally with the settings the stack deploys, on generated
+data."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ from typing import Any
 import pytest
 
 from tests.scenarios import event_logs
-from tools.eventlog import open_log
-from tools.mock_engine import ROOT
-from tools.rehearse import (
+from tools.doctor.eventlog import open_log
+from tools.plan.mock_engine import ROOT
+from tools.plan.rehearse import (
     Rehearsal,
+    RehearsalInputError,
     _report,
     find_application,
     local_command,
@@ -23,7 +25,7 @@ from tools.rehearse import (
     rehearse,
     run_doctor,
 )
-from tools.submission import submission
+from tools.pods.submission import submission
 
 FILES, ROWS = 3, 2000
 
@@ -60,7 +62,7 @@ def test_local_run_keeps_the_deployed_settings_minus_kubernetes(dev_etl: dict[st
 
 
 def test_unknown_application_is_named(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit, match="has no application 'nope' \\(it has: sales-etl\\)"):
+    with pytest.raises(RehearsalInputError, match="has no application 'nope' \\(it has: sales-etl\\)"):
         find_application("dev", "nope")
 
 

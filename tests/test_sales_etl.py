@@ -333,7 +333,7 @@ def test_local_launcher_run_in_a_terminal(tmp_path: Path) -> None:
     cds, events, data = tmp_path / "cds", tmp_path / "events", tmp_path / "in"
     generate_data.main(["--output", str(data), "--files", "2", "--rows-per-file", "5000"])
     code, text = run_in_terminal(
-        [sys.executable, "-m", "tools.local_run", "jobs/sales_etl.py", "--input", str(data),
+        [str(Path(sys.executable).parent / "sparkstack"), "run", "jobs/sales_etl.py", "--input", str(data),
          "--output", str(tmp_path / "out")],
         {**os.environ, "SPARKSTACK_CDS_DIR": str(cds), "SPARKSTACK_EVENT_DIR": str(events)},
     )

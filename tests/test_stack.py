@@ -11,7 +11,7 @@ from pulumi.runtime import rpc
 
 from infra.platform.scripts import config_map_name, read_scripts
 from tests.spark_driver import SPARK_DRIVER_CALLS
-from tools.mock_engine import Recording, Registered, run_program, stack_config
+from tools.plan.mock_engine import Recording, Registered, run_program, stack_config
 
 NS = "kubernetes:core/v1:Namespace"
 RELEASE = "kubernetes:helm.sh/v3:Release"

@@ -11,5 +11,5 @@ What it holds:
 - `pulumi_run.py`: the stack under the real CLI (as an Automation API inline program; local policy packs as
   binary analyzer plugins).
 
-It may import the standard library and `yaml`; the Pulumi program (`infra/`) never imports it.
+Within tools/ it may import: nothing. Outside: the standard library, `yaml`, pulumi (the Automation API).
 """

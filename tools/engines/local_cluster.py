@@ -321,25 +321,40 @@ def stop(state: State) -> None:
     say(f"stopped {', '.join(stopped) or 'nothing (no process was still running)'}; removed {state.root}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="scripts/local-cluster.sh", description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="example:\n  eval \"$(scripts/local-cluster.sh start --operator)\" && kubectl get nodes")
-    parser.add_argument("--state", type=Path, default=None, help="state directory (default: $SPARKSTACK_CLUSTER_DIR "
-                        "or ~/.cache/sparkstack/local-cluster)")
-    verbs = parser.add_subparsers(dest="verb", required=True)
+EXAMPLE = 'eval "$(sparkstack cluster start --operator)" && kubectl get nodes; sparkstack cluster stop'
+
+
+_STATE_HELP = "state directory (default: $SPARKSTACK_CLUSTER_DIR or ~/.cache/sparkstack/local-cluster)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--state", type=Path, default=None, help=_STATE_HELP)
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="{start,stop}")
     start_parser = verbs.add_parser("start", help="start the control plane and kwok; print exports for eval")
     start_parser.add_argument("--operator", action="store_true",
                               help="also run the Spark Operator's controller and webhook once its chart is installed")
-    verbs.add_parser("stop", help="stop what start started and remove the state")
-    args = parser.parse_args(argv)
+    stop_parser = verbs.add_parser("stop", help="stop what start started and remove the state")
+    for verb in (start_parser, stop_parser):  # --state before or after the verb; SUPPRESS keeps one given before
+        verb.add_argument("--state", type=Path, default=argparse.SUPPRESS, help=_STATE_HELP)
+
+
+def run(args: argparse.Namespace) -> int:
     state = State(args.state or default_state_dir())
     if args.verb == "start":
         start(state, args.operator)
     else:
         stop(state)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """scripts/local-cluster.sh: the same as `sparkstack cluster`."""
+    parser = argparse.ArgumentParser(
+        prog="scripts/local-cluster.sh", description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example:\n  eval \"$(scripts/local-cluster.sh start --operator)\" && kubectl get nodes")
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

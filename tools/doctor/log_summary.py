@@ -2,7 +2,7 @@
 
 Per-task numbers are kept only while their stage attempt runs (compact arrays) and folded into a `StageSummary`
 when it completes, so memory grows with the number of stages, not of tasks or bytes. The doctor's checks
-(`tools/doctor.py`) read only what this produces.
+(`tools/doctor/diagnosis.py`) read only what this produces.
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@ Spark's own submission client builds the driver pod (operator v2.5.2, internal/c
 submission.go, `buildSparkSubmitArgs` and its option functions; key names from pkg/common/spark.go). The `--conf`
 settings, option function by option function and in the same order, are computed in one place shared with the
 policy pack, `policy/spark_submit_conf.py`; this module adds the pod templates and the field check, so
-`tools/pods.py` can hand Spark's builders the configuration a cluster would hand them. What the operator applies
-later, through its mutating webhook rather than spark-submit, is in `tools/webhook.py`.
+`tools/pods/builders.py` can hand Spark's builders the configuration a cluster would hand them. What the operator
+applies later, through its mutating webhook rather than spark-submit, is in `tools/pods/webhook.py`.
 
 A spec field whose mapping is not reproduced here raises `NotReproducedError` instead of being silently ignored.
 """
@@ -118,7 +118,7 @@ def submission(app: Mapping[str, Any]) -> Submission:
     origins = {s.key: _origin(s.field) for s in settings if _origin(s.field)}
     # driverPodTemplateOption / executorPodTemplateOption: a template with only the Spark container and the owner
     # reference (non-controller for executors, so Kueue sees them), always written to
-    # /tmp/spark/<submission id>/; tools/pods.py writes the same content.
+    # /tmp/spark/<submission id>/; tools/pods/builders.py writes the same content.
     driver_template = {"metadata": {"ownerReferences": [owner_reference(app)]},
                        "spec": {"containers": [{"name": DRIVER_CONTAINER}]}}
     executor_template = {"metadata": {"ownerReferences": [owner_reference(app, controller=False)]},

@@ -1,6 +1,6 @@
 """Engine values as publishable YAML: secrets masked, wire floats made integers, keys in a stable order.
 
-The offline plan (tools/plan.py) writes every resource through these, so a reviewer never sees a secret and two
+The offline plan (tools/plan/render.py) writes every resource through these, so a reviewer never sees a secret and two
 runs of the same program give the same bytes.
 """
 

@@ -2,7 +2,7 @@
 
 Nothing here models Spark: the pyspark wheel carries spark-kubernetes_2.13-4.0.4.jar, and its builders are driven
 through py4j in a local Spark session, with the configuration operator v2.5.2 hands spark-submit
-(`tools/submission.py`):
+(`tools/pods/submission.py`):
 
 - driver: `KubernetesConf.createDriverConf` + `KubernetesDriverBuilder.buildFromFeatures(conf, client)`, then what
   `org.apache.spark.deploy.k8s.submit.Client.run` adds before creating the pod (the spark.properties ConfigMap
@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from infra.versions import SPARK_VERSION
-from tools.submission import PYTHON_RUNNER, Submission, config_key, submission
-from tools.webhook import mutate
+from tools.pods.submission import PYTHON_RUNNER, Submission, config_key, submission
+from tools.pods.webhook import mutate
 
 APP_ID = "spark-<app-id>"  # KubernetesConf.getKubernetesAppId: "spark-" + a random UUID's hex
 RANDOM = "<random>"

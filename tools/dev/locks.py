@@ -4,9 +4,9 @@ Each `*.in` file holds a few hand-edited direct pins; its lock is the whole reso
 `uv pip compile` with the flags below, so the lock is the same on any machine and Python 3.11+. Standard
 library only: it runs before any venv exists.
 
-    python -m tools.locks compile [--upgrade | --upgrade-package NAME ...]   (scripts/lock.sh)
-    python -m tools.locks bump NAME==VERSION ...                             (scripts/lock.sh --bump ...)
-    python -m tools.locks check                                              (scripts/lock.sh --check)
+    python -m tools.dev.locks compile [--upgrade | --upgrade-package NAME ...]   (scripts/lock.sh)
+    python -m tools.dev.locks bump NAME==VERSION ...                             (scripts/lock.sh --bump ...)
+    python -m tools.dev.locks check                                              (scripts/lock.sh --check)
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
@@ -263,7 +263,7 @@ def check() -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.locks", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.dev.locks", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     comp = sub.add_parser("compile", help="(re)compile every lock from its .in file")
     comp.add_argument("--upgrade", action="store_true", help="let every package move to its newest allowed version")

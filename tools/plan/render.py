@@ -1,21 +1,23 @@
 """Offline plan: every object the stack would create, as readable YAML, without a cluster or a Pulumi backend.
 
 `pulumi preview` needs a backend and shows diffs, not manifests. This runs the real program under the SDK mock
-engine (tools/mock_engine.py) and writes what each resource would send: one file per Kubernetes object, the
+engine (tools/plan/mock_engine.py) and writes what each resource would send: one file per Kubernetes object, the
 Helm release as its chart reference and values, and the kind cluster config. Reviewers can read it, and
 tests/test_manifests.py feeds the same files to kubernetes-validate, the operator's CRDs and checkov.
 
 With pods on (the command line's default) it also writes, under `pods/`, the driver and executor pod of every
 application run (one-shot, and the template of each schedule) as Spark 4.0.4 builds them from what operator v2.5.2
-submits, patched as its webhook does (tools/pods.py). Those are not objects the stack creates, so they have their
-own index and stay out of the plan's own files. Pods need Java; `--no-pods` writes the plan without it.
+submits, patched as its webhook does (tools/pods/builders.py). Those are not objects the stack creates, so they
+have their own index and stay out of the plan's own files. Pods need Java; `--no-pods` writes the plan without it.
 
-    python -m tools.plan [--stack dev] [--out build/manifests] [--no-pods]
+    sparkstack plan [--stack dev] [--out build/manifests] [--no-pods] [--json] [--verbose]
+    (also `python -m tools.plan`, the same flags and output)
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 from collections.abc import Mapping
@@ -26,11 +28,12 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from infra.conventions import APPLICATION_LABEL
-from tools.manifest_yaml import SECRET, dump_yaml, mask_secure, ordered, sanitize
-from tools.mock_engine import ROOT, Recording, Registered, run_program, stack_config
+from tools.console import BAD_INPUT, OK, QUIET, Progress, add_json, add_verbose
+from tools.plan.manifest_yaml import SECRET, dump_yaml, mask_secure, ordered, sanitize
+from tools.plan.mock_engine import ROOT, Recording, Registered, run_program, stack_config
 
 if TYPE_CHECKING:
-    from tools.pods import PodRenderer
+    from tools.pods.builders import PodRenderer
 
 INDEX = "index.md"
 POD_DIR = "pods"
@@ -52,6 +55,14 @@ _INSTALL_ORDER = (
 )
 
 Category = str  # "kubernetes" | "helm" | "kind" | "dynamic"
+
+
+class StackNotFoundError(FileNotFoundError):
+    """--stack names no Pulumi.<stack>.yaml."""
+
+
+class ForeignFilesError(RuntimeError):
+    """The output folder holds files an earlier plan did not write."""
 
 
 @dataclass
@@ -276,14 +287,15 @@ def render_plan(recording: Recording, stack: str = "dev") -> dict[str, str]:
 # --- pods ------------------------------------------------------------------------------------------------
 
 
-def render_pods(files: list[PlanFile], renderer: PodRenderer, stack: str = "dev") -> dict[str, str]:
+def render_pods(files: list[PlanFile], renderer: PodRenderer, stack: str = "dev",
+                progress: Progress = QUIET) -> dict[str, str]:
     """`pods/` file name -> text: the driver and executor pod of each Spark object of the plan, plus their index.
 
     A pod file is named after the plan file it comes from (`16-sparkapplication-sales-etl.yaml` gives
     `16-sparkapplication-sales-etl-driver.yaml`); a ScheduledSparkApplication's pods are those of one run.
     """
-    from tools.pod_security import restricted_violations
-    from tools.submission import scheduled_run
+    from tools.pods.pod_security import restricted_violations
+    from tools.pods.submission import scheduled_run
 
     rendered: dict[str, str] = {}
     rows = []
@@ -295,6 +307,7 @@ def render_pods(files: list[PlanFile], renderer: PodRenderer, stack: str = "dev"
         application = (meta.get("labels") or {}).get(APPLICATION_LABEL, meta["name"])
         scheduled = document["kind"] == "ScheduledSparkApplication"
         app = scheduled_run(document) if scheduled else document
+        progress.show(f"plan {stack}: building the pods of {application} with Spark's builders")
         pods = renderer.render(app, application)
         stem = plan_file.filename.removesuffix(".yaml")
         for role, pod in (("driver", pods.driver), ("executor", pods.executor)):
@@ -307,7 +320,7 @@ def render_pods(files: list[PlanFile], renderer: PodRenderer, stack: str = "dev"
                 f"The {role} pod of {document['kind']} {meta['name']} ({plan_file.filename}), application "
                 f"sparkstack:applications.{application}" + (f", one scheduled run ({pods.run})" if scheduled else ""),
                 "as Spark 4.0.4's builders make it from what operator v2.5.2 submits, then as the operator's webhook",
-                "patches it (tools/pods.py). Not created by the stack; <...> marks values chosen at run time.",
+                "patches it (tools/pods/builders.py). Not created by the stack; <...> marks values chosen at run time.",
                 f"memory {requests.get('memory')} (request = limit: memory + overhead), cpu request "
                 f"{requests.get('cpu')}, limit {limits.get('cpu', 'none')}",
                 "Pod Security restricted (v1.33): " + ("admitted" if not violations else "REJECTED: "
@@ -320,7 +333,7 @@ def render_pods(files: list[PlanFile], renderer: PodRenderer, stack: str = "dev"
         f"# Spark pods for stack `{stack}`",
         "",
         "Generated by `python -m tools.plan`: the pods Spark 4.0.4 builds for each application run, as operator v2.5.2",
-        "submits it and its webhook patches it. Not objects the stack creates; see tools/pods.py.",
+        "submits it and its webhook patches it. Not objects the stack creates; see tools/pods/builders.py.",
         "",
         "| File | Application | Run | Role | Memory request | CPU request | CPU limit | Pod Security restricted |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
@@ -336,7 +349,8 @@ def render_pods(files: list[PlanFile], renderer: PodRenderer, stack: str = "dev"
 def record_stack(stack: str, root: Path = ROOT) -> Recording:
     """Run the program with `Pulumi.<stack>.yaml`'s config, as `pulumi preview -s <stack>` would."""
     if not (root / f"Pulumi.{stack}.yaml").exists():
-        raise FileNotFoundError(f"no Pulumi.{stack}.yaml in {root}")
+        known = ", ".join(sorted(f.name.split(".")[1] for f in root.glob("Pulumi.*.yaml"))) or "none"
+        raise StackNotFoundError(f"no Pulumi.{stack}.yaml in {root}; --stack takes one of: {known}")
     config: dict[str, Any] = {}
     secret_keys: list[str] = []
     for key, value in stack_config(stack, root).items():
@@ -359,7 +373,7 @@ def _clean(folder: Path) -> None:
     if pods.is_dir():
         foreign += [f"{POD_DIR}/{p.name}" for p in pods.iterdir() if not _plan_written(p)]
     if foreign:
-        raise RuntimeError(f"{folder} holds files the plan did not write ({', '.join(sorted(foreign))}); "
+        raise ForeignFilesError(f"{folder} holds files the plan did not write ({', '.join(sorted(foreign))}); "
                            "choose another --out")
     if pods.is_dir():
         for path in pods.iterdir():
@@ -370,12 +384,13 @@ def _clean(folder: Path) -> None:
 
 
 def write_plan(stack: str = "dev", out: Path | str = ROOT / "build" / "manifests", pods: bool = False,
-               renderer: PodRenderer | None = None) -> tuple[Path, dict[str, str]]:
+               renderer: PodRenderer | None = None, progress: Progress = QUIET) -> tuple[Path, dict[str, str]]:
     """Render the stack's plan into `<out>/<stack>/` (cleaned first); return the folder and what was written.
 
     With `pods`, also the Spark pods into `<out>/<stack>/pods/` (keys `pods/<file>`), built in one local Spark
     session (or `renderer`'s). Everything is rendered before anything is written, so a refusal leaves the old plan.
     """
+    progress.show(f"plan {stack}: running the program under the mock engine")
     recording = record_stack(stack)
     files = render_files(recording)
     rendered = {f.filename: f.text() for f in files}
@@ -383,12 +398,13 @@ def write_plan(stack: str = "dev", out: Path | str = ROOT / "build" / "manifests
     pod_files: dict[str, str] = {}
     if pods:
         if renderer is not None:
-            pod_files = render_pods(files, renderer, stack)
+            pod_files = render_pods(files, renderer, stack, progress)
         else:
-            from tools.pods import PodRenderer, local_spark
+            from tools.pods.builders import PodRenderer, local_spark
 
+            progress.show(f"plan {stack}: starting a local Spark session for the pods")
             with local_spark() as spark:
-                pod_files = render_pods(files, PodRenderer(spark), stack)
+                pod_files = render_pods(files, PodRenderer(spark), stack, progress)
     folder = Path(out) / stack
     _clean(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -401,37 +417,63 @@ def write_plan(stack: str = "dev", out: Path | str = ROOT / "build" / "manifests
     return folder, {**rendered, **{f"{POD_DIR}/{n}": t for n, t in pod_files.items()}}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.plan", description=__doc__.split("\n\n")[0])
+EXAMPLE = "sparkstack plan --stack dev --no-pods --out build/manifests"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stack", default="dev", help="stack whose Pulumi.<stack>.yaml to use (default: dev)")
     parser.add_argument("--out", default="build/manifests", type=Path,
                         help="output root; files go to <out>/<stack>/ (default: build/manifests)")
     parser.add_argument("--no-pods", dest="pods", action="store_false",
                         help="skip the Spark pods (they need Java and start a local Spark session)")
-    args = parser.parse_args(argv)
-    from infra.config import ConfigError
-    from tools.pods import JavaMissingError, SparkRefusedError
+    add_json(parser, "what was written")
+    add_verbose(parser, "list every file written")
 
+
+def run(args: argparse.Namespace) -> int:
+    """The command: write the plan, print one line (or the JSON), exit 0, or 2 with the reason on stderr."""
+    from infra.config import ConfigError
+    from tools.pods.builders import JavaMissingError, SparkRefusedError
+
+    progress = Progress()
     try:
-        folder, rendered = write_plan(args.stack, args.out, pods=args.pods)
+        with progress.until_done():
+            folder, rendered = write_plan(args.stack, args.out, pods=args.pods, progress=progress)
     except ConfigError as exc:  # the program's own report, one line per key: no traceback
         print(f"plan {args.stack}: nothing written: {exc}", file=sys.stderr)
-        return 1
+        return BAD_INPUT
     except JavaMissingError as exc:
         print(f"plan {args.stack}: cannot render the Spark pods: {exc}; or run with --no-pods", file=sys.stderr)
-        return 2
+        return BAD_INPUT
     except SparkRefusedError as exc:
         print(f"plan {args.stack}: nothing written: {exc}", file=sys.stderr)
-        return 1
+        return BAD_INPUT
+    except (StackNotFoundError, ForeignFilesError) as exc:
+        print(f"plan {args.stack}: nothing written: {exc}", file=sys.stderr)
+        return BAD_INPUT
     counts: dict[str, int] = {}
     for name in rendered:
         category = "pod" if name.startswith(f"{POD_DIR}/") and not name.endswith(INDEX) else file_category(name)
         if category:
             counts[category] = counts.get(category, 0) + 1
-    detail = ", ".join(f"{n} {c}" for c, n in sorted(counts.items()))
     total = sum(counts.values())
+    if args.json:
+        print(json.dumps({"stack": args.stack, "folder": str(folder), "total": total,
+                          "counts": dict(sorted(counts.items())), "files": sorted(rendered)}, indent=2))
+        return OK
+    detail = ", ".join(f"{n} {c}" for c, n in sorted(counts.items()))
     print(f"plan {args.stack}: {total} files ({detail}) -> {folder}/")
-    return 0
+    if args.verbose:
+        for name in sorted(rendered):
+            print(f"  {folder / name}")
+    return OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m tools.plan`, kept for scripts that call it: the same flags and output as `sparkstack plan`."""
+    parser = argparse.ArgumentParser(prog="python -m tools.plan", description=__doc__.split("\n\n")[0])
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

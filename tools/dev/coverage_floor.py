@@ -5,8 +5,8 @@ jobs under spark-submit, the doctor's and the plan's command lines), then this p
 exits 1 when a package falls under its floor. The floors are the figures of the day they were set, rounded down:
 raise them when coverage rises, never lower them to make a change pass.
 
-    .venv/bin/python -m tools.coverage_floor            # after scripts/test.sh (reads .coverage)
-    .venv/bin/python -m tools.coverage_floor --json
+    .venv/bin/python -m tools.dev.coverage_floor            # after scripts/test.sh (reads .coverage)
+    .venv/bin/python -m tools.dev.coverage_floor --json
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import coverage
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # package -> (line %, branch %) floors; set 2026-12-05 from that day's full run.
 FLOORS = {
     "infra": (95.0, 90.0),
@@ -78,8 +78,8 @@ def figures(data_file: Path) -> dict[str, Figures]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.coverage_floor", description=__doc__.split("\n\n")[0],
-                                     epilog="example: .venv/bin/python -m tools.coverage_floor --json")
+    parser = argparse.ArgumentParser(prog="python -m tools.dev.coverage_floor", description=__doc__.split("\n\n")[0],
+                                     epilog="example: .venv/bin/python -m tools.dev.coverage_floor --json")
     parser.add_argument("--data-file", type=Path, default=ROOT / ".coverage", help="coverage data (.coverage)")
     parser.add_argument("--json", action="store_true", help="print the figures and floors as JSON")
     args = parser.parse_args(argv)

@@ -1,9 +1,10 @@
-"""Diagnose one Spark application from its event log: ``python -m tools.doctor PATH [--json]``.
+"""Diagnose one Spark application from its event log: ``sparkstack doctor PATH [--json] [--verbose]``.
 
-The log is streamed (tools.eventlog) and folded into per-stage summaries (tools.log_summary), so memory grows
-with the number of stages, not of tasks or bytes; this module holds the checks, the report and the command line.
+The log is streamed (tools.doctor.eventlog) and folded into per-stage summaries (tools.doctor.log_summary), so memory
+grows with the number of stages, not of tasks or bytes; this module holds the checks, the report and the command line.
 Checks, thresholds and why: docs/observability.md. Exit code 0 when nothing is worse than ``info``, 1 when
-there is a ``warning`` or ``critical`` finding, 2 when the log cannot be read.
+there is a ``warning`` or ``critical`` finding, 2 when the log cannot be read. ``python -m tools.doctor`` is the
+same command under its old name.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tools.eventlog import EventLog, EventLogError, open_log
-from tools.log_summary import JVM_OOM, SPARK_OOM, WANTED, Analysis, first_line, oom_kind
+from tools.console import BAD_INPUT, FINDINGS, OK, QUIET, Progress, add_json, add_verbose
+from tools.doctor.eventlog import EventLog, EventLogError, open_log
+from tools.doctor.log_summary import JVM_OOM, SPARK_OOM, WANTED, Analysis, first_line, oom_kind
 
 SEVERITIES = ("critical", "warning", "info")
 REPORT_WIDTH = 110
@@ -276,11 +278,16 @@ def _check_partitions(a: Analysis, out: list[Finding]) -> None:
                                f"{s.tasks} task(s) on {cores} cores for {s.wall_s:,.1f} s"))
 
 
-def diagnose(log: EventLog) -> tuple[Analysis, list[Finding]]:
+PROGRESS_EVERY = 50_000  # events between two progress updates on a terminal
+
+
+def diagnose(log: EventLog, progress: Progress = QUIET) -> tuple[Analysis, list[Finding]]:
     """Stream the log once and run every check; findings come worst first."""
     analysis = Analysis()
-    for event in log.events(WANTED):
+    for count, event in enumerate(log.events(WANTED), 1):
         analysis.feed(event)
+        if count % PROGRESS_EVERY == 0:
+            progress.show(f"doctor: {count:,} events read from {log.path.name}")
     analysis.close()
     findings: list[Finding] = []
     _check_driver_oom(analysis, log, findings)
@@ -304,7 +311,7 @@ def report(log: EventLog, analysis: Analysis, findings: list[Finding]) -> dict[s
             "findings": [f.to_json() for f in findings]}
 
 
-def render(log: EventLog, analysis: Analysis, findings: list[Finding]) -> str:
+def render(log: EventLog, analysis: Analysis, findings: list[Finding], verbose: bool = False) -> str:
     """The human report: one header, then each finding with its numbers and the fix."""
     doc = report(log, analysis, findings)["application"]
     state = "completed" if doc["completed"] else "did not complete"
@@ -326,36 +333,54 @@ def render(log: EventLog, analysis: Analysis, findings: list[Finding]) -> str:
         advised.add(f.advice)
         lines.append(textwrap.fill(advice, width=REPORT_WIDTH, initial_indent=" " * 10 + "fix: ",
                                    subsequent_indent=" " * 15, break_on_hyphens=False))
+        if verbose:
+            numbers = ", ".join(f"{k}={v}" for k, v in f.evidence.items())
+            lines.append(textwrap.fill(numbers, width=REPORT_WIDTH, initial_indent=" " * 10 + "evidence: ",
+                                       subsequent_indent=" " * 20, break_on_hyphens=False))
     if findings and all(f.severity == "info" for f in findings):
         lines.append("")
         lines.append("Nothing worse than info: no action needed.")
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.doctor", description=(
-        "Diagnose one Spark application from its event log (a file or an eventlog_v2_* directory, zstd, lz4, "
-        "snappy or uncompressed, finished or .inprogress). Exit code 0: nothing worse than info; 1: a warning or "
-        "critical finding; 2: the log cannot be read."))
+EXAMPLE = "sparkstack doctor data/spark-events --json"
+DESCRIPTION = ("Diagnose one Spark application from its event log (a file or an eventlog_v2_* directory, zstd, lz4, "
+               "snappy or uncompressed, finished or .inprogress). Exit code 0: nothing worse than info; 1: a warning "
+               "or critical finding; 2: the log cannot be read.")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("path", type=Path, help="event log file, eventlog_v2_* directory, or a directory of logs "
                                                 "(the newest is read), e.g. data/spark-events")
-    parser.add_argument("--json", action="store_true", help="print the machine-readable report")
-    args = parser.parse_args(argv)
+    add_json(parser, "the machine-readable report")
+    add_verbose(parser, "also print each finding's numbers (the evidence the JSON report carries)")
+
+
+def run(args: argparse.Namespace) -> int:
+    progress = Progress()
     try:
-        log = open_log(args.path)
-        analysis, findings = diagnose(log)
+        with progress.until_done():
+            log = open_log(args.path)
+            analysis, findings = diagnose(log, progress)
     except EventLogError as err:
         print(f"doctor: {err}", file=sys.stderr)
-        return 2
+        return BAD_INPUT
     except OSError as err:
         print(f"doctor: {args.path}: cannot be read ({err.strerror or err}); check the path and its permissions",
               file=sys.stderr)
-        return 2
+        return BAD_INPUT
     if args.json:
         print(json.dumps(report(log, analysis, findings), indent=2))
     else:
-        print(render(log, analysis, findings))
-    return 1 if any(f.severity != "info" for f in findings) else 0
+        print(render(log, analysis, findings, args.verbose))
+    return FINDINGS if any(f.severity != "info" for f in findings) else OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m tools.doctor`, kept for scripts that call it: the same flags and output as `sparkstack doctor`."""
+    parser = argparse.ArgumentParser(prog="python -m tools.doctor", description=DESCRIPTION)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ third parties report 762be5b8632ecfe12eb20fff54450ddae0427f09506422107c508a0d1d3
 repository index's digest differs from the asset (the operator's release runs `helm package` twice). So the
 tarball's digest is printed, not enforced: the file pins cover every byte the tests read.
 
-    python3 -m tools.operator_reference DEST [--chart FILE.tgz] [--module-dir DIR]
+    python3 -m tools.dev.operator_reference DEST [--chart FILE.tgz] [--module-dir DIR]
 
 Standard library only, so it runs before any virtualenv exists. Nothing is written to DEST unless every file
 matches; an existing DEST is replaced only then.
@@ -40,7 +40,7 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 VERSION = "2.5.2"
 CHART_URL = f"https://github.com/kubeflow/spark-operator/releases/download/v{VERSION}/spark-operator-{VERSION}.tgz"
 MODULE = f"github.com/kubeflow/spark-operator/v2@v{VERSION}"
@@ -149,7 +149,7 @@ def check(files: dict[str, bytes]) -> None:
         if not re.search(rf"^{key}:\s*['\"]?{re.escape(want)}['\"]?\s*$", chart, re.MULTILINE):
             problems.append(f"chart/Chart.yaml: {key} is not {want}")
     if problems:
-        raise OperatorReferenceError("the operator reference differs from its pins (tools/operator_reference.py); "
+        raise OperatorReferenceError("the operator reference differs from its pins (tools/dev/operator_reference.py); "
                              "nothing was written:\n  " + "\n  ".join(problems))
 
 
@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"operator reference: {error}", file=sys.stderr)
         return 1
     print(f"operator reference {VERSION}: {len(CHART_PINS) + len(EXAMPLE_PINS) + 1} files checked, in {args.dest} "
-          f"(chart tarball sha256 {digest}, not pinned: see tools/operator_reference.py)")
+          f"(chart tarball sha256 {digest}, not pinned: see tools/dev/operator_reference.py)")
     return 0
 
 

@@ -28,7 +28,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 WORK = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "sparkstack" / "mutation"
 # Tests that need a cluster, the real engines or minutes of Spark per run: never part of a mutant's check.
 _NEVER = ("tests/test_real_engines.py", "tests/test_e2e.py")
@@ -51,7 +51,7 @@ PACKAGES = {
     "jobs": Package(("jobs/",), (
         "tests/test_sales_transforms.py", "tests/test_sales_etl.py", "tests/test_publish.py",
         "tests/test_generate_data.py", "tests/test_spark_session.py"), 80.0),
-    "doctor": Package(("tools/doctor.py", "tools/eventlog.py", "tools/log_summary.py"),
+    "doctor": Package(("tools/doctor/diagnosis.py", "tools/doctor/eventlog.py", "tools/doctor/log_summary.py"),
                       ("tests/test_doctor.py",), 80.0),
 }
 # mutmut's exit-code statuses that count as caught.

@@ -1,6 +1,6 @@
 """Run the real Pulumi program under the SDK's mock engine and record everything it registers.
 
-The one Pulumi harness: the tests and the offline plan (`tools/plan.py`, which is why it lives in tools/) drive
+The one Pulumi harness: the tests and the offline plan (`tools/plan/render.py`, which is why it lives in tools/) drive
 the program, or any component, through it, and the SDK internals it needs stay in this file. The recording keeps
 what `pulumi preview` would see per resource: type, name, inputs (secrets still marked), parent, dependencies,
 provider and options. Like the engine, it marks the outputs named in `additional_secret_outputs` as secret.
@@ -25,7 +25,7 @@ from pulumi.runtime.settings import set_root_resource
 from pulumi.runtime.stack import run_in_stack
 from pulumi.runtime.sync_await import _sync_await
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "sparkstack"
 FAKE_KUBECONFIG = "apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n"
 

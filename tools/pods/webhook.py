@@ -7,7 +7,7 @@ pods labelled `sparkoperator.k8s.io/launched-by-spark-operator: "true"` in the j
 (charts/spark-operator-chart/templates/webhook/mutatingwebhookconfiguration.yaml), which both Spark pods are.
 
 Options the project's CRD subset cannot trigger (GPU, Prometheus JMX agent, Spark/Hadoop ConfigMaps) are refused by
-`tools/submission.py`'s field check before a pod is built, rather than approximated here.
+`tools/pods/submission.py`'s field check before a pod is built, rather than approximated here.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from infra.conventions import LOCAL_DIR_PREFIX
-from tools.submission import DRIVER_CONTAINER, EXECUTOR_CONTAINER, owner_reference
+from tools.pods.submission import DRIVER_CONTAINER, EXECUTOR_CONTAINER, owner_reference
 
 ROLE_LABEL = "spark-role"  # common.LabelSparkRole
 _MAX_NAME = 63
@@ -182,7 +182,8 @@ def _lifecycle(pod: Pod, app: Mapping[str, Any]) -> None:
 
 
 def _nothing(pod: Pod, app: Mapping[str, Any]) -> None:
-    """addHadoopConfigMap, addSparkConfigMap, addGPU, addPrometheusConfig: fields refused by tools/submission.py."""
+    """addHadoopConfigMap, addSparkConfigMap, addGPU, addPrometheusConfig: fields refused by
+    tools/pods/submission.py."""
 
 
 # mutateSparkPod's option list, in its order.

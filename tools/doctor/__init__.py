@@ -1,0 +1,10 @@
+"""Diagnosis of Spark applications from their event logs, and the local History Server that shows them.
+
+- `eventlog.py`: reading an event log as Spark writes it (single file or rolling, zstd, lz4, snappy or none),
+  streamed in bounded memory;
+- `log_summary.py`: folding its events into per-stage summaries;
+- `diagnosis.py`: the doctor's checks, its report and its command (`sparkstack doctor`);
+- `history_server.py`: Spark's own History Server from the pyspark wheel on 127.0.0.1 (`sparkstack history`).
+
+Within tools/ it may import: tools.console. Outside: the standard library, the codec packages and pyspark.
+"""
