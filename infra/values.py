@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -59,13 +60,10 @@ def _spark_size(value: str) -> str:
     return value
 
 
-def _at_least(min_mib: int):
-    def check(value: str) -> str:
-        if spark_size_bytes(value) < min_mib * MIB:
-            raise ValueError(f"below Spark's minimum of {min_mib}m for this JVM; write at least '{min_mib}m'")
-        return value
-
-    return check
+def _at_least(min_mib: int, value: str) -> str:
+    if spark_size_bytes(value) < min_mib * MIB:
+        raise ValueError(f"below Spark's minimum of {min_mib}m for this JVM; write at least '{min_mib}m'")
+    return value
 
 
 # --- Kubernetes quantities and names --------------------------------------------------------------------
@@ -276,8 +274,8 @@ Quantity = Annotated[str, AfterValidator(_positive_quantity)]
 CpuQuantity = Annotated[str, AfterValidator(_cpu)]
 SparkSize = Annotated[str, AfterValidator(_spark_size)]
 SparkDuration = Annotated[str, AfterValidator(_spark_duration)]
-DriverMemory = Annotated[str, AfterValidator(_at_least(MIN_DRIVER_MEMORY_MIB))]
-ExecutorMemory = Annotated[str, AfterValidator(_at_least(MIN_EXECUTOR_MEMORY_MIB))]
+DriverMemory = Annotated[str, AfterValidator(partial(_at_least, MIN_DRIVER_MEMORY_MIB))]
+ExecutorMemory = Annotated[str, AfterValidator(partial(_at_least, MIN_EXECUTOR_MEMORY_MIB))]
 Cron = Annotated[str, AfterValidator(check_cron)]
 TimeZone = Annotated[str, AfterValidator(check_time_zone)]
 AbsolutePath = Annotated[str, AfterValidator(_absolute_path)]

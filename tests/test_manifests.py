@@ -26,6 +26,7 @@ from pulumi.runtime import rpc
 
 from tests.crd_schema import CRD_FILES, CRD_VERSION, crd_errors, validators
 from tests.reference import reference
+from tests.scopes import recorded
 from tools.plan.manifest_yaml import SECRET, sanitize
 from tools.plan.mock_engine import ROOT, run_program
 from tools.plan.render import INDEX, file_category, record_stack, render_plan, write_plan
@@ -44,13 +45,13 @@ CHECKOV_TIMEOUT = 300
 # --- fixtures: one plan, one checkov run per session --------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope=recorded)
 def plan_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder, _ = write_plan(STACK, tmp_path_factory.mktemp("plan"))
     return folder
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope=recorded)
 def documents(plan_dir: Path) -> dict[str, dict[str, Any]]:
     """File name -> parsed document, for every YAML file of the plan (one document per file)."""
     docs = {}
@@ -65,22 +66,22 @@ def _of(documents: dict[str, dict[str, Any]], category: str) -> dict[str, dict[s
     return {name: doc for name, doc in documents.items() if file_category(name) == category}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope=recorded)
 def kube_objects(documents: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return _of(documents, "kubernetes")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope=recorded)
 def core_objects(kube_objects: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {n: d for n, d in kube_objects.items() if d["kind"] not in CRD_FILES}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope=recorded)
 def spark_objects(kube_objects: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {n: d for n, d in kube_objects.items() if d["kind"] in CRD_FILES}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope=recorded)
 def helm_release(documents: dict[str, dict[str, Any]]) -> dict[str, Any]:
     releases = _of(documents, "helm")
     assert len(releases) == 1, f"expected one Helm release file, found {sorted(releases)}"
@@ -375,7 +376,7 @@ def checkov_executable() -> str | None:
     return next((c for c in candidates if c and os.access(c, os.X_OK)), None)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope=recorded)
 def checkov_report(
     kube_objects: dict[str, dict[str, Any]], plan_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, Any]:

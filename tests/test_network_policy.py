@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from tests.scopes import recorded
 from tools.plan.mock_engine import Recording, run_program, stack_config
 
 JOB_NAMESPACE = "spark-jobs"
@@ -70,7 +71,7 @@ def ingress_allowed(policies: list[dict[str, Any]], namespace: str, target: dict
     return False
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope=recorded)
 def policies() -> list[dict[str, Any]]:
     recording: Recording = run_program(stack_config("dev"))
     return [r.plain_inputs for r in recording.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")]

@@ -10,6 +10,7 @@ import pytest
 from pulumi.runtime import rpc
 
 from infra.platform.scripts import config_map_name, read_scripts
+from tests.scopes import recorded
 from tests.spark_driver import SPARK_DRIVER_CALLS
 from tools.plan.mock_engine import Recording, Registered, run_program, stack_config
 
@@ -22,7 +23,7 @@ PROVIDER = "pulumi:providers:kubernetes"
 KIND = "pulumi-python:dynamic:Resource"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope=recorded)
 def dev() -> Recording:
     return run_program(stack_config("dev"))
 
@@ -68,6 +69,18 @@ def test_dev_stack_registers_the_whole_platform(dev: Recording) -> None:
         assert expected in types, expected
     names = {r.plain_inputs["metadata"]["name"] for r in dev.of_type(NS)}
     assert names == {"spark-jobs", "spark-operator"}
+
+
+def test_every_kubernetes_object_sits_in_the_platform_or_its_application(dev: Recording) -> None:
+    """Children of a component are deleted, protected and shown with it; a stray object would be an orphan."""
+    platform = dev.one("sparkstack:platform:Platform")
+    applications = {a.urn: a.name for a in dev.of_type("sparkstack:spark:Application")}
+    for res in k8s_resources(dev):
+        owners = [a.urn for a in ancestors(dev, res)]
+        if res.type in (APP, SCHEDULED):
+            assert applications.get(owners[0]) == res.plain_inputs["metadata"]["name"], res.name
+        else:
+            assert platform.urn in owners, f"{res.type} {res.name} is not in the Platform component"
 
 
 def test_every_kubernetes_resource_uses_the_one_explicit_provider(dev: Recording) -> None:
@@ -155,6 +168,7 @@ def test_driver_rbac_is_least_privilege_and_executor_has_none(dev: Recording) ->
         r.plain_inputs["metadata"]["name"]: r.plain_inputs for r in dev.of_type("kubernetes:core/v1:ServiceAccount")
     }
     assert accounts["spark-executor"]["automountServiceAccountToken"] is False
+    assert accounts["spark-driver"]["automountServiceAccountToken"] is True  # the driver calls the API server
     spec = dev.one(APP).plain_inputs["spec"]
     assert spec["driver"]["serviceAccount"] == "spark-driver"
     assert spec["executor"]["serviceAccount"] == "spark-executor"

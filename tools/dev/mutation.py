@@ -103,7 +103,9 @@ def mutmut_config(pkg: Package, copy: Path) -> str:
         "source_paths": list(pkg.sources),
         "also_copy": also,
         "pytest_add_cli_args_test_selection": list(pkg.tests),
-        "pytest_add_cli_args": ["-p", "no:cacheprovider", "-q", *[f"--deselect={t}" for t in _NEVER]],
+        # checkov takes half a minute a run and checks no code of ours.
+        "pytest_add_cli_args": ["-p", "no:cacheprovider", "-q", "-k", "not checkov",
+                                *[f"--deselect={t}" for t in _NEVER]],
         # The mock engine runs gRPC servers in the test process; gRPC does not survive fork, so workers come
         # from a clean fork server instead of the process that ran the tests.
         "process_isolation": "forkserver",
@@ -117,7 +119,8 @@ def run(package: str, work: Path, children: int, quiet: bool, only: list[str]) -
     pyproject = (ROOT / "pyproject.toml").read_text() + mutmut_config(pkg, copy)
     (copy / "pyproject.toml").write_text(pyproject)
     mutmut = [str(Path(sys.executable).parent / "mutmut")]
-    env = {**os.environ, "SPARK_OPERATOR_REFERENCE": os.environ.get(
+    # SPARKSTACK_MUTATION: fixtures that run the Pulumi program run once per test (tests/scopes.py).
+    env = {**os.environ, "SPARKSTACK_MUTATION": "1", "SPARK_OPERATOR_REFERENCE": os.environ.get(
         "SPARK_OPERATOR_REFERENCE", str(ROOT.parent / "shared" / "reference" / "spark-operator-v2.5.2"))}
     out = subprocess.DEVNULL if quiet else None
     subprocess.run([*mutmut, "run", "--max-children", str(children), *only], cwd=copy, env=env, stdout=out,
