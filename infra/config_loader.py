@@ -134,7 +134,8 @@ def parse_config(
                 problems.extend(ApplicationConfig.name_problems(str(name), app_raw))
     teams = _parse_teams(raw.get("teams", {}), problems)
     problems.extend(stack_problems(sections, applications, secrets))
-    problems.extend(team_problems(sections["platform"], teams, applications))
+    team_names = [str(n) for n in raw.get("teams", {})] if isinstance(raw.get("teams", {}), Mapping) else []
+    problems.extend(team_problems(sections["platform"], teams, applications, team_names))
     if problems:
         raise config_error(p.line() for p in problems)
     return StackConfig(**sections, applications=applications, teams=teams)

@@ -15,7 +15,7 @@ The CPU request is coreRequest, else cores.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -140,18 +140,25 @@ def _capacity_problems(platform: PlatformConfig, teams: Mapping[str, TeamConfig]
                           "queue.guaranteed", show_got=False)
 
 
-def team_problems(platform: PlatformConfig | None, teams: Mapping[str, TeamConfig],
-                  applications: Mapping[str, ApplicationConfig]) -> Iterator[Problem]:
-    """Team names, references to teams and priority classes, queue bounds, capacity, and every application's fit."""
+def team_name_problems(name: str, platform: PlatformConfig | None) -> Iterator[Problem]:
+    """The team's namespace takes its name: a DNS label, and not a namespace the platform or Kubernetes uses."""
     reserved = {platform.namespace, platform.operator.namespace, platform.yunikorn.namespace} if platform else set()
+    try:
+        _dns_label(name)
+    except ValueError as exc:
+        yield Problem(f"teams.{name}", f"{exc}; the team's namespace takes this name", name)
+    if name in reserved or name.startswith("kube-") or name == "default":
+        yield Problem(f"teams.{name}", "is a namespace the platform (or Kubernetes) already uses; rename the team",
+                      name)
+
+
+def team_problems(platform: PlatformConfig | None, teams: Mapping[str, TeamConfig],
+                  applications: Mapping[str, ApplicationConfig], names: Iterable[str] = ()) -> Iterator[Problem]:
+    """Team names (`names`: every configured one, also those whose settings did not parse), references to teams
+    and priority classes, queue bounds, capacity, and every application's fit."""
+    for name in dict.fromkeys([*names, *teams]):
+        yield from team_name_problems(name, platform)
     for name, team in teams.items():
-        try:
-            _dns_label(name)
-        except ValueError as exc:
-            yield Problem(f"teams.{name}", f"{exc}; the team's namespace takes this name", name)
-        if name in reserved or name.startswith("kube-"):
-            yield Problem(f"teams.{name}", "is a namespace the platform (or Kubernetes) already uses; rename the "
-                          "team", name)
         yield from team.problems(name)
         queue = team.queue
         if queue and queue.guaranteed:

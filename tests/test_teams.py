@@ -258,3 +258,15 @@ def test_application_over_its_team_pod_count_is_refused() -> None:
     config["sparkstack:teams"]["analytics"]["quota"]["pods"] = 5
     # sales-etl at its largest: 1 driver + maxExecutors 7 = 8 pods.
     assert "needs 8 pods at 7 executors; team analytics allows 5" in _refused(config)
+
+
+def test_team_names_and_admins_are_checked_even_when_settings_do_not_parse() -> None:
+    config = teams_config()
+    config["sparkstack:teams"]["Data_Science"] = {"quota": {"cpu": "2"}}  # bad name, and memory/pods missing
+    config["sparkstack:teams"]["spark-jobs"] = {"quota": {"cpu": "2", "memory": "4Gi", "pods": 5}}
+    config["sparkstack:teams"]["analytics"]["admins"] = ["group:analytics-eng", "alice"]
+    message = _refused(config)
+    assert "sparkstack:teams.Data_Science (got 'Data_Science'): not a valid Kubernetes name" in message
+    assert "sparkstack:teams.Data_Science.quota.memory: is required" in message
+    assert "sparkstack:teams.spark-jobs (got 'spark-jobs'): is a namespace the platform" in message
+    assert "sparkstack:teams.analytics.admins.1 (got 'alice'): must name a Kubernetes group" in message
