@@ -851,3 +851,11 @@ def test_applications_without_a_queue_are_reported_when_a_batch_scheduler_is_on(
         if type_ == SCHEDULED_SPARK_APPLICATION:
             props["spec"]["template"]["batchSchedulerOptions"].pop("queue")
     assert [name for name, _ in stack_violations(BATCH_QUEUE, resources)] == ["sales-etl"]
+
+
+def test_stack_rules_report_over_grpc_as_advisory(pack: PolicyPackServer, dev: Recording) -> None:
+    found = pack.analyze_stack(dev.resources)
+    assert sorted((d.policy, d.level) for d in found) == [("spark-namespace-quota", "advisory")] * 2
+    assert all("sales-etl: runs in namespace spark-jobs" in d.message for d in found)
+    teams = run_program(stack_config("teams"), stack="teams")
+    assert pack.analyze_stack(teams.resources) == []
