@@ -18,7 +18,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from infra.cluster.kind import validate_kind_props
-from infra.conventions import DATA_MOUNT
+from infra.conventions import DATA_MOUNT, PRIORITY_CLASSES
 from infra.values import (
     AbsolutePath,
     CpuQuantity,
@@ -38,7 +38,14 @@ from infra.values import (
     image_spark_version,
     local_chart_problem,
 )
-from infra.versions import OPERATOR_REPOSITORY, OPERATOR_VERSION, SPARK_IMAGE, SPARK_VERSION
+from infra.versions import (
+    OPERATOR_REPOSITORY,
+    OPERATOR_VERSION,
+    SPARK_IMAGE,
+    SPARK_VERSION,
+    YUNIKORN_REPOSITORY,
+    YUNIKORN_VERSION,
+)
 
 PROJECT = "sparkstack"
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -215,6 +222,23 @@ class MetricsConfig(Model):
     pod_monitor: bool = False
 
 
+class YunikornConfig(Model):
+    """Apache YuniKorn as the batch scheduler: one queue per team, gang scheduling through the operator."""
+
+    enabled: bool = False
+    namespace: DnsLabel = "yunikorn"
+    chart_version: Literal[YUNIKORN_VERSION] = YUNIKORN_VERSION
+    repository: Literal[YUNIKORN_REPOSITORY] = YUNIKORN_REPOSITORY
+    timeout_seconds: PositiveInt32 = 600
+
+
+class Resources(Model):
+    """CPU (cores or millicores) and memory (a Kubernetes quantity, e.g. 32Gi)."""
+
+    cpu: Cpu
+    memory: Quantity
+
+
 class PlatformConfig(Model):
     namespace: DnsLabel = "spark-jobs"
     operator: OperatorConfig = OperatorConfig()
@@ -222,6 +246,9 @@ class PlatformConfig(Model):
     pre_pull: bool = True
     history: HistoryConfig = HistoryConfig()
     metrics: MetricsConfig = MetricsConfig()
+    yunikorn: YunikornConfig = YunikornConfig()
+    # What the cluster can give: the teams' guaranteed queue resources must add up to no more than this.
+    capacity: Resources | None = None
 
     def problems(self) -> Iterator[Problem]:
         if self.namespace == self.operator.namespace:
@@ -363,6 +390,9 @@ class ApplicationConfig(Model):
     # run whose spec did not change: `pulumi config set --path 'sparkstack:applications.<name>.rerun' 2`.
     rerun: ScalarText | None = None
     schedule: ScheduleConfig | None = None
+    # A key of sparkstack:teams (runs in that team's namespace and queue); absent: the platform's namespace.
+    team: DnsLabel | None = None
+    priority: str | None = None  # one of the platform's PriorityClasses (PRIORITY_CLASSES)
 
     @property
     def uses_s3a(self) -> bool:
@@ -415,6 +445,44 @@ class ApplicationConfig(Model):
                           "(or set dynamicAllocation.enabled: false)", self.spark_conf.get(SHUFFLE_TRACKING))
 
 
+# --- teams ---------------------------------------------------------------------------------------------
+
+
+class TeamQuota(Model):
+    """The team namespace's ResourceQuota: CPU and memory requests (and memory limits), and pod count."""
+
+    cpu: Cpu
+    memory: Quantity
+    pods: PositiveInt32
+
+
+class TeamQueue(Model):
+    """The team's YuniKorn queue: what it is guaranteed and the most it may use."""
+
+    guaranteed: Resources | None = None
+    max: Resources
+
+
+_ADMIN = re.compile(r"group:[^\s:]+")
+
+
+class TeamConfig(Model):
+    quota: TeamQuota
+    queue: TeamQueue | None = None
+    priority: str | None = None
+    admins: list[str] = []
+
+    def problems(self, name: str) -> Iterator[Problem]:
+        prefix = f"teams.{name}"
+        if self.priority is not None and self.priority not in PRIORITY_CLASSES:
+            yield Problem(f"{prefix}.priority", f"is not one of the platform's priority classes; write one of "
+                          f"{', '.join(PRIORITY_CLASSES)}", self.priority)
+        for i, admin in enumerate(self.admins):
+            if not _ADMIN.fullmatch(admin):
+                yield Problem(f"{prefix}.admins.{i}", "must name a Kubernetes group as 'group:<name>', e.g. "
+                              "'group:analytics-eng'", admin)
+
+
 # --- the stack -------------------------------------------------------------------------------------------
 
 
@@ -426,6 +494,7 @@ class StackConfig(Model):
     spark: SparkConfig = SparkConfig()
     generator: GeneratorConfig = GeneratorConfig()
     applications: dict[str, ApplicationConfig] = {}
+    teams: dict[str, TeamConfig] = {}
 
 
 _CREDENTIAL_KEYS = ("accessKeyId", "secretAccessKey")

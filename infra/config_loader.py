@@ -25,11 +25,13 @@ from infra.config import (
     Problem,
     SparkConfig,
     StackConfig,
+    TeamConfig,
     config_error,
     stack_problems,
 )
+from infra.fit import team_problems
 
-SECTIONS = ("cluster", "platform", "spark", "generator", "applications")
+SECTIONS = ("cluster", "platform", "spark", "generator", "applications", "teams")
 SECRET_KEYS = ("kubeconfig", "objectStoreCredentials")
 
 
@@ -130,10 +132,26 @@ def parse_config(
                 problems.extend(app.problems(str(name), scripts))
             else:  # the name is a key, not a value: check it even when the settings did not parse
                 problems.extend(ApplicationConfig.name_problems(str(name), app_raw))
+    teams = _parse_teams(raw.get("teams", {}), problems)
     problems.extend(stack_problems(sections, applications, secrets))
+    team_names = [str(n) for n in raw.get("teams", {})] if isinstance(raw.get("teams", {}), Mapping) else []
+    problems.extend(team_problems(sections["platform"], teams, applications, team_names))
     if problems:
         raise config_error(p.line() for p in problems)
-    return StackConfig(**sections, applications=applications)
+    return StackConfig(**sections, applications=applications, teams=teams)
+
+
+def _parse_teams(raw: Any, problems: list[Problem]) -> dict[str, TeamConfig]:
+    if not isinstance(raw, Mapping):
+        problems.append(Problem("teams", "must be a mapping of team name to its quota, queue, priority and admins",
+                                raw))
+        return {}
+    teams: dict[str, TeamConfig] = {}
+    for name, team_raw in raw.items():
+        team = _parse(TeamConfig, team_raw, ("teams", str(name)), problems)
+        if team is not None:
+            teams[str(name)] = team
+    return teams
 
 
 # --- loading ---------------------------------------------------------------------------------------------

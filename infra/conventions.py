@@ -16,6 +16,13 @@ PART_OF = {"app.kubernetes.io/part-of": "sparkstack", "app.kubernetes.io/managed
 # On every object and pod of one application (its SparkApplication, ScheduledSparkApplication, driver, executors).
 APPLICATION_LABEL = "sparkstack.io/application"
 
+# The platform's PriorityClasses (created when a team or an application uses one), highest first: the nightly
+# ETL, ordinary batch work, and ad hoc work that others may preempt.
+PRIORITY_CLASSES = {"batch-critical": 100_000, "batch-default": 10_000, "batch-preemptible": 100}
+# The YuniKorn queue of applications without a team, and the parent of every team's queue.
+ROOT_QUEUE = "root"
+DEFAULT_QUEUE = "root.default"
+
 DRIVER_SA = "spark-driver"
 EXECUTOR_SA = "spark-executor"
 

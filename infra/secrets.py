@@ -36,10 +36,10 @@ _CREDENTIAL_ENV = {"accessKeyId": "AWS_ACCESS_KEY_ID", "secretAccessKey": "AWS_S
 
 
 def credentials_secret(creds: pulumi.Output[dict], namespace: pulumi.Input[str],
-                       parent: pulumi.Resource) -> k8s.core.v1.Secret:
+                       parent: pulumi.Resource, prefix: str = "") -> k8s.core.v1.Secret:
     """Object-store keys for clusters without workload identity (their shape was checked with the config)."""
     return k8s.core.v1.Secret(
-        "object-store-credentials",
+        f"{prefix}object-store-credentials",
         metadata=object_meta(CREDENTIALS_SECRET, namespace, "credentials"),
         type="Opaque",
         string_data=pulumi.Output.secret(creds).apply(

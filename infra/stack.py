@@ -11,12 +11,15 @@ import pulumi
 
 from infra.cluster.component import Cluster, ClusterArgs
 from infra.config import StackConfig
+from infra.conventions import DEFAULT_QUEUE
 from infra.platform.component import Platform, PlatformArgs
 from infra.platform.observability import HISTORY_NAME, HISTORY_PORT
 from infra.platform.scripts import read_scripts
+from infra.platform.teams import queue_name
 from infra.secrets import Secrets
 from infra.spark.application import Application, ApplicationArgs
 from infra.spark.builder import ApplicationEnvironment
+from infra.spark.placement import Placement
 
 
 def commands(cfg: StackConfig) -> dict[str, str]:
@@ -28,6 +31,7 @@ def commands(cfg: StackConfig) -> dict[str, str]:
         forward = f"port-forward svc/{HISTORY_NAME} {HISTORY_PORT}:{HISTORY_PORT}"
         result["history_server"] = f"{kube}kubectl -n {ns} {forward}  # then open http://localhost:{HISTORY_PORT}"
     for name, app in cfg.applications.items():
+        ns = app.team or cfg.platform.namespace
         if app.run_on_up:
             result[f"{name}: spark_ui"] = f"{kube}kubectl -n {ns} port-forward svc/{name}-ui-svc 4040:4040"
             result[f"{name}: driver_log"] = f"{kube}kubectl -n {ns} logs -f {name}-driver"
@@ -37,13 +41,26 @@ def commands(cfg: StackConfig) -> dict[str, str]:
     return result
 
 
+def uses_priorities(cfg: StackConfig) -> bool:
+    return bool(cfg.teams) or any(a.priority for a in cfg.applications.values())
+
+
+def placement(cfg: StackConfig, team: str | None, priority: str | None) -> Placement:
+    """The application's own priority, else its team's; its team's queue (root.default without a team)."""
+    if priority is None and team is not None:
+        priority = cfg.teams[team].priority
+    queue = (queue_name(team) if team else DEFAULT_QUEUE) if cfg.platform.yunikorn.enabled else None
+    return Placement(queue=queue, priority=priority)
+
+
 def build_stack(cfg: StackConfig, secrets: Secrets) -> dict[str, Any]:
     """Register every resource and return the stack outputs."""
     cluster = Cluster("cluster", ClusterArgs(cfg.cluster, secrets.kubeconfig, cfg.platform.storage.protect_data))
     on_cluster = pulumi.ResourceOptions(provider=cluster.provider)
     platform = Platform(
         "platform",
-        PlatformArgs(cfg.platform, cfg.spark, cfg.generator, read_scripts(), secrets.object_store_credentials),
+        PlatformArgs(cfg.platform, cfg.spark, cfg.generator, read_scripts(), secrets.object_store_credentials,
+                     teams=cfg.teams, priority_classes=uses_priorities(cfg)),
         opts=on_cluster,
     )
     environment = ApplicationEnvironment(
@@ -57,10 +74,15 @@ def build_stack(cfg: StackConfig, secrets: Secrets) -> dict[str, Any]:
         driver_needs_data=platform.event_logs_on_data_volume,
     )
     for name, app in cfg.applications.items():
+        team = platform.teams[app.team] if app.team else None
         Application(
             name,
-            ApplicationArgs(app, environment, platform.namespace, depends_on=platform.ready,
-                            run_depends_on=[*platform.image_ready, *platform.data_ready]),
+            ApplicationArgs(app, environment, team.namespace if team else platform.namespace,
+                            depends_on=team.ready if team else platform.ready,
+                            # The sample data is written to the platform's claim, not a team's.
+                            run_depends_on=platform.image_ready if team else
+                            [*platform.image_ready, *platform.data_ready],
+                            placement=placement(cfg, app.team, app.priority)),
             opts=on_cluster,
         )
     return {

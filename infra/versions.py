@@ -10,3 +10,6 @@ SPARK_IMAGE = f"apache/spark:{SPARK_VERSION}-python3"
 # The Kubeflow Spark Operator's Helm chart version (its app version is the same).
 OPERATOR_VERSION = "2.5.2"
 OPERATOR_REPOSITORY = "https://kubeflow.github.io/spark-operator"
+# Apache YuniKorn's Helm chart (the batch scheduler for teams' queues); off unless platform.yunikorn.enabled.
+YUNIKORN_VERSION = "1.8.0"
+YUNIKORN_REPOSITORY = "https://apache.github.io/yunikorn-release"

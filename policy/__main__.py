@@ -21,10 +21,13 @@ from pulumi_policy import (
     ResourceValidationArgs,
     ResourceValidationPolicy,
     Severity,
+    StackValidationArgs,
+    StackValidationPolicy,
 )
 from pulumi_policy.proxy import UnknownValueError
 from spark_submit_conf import UNKNOWN
 from sparkstack_rules import RULES, Rule, applies_to, verdict
+from team_rules import STACK_RULES, StackRule, stack_violations
 
 LEVELS = {"advisory": EnforcementLevel.ADVISORY, "mandatory": EnforcementLevel.MANDATORY}
 SEVERITIES = {"low": Severity.LOW, "medium": Severity.MEDIUM, "high": Severity.HIGH, "critical": Severity.CRITICAL}
@@ -93,4 +96,16 @@ def policy(rule: Rule) -> ResourceValidationPolicy:
     )
 
 
-PolicyPack(name="sparkstack", policies=[policy(rule) for rule in RULES])
+def stack_policy(rule: StackRule) -> StackValidationPolicy:
+    def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+        resources = [(r.resource_type, r.name, plain(r.props)) for r in args.resources]
+        for name, message in stack_violations(rule, resources):
+            report_violation(f"{name}: {message}", None)
+
+    return StackValidationPolicy(name=rule.name, description=rule.description,
+                                 enforcement_level=EnforcementLevel.ADVISORY, validate=validate,
+                                 severity=Severity.LOW, remediation_steps=rule.remediation,
+                                 url=f"docs/policy.md#{rule.name}")
+
+
+PolicyPack(name="sparkstack", policies=[*(policy(rule) for rule in RULES), *(stack_policy(r) for r in STACK_RULES)])

@@ -187,6 +187,16 @@ class PolicyPackServer:
             for d in response.diagnostics
         ]
 
+    def analyze_stack(self, resources: list[Any]) -> list[Diagnostic]:
+        """AnalyzeStack over resources the mock engine recorded: the stack-wide policies' diagnostics."""
+        assert self.stub is not None
+        response = self.stub.AnalyzeStack(analyzer_pb2.AnalyzeStackRequest(resources=[
+            analyzer_pb2.AnalyzerResource(type=r.type, name=r.name, urn=r.urn, properties=struct(r.inputs))
+            for r in resources
+        ]))
+        return [Diagnostic(d.policyName, analyzer_pb2.EnforcementLevel.Name(d.enforcementLevel).lower(), d.message,
+                           d.urn) for d in response.diagnostics]
+
     def analyze_registered(self, resource: Any, resources: list[Any]) -> list[Diagnostic]:
         """Analyze one resource the mock engine recorded (tools.plan.mock_engine.Registered), with its options and
         provider as the engine would send them."""

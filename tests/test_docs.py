@@ -166,9 +166,10 @@ def resolve(key: str) -> bool:
     return True
 
 
-ROW = re.compile(r"^\| `((?:cluster|platform|spark|generator|applications)\.[^`]+)`((?: / `[^`]+`)*) \|", re.MULTILINE)
+SECTIONS = "(?:cluster|platform|spark|generator|applications|teams)"
+ROW = re.compile(rf"^\| `({SECTIONS}\.[^`]+)`((?: / `[^`]+`)*) \|", re.MULTILINE)
 # Bare `spark.*` names are Spark's settings; our `spark` section is named with its `sparkstack:` prefix or in a row.
-KEY = re.compile(r"`(sparkstack:)?((?:cluster|platform|spark|generator|applications)\.[\w.<>\[\]-]+)`")
+KEY = re.compile(rf"`(sparkstack:)?({SECTIONS}\.[\w.<>\[\]-]+)`")
 
 
 def named_keys() -> list[tuple[str, str]]:

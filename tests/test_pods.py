@@ -10,6 +10,7 @@ are built once per stack in the session's shared Spark JVM.
 from __future__ import annotations
 
 import copy
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from tools.pods.pod_security import restricted_violations
 from tools.pods.submission import scheduled_run, submission
 from tools.pods.webhook import mutate
 
-STACKS = ("dev", "existing")
+STACKS = ("dev", "existing", "teams")
 SPARK_KINDS = ("SparkApplication", "ScheduledSparkApplication")
 ROLES = ("driver", "executor")
 
@@ -134,8 +135,8 @@ def test_every_declared_mount_reaches_its_pod(plan: Path) -> None:
 
 def test_the_data_claim_reaches_exactly_the_pods_that_use_it(plan: Path) -> None:
     """dev reads /data: both pods mount the claim. existing keeps data in object storage: only the driver mounts
-    it, for its event log, and executors on other nodes never wait on it."""
-    expected = {"dev": {"driver", "executor"}, "existing": {"driver"}}[plan.name]
+    it, for its event log, and executors on other nodes never wait on it. teams keeps both in object storage."""
+    expected = {"dev": {"driver", "executor"}, "existing": {"driver"}, "teams": set()}[plan.name]
     for name, _, pods in runs(plan):
         for role, pod in pods.items():
             mounts = {m["mountPath"] for m in spark_container(pod, role)["volumeMounts"]}
@@ -152,6 +153,28 @@ def test_memory_request_is_memory_plus_effective_overhead(plan: Path) -> None:
             expected = f"{expected_memory_mib(spec[role])}Mi"
             assert resources["requests"]["memory"] == expected, f"{name} {role}"
             assert resources["limits"]["memory"] == expected, f"{name} {role}"
+
+
+def test_batch_scheduled_pods_carry_queue_priority_and_gang(plan: Path) -> None:
+    """With batchScheduler: yunikorn both pods carry the queue label and priority class, and the driver the gang:
+    itself, and max(instances, minExecutors, initialExecutors) executors with their memory requests."""
+    for name, spec, pods in runs(plan):
+        if spec.get("batchScheduler") != "yunikorn":
+            assert not any("queue" in pod["metadata"]["labels"] for pod in pods.values()), name
+            continue
+        queue, priority = spec["batchSchedulerOptions"]["queue"], spec["driver"].get("priorityClassName")
+        for role, pod in pods.items():
+            assert pod["metadata"]["labels"]["queue"] == queue, f"{name} {role}"
+            assert pod["spec"].get("priorityClassName") == priority, f"{name} {role}"
+            assert pod["metadata"]["annotations"]["yunikorn.apache.org/task-group-name"] == f"spark-{role}"
+        groups = json.loads(pods["driver"]["metadata"]["annotations"]["yunikorn.apache.org/task-groups"])
+        dynamic = spec.get("dynamicAllocation") or {}
+        members = max(spec["executor"].get("instances", 0), dynamic.get("minExecutors", 0),
+                      dynamic.get("initialExecutors", 0))
+        assert [(g["name"], g["minMember"]) for g in groups] == [("spark-driver", 1), ("spark-executor", members)]
+        assert groups[1]["minResource"]["memory"] == f"{expected_memory_mib(spec['executor'])}Mi"
+    if plan.name == "teams":
+        assert any(spec.get("batchScheduler") == "yunikorn" for _, spec, _ in runs(plan))
 
 
 def test_cpu_request_and_limit_are_the_configured_ones(plan: Path) -> None:

@@ -20,6 +20,7 @@ import sparkstack_rules as rules  # policy/ is on pytest's pythonpath, as the pa
 from google.protobuf import empty_pb2
 from script_rules import unbounded_collects
 from sparkstack_rules import CONFIG_MAP, RULES, SCHEDULED_SPARK_APPLICATION, SPARK_APPLICATION, evaluate
+from team_rules import BATCH_QUEUE, NAMESPACE_QUOTA, STACK_RULES, stack_violations
 
 from tests.policy_server import PolicyPackServer
 from tools.plan.mock_engine import run_program, stack_config
@@ -383,10 +384,12 @@ def test_pack_describes_its_policies_levels_and_config(pack: PolicyPackServer) -
     info = pack.info()
     assert info.name == "sparkstack" and info.supportsConfig
     by_name = {p.name: p for p in info.policies}
-    assert list(by_name) == [r.name for r in RULES]
+    assert list(by_name) == [r.name for r in RULES] + [r.name for r in STACK_RULES]
     config = pack.reconcile()
     for rule in RULES:
         assert config[rule.name] == (rule.enforcement, rule.defaults()), rule.name
+    for stack_rule in STACK_RULES:
+        assert config[stack_rule.name][0] == "advisory", stack_rule.name
     assert config["spark-driver-memory"][1] == {"minDriverMemoryMiB": 2048}
     assert config["spark-image-pinned"][0] == "mandatory"
     assert config["spark-dynamic-allocation-shuffle"][0] == "mandatory"
@@ -822,3 +825,37 @@ def test_an_unknown_pod_spec_leaves_the_other_pod_decided(pack: PolicyPackServer
     found = {(d.policy, d.level): d.message for d in pack.analyze(SPARK_APPLICATION, "r2", props)}
     assert ("spark-image-pinned", "mandatory") in found  # the executor's image
     assert "undecided: spec.driver is unknown until apply" in found[("spark-driver-memory", "advisory")]
+
+
+# --- stack rules for teams (policy/team_rules.py) --------------------------------------------------------------
+
+
+def _stack(recording: Recording) -> list[tuple[str, str, dict[str, Any]]]:
+    return [(r.type, r.name, r.plain_inputs) for r in recording.resources]
+
+
+def test_applications_outside_a_quota_namespace_are_reported(dev: Recording) -> None:
+    # dev: sales-etl runs and is scheduled in spark-jobs, which has no ResourceQuota.
+    assert sorted(stack_violations(NAMESPACE_QUOTA, _stack(dev))) == [
+        ("sales-etl", "runs in namespace spark-jobs, which has no ResourceQuota in this stack")] * 2
+    teams = run_program(stack_config("teams"), stack="teams")
+    assert stack_violations(NAMESPACE_QUOTA, _stack(teams)) == []  # sales-etl runs in analytics, with its quota
+
+
+def test_applications_without_a_queue_are_reported_when_a_batch_scheduler_is_on(dev: Recording) -> None:
+    assert stack_violations(BATCH_QUEUE, _stack(dev)) == []  # no batch scheduler: nothing to say
+    teams = run_program(stack_config("teams"), stack="teams")
+    resources = _stack(teams)
+    assert stack_violations(BATCH_QUEUE, resources) == []
+    for type_, _, props in resources:
+        if type_ == SCHEDULED_SPARK_APPLICATION:
+            props["spec"]["template"]["batchSchedulerOptions"].pop("queue")
+    assert [name for name, _ in stack_violations(BATCH_QUEUE, resources)] == ["sales-etl"]
+
+
+def test_stack_rules_report_over_grpc_as_advisory(pack: PolicyPackServer, dev: Recording) -> None:
+    found = pack.analyze_stack(dev.resources)
+    assert sorted((d.policy, d.level) for d in found) == [("spark-namespace-quota", "advisory")] * 2
+    assert all("sales-etl: runs in namespace spark-jobs" in d.message for d in found)
+    teams = run_program(stack_config("teams"), stack="teams")
+    assert pack.analyze_stack(teams.resources) == []

@@ -17,6 +17,7 @@ from infra.config import ApplicationConfig, StorageConfig, uses_data_volume
 from infra.spark.builder import ApplicationEnvironment, application_spec, scheduled_spec
 from infra.spark.crd import (
     API_VERSION,
+    BatchSchedulerOptions,
     Capabilities,
     ConfigMapSource,
     DriverSpec,
@@ -108,6 +109,7 @@ def maximal_spec() -> SparkApplicationSpec:
     pod = {
         "cores": 2, "core_request": "1500m", "core_limit": "2", "memory": "2g", "memory_overhead": "512m",
         "labels": {"team": "data"}, "annotations": {"note": "x"}, "service_account": "spark",
+        "priority_class_name": "batch-default",
         "security_context": security, "pod_security_context": pod_security,
         "volume_mounts": mounts, "env": env,
     }
@@ -137,6 +139,8 @@ def maximal_spec() -> SparkApplicationSpec:
             shuffle_tracking_enabled=True, shuffle_tracking_timeout=600_000,
         ),
         time_to_live_seconds=3600,
+        batch_scheduler="yunikorn",
+        batch_scheduler_options=BatchSchedulerOptions(queue="root.data", priority_class_name="batch-default"),
     )
 
 

@@ -3,11 +3,12 @@ and what makes runs visible afterwards (History Server, metrics)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import pulumi
 
-from infra.config import GeneratorConfig, PlatformConfig, SparkConfig
+from infra.config import GeneratorConfig, PlatformConfig, SparkConfig, TeamConfig
 from infra.platform.generator import data_generation, data_generator_job
 from infra.platform.namespaces import PodSecurityLevel, namespace
 from infra.platform.network import same_namespace_only
@@ -17,6 +18,8 @@ from infra.platform.prepull import image_prepull
 from infra.platform.rbac import spark_identities
 from infra.platform.scripts import config_map_name, scripts_config_map
 from infra.platform.storage import data_claim
+from infra.platform.teams import TeamPlatform, priority_classes, team_platform
+from infra.platform.yunikorn import yunikorn_release
 from infra.secrets import credentials_env, credentials_secret
 
 
@@ -39,6 +42,9 @@ class PlatformArgs:
     scripts: dict[str, str]  # jobs/*.py by file name, shipped as one ConfigMap
     # Object-store keys (a Pulumi secret) for clusters without workload identity; None: no Secret.
     object_store_credentials: pulumi.Output[dict] | None = None
+    teams: Mapping[str, TeamConfig] = field(default_factory=dict)
+    # Create the platform's PriorityClasses (a team or an application uses one).
+    priority_classes: bool = False
 
 
 class Platform(pulumi.ComponentResource):
@@ -62,9 +68,23 @@ class Platform(pulumi.ComponentResource):
         self.scripts_name = config_map_name(args.scripts)
         scripts_map = scripts_config_map(ns, args.scripts, self)
         prepull = image_prepull(args.spark.image, ns, self) if cfg.pre_pull else None
-        operator = operator_release(cfg.operator, cfg.metrics, self.operator_namespace, job_namespace, self)
+        # Each team's namespace and objects (infra/platform/teams.py); the operator watches exactly these and ours.
+        self.teams: dict[str, TeamPlatform] = {
+            name: team_platform(name, team, cfg, args.scripts, args.object_store_credentials, self)
+            for name, team in args.teams.items()}
+        team_namespaces = [t.namespace_resource for t in self.teams.values()]
+        scheduler: list[pulumi.Resource] = []
+        if cfg.yunikorn.enabled:
+            yunikorn_namespace = namespace("yunikorn-namespace", cfg.yunikorn.namespace, "baseline", self)
+            scheduler.append(yunikorn_release(cfg.yunikorn, args.teams, yunikorn_namespace, self))
+        if args.priority_classes:
+            scheduler.extend(priority_classes(self))
+        operator = operator_release(cfg.operator, cfg.metrics, self.operator_namespace, job_namespace, self,
+                                    team_namespaces, cfg.yunikorn.enabled)
+        for team in self.teams.values():
+            team.ready.extend([operator, *scheduler])
         self.image_ready: list[pulumi.Resource] = [prepull] if prepull else []
-        self.ready: list[pulumi.Resource] = [operator, identities.binding, claim, scripts_map]
+        self.ready: list[pulumi.Resource] = [operator, identities.binding, claim, scripts_map, *scheduler]
         # What every application gets from the platform: settings, credentials, and whether its driver must mount
         # the data volume (it writes its event log there).
         self.spark_conf = {**event_log_conf(cfg.history), **metrics_conf(cfg.metrics)}

@@ -13,9 +13,10 @@ import pulumi_kubernetes as k8s
 from infra.conventions import object_meta
 
 
-def same_namespace_only(namespace: pulumi.Input[str], parent: pulumi.Resource) -> k8s.networking.v1.NetworkPolicy:
+def same_namespace_only(namespace: pulumi.Input[str], parent: pulumi.Resource,
+                        prefix: str = "") -> k8s.networking.v1.NetworkPolicy:
     return k8s.networking.v1.NetworkPolicy(
-        "same-namespace-only",
+        f"{prefix}same-namespace-only",
         metadata=object_meta("same-namespace-only", namespace, "network-policy"),
         spec={
             "podSelector": {},

@@ -6,6 +6,7 @@ still show; with those, the operator watches no job namespace and applications s
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pulumi
@@ -17,11 +18,13 @@ from infra.conventions import DRIVER_SA
 CHART = "spark-operator"
 
 
-def operator_values(job_namespace: str, metrics: MetricsConfig) -> dict[str, Any]:
-    """Chart values: watch only our job namespace; we create the Spark service accounts and RBAC ourselves."""
-    return {
+def operator_values(job_namespace: str, metrics: MetricsConfig, team_namespaces: Sequence[str] = (),
+                    batch_scheduler: bool = False) -> dict[str, Any]:
+    """Chart values: watch exactly our job namespace and the teams'; we create the Spark service accounts and RBAC
+    ourselves. With a batch scheduler, applications choose it (`batchScheduler: yunikorn`)."""
+    values: dict[str, Any] = {
         "spark": {
-            "jobNamespaces": [job_namespace],
+            "jobNamespaces": [job_namespace, *team_namespaces],
             # The chart's Spark role is broader than a driver needs; ours is least-privilege (infra/platform/rbac.py).
             "serviceAccount": {"create": False, "name": DRIVER_SA},
             "rbac": {"create": False},
@@ -30,11 +33,13 @@ def operator_values(job_namespace: str, metrics: MetricsConfig) -> dict[str, Any
         "webhook": {"enable": True, "failurePolicy": "Fail", "timeoutSeconds": 10},
         "controller": {
             "replicas": 1,
+            "batchScheduler": {"enable": batch_scheduler},
             "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
         },
         # The controller's own metrics (chart 2.5.2 prometheus.*), and its PodMonitor where Prometheus runs.
         "prometheus": {"metrics": {"enable": metrics.enabled}, "podMonitor": {"create": metrics.pod_monitor}},
     }
+    return values
 
 
 def operator_release(
@@ -43,6 +48,8 @@ def operator_release(
     namespace: k8s.core.v1.Namespace,
     job_namespace: k8s.core.v1.Namespace,
     parent: pulumi.Resource,
+    team_namespaces: Sequence[k8s.core.v1.Namespace] = (),
+    batch_scheduler: bool = False,
 ) -> k8s.helm.v3.Release:
     """Install the chart and wait until the controller and webhook Deployments are ready.
 
@@ -57,7 +64,8 @@ def operator_release(
         name="spark-operator",
         **source,
         namespace=namespace.metadata["name"],
-        values=job_namespace.metadata["name"].apply(lambda ns: operator_values(ns, metrics)),
+        values=pulumi.Output.all(job_namespace.metadata["name"], *[t.metadata["name"] for t in team_namespaces]).apply(
+            lambda names: operator_values(names[0], metrics, names[1:], batch_scheduler)),
         skip_await=False,
         atomic=True,
         cleanup_on_fail=True,
@@ -65,7 +73,7 @@ def operator_release(
         max_history=5,
         opts=pulumi.ResourceOptions(
             parent=parent,
-            depends_on=[namespace, job_namespace],
+            depends_on=[namespace, job_namespace, *team_namespaces],
             custom_timeouts=pulumi.CustomTimeouts(create=f"{cfg.timeout_seconds + 60}s"),
         ),
     )

@@ -34,28 +34,29 @@ class SparkIdentities:
     binding: k8s.rbac.v1.RoleBinding
 
 
-def spark_identities(namespace: pulumi.Input[str], parent: pulumi.Resource) -> SparkIdentities:
+def spark_identities(namespace: pulumi.Input[str], parent: pulumi.Resource, prefix: str = "") -> SparkIdentities:
+    """`prefix` keeps the Pulumi names of a team's copies apart (`<team>-spark-driver`)."""
     opts = pulumi.ResourceOptions(parent=parent)
     driver = k8s.core.v1.ServiceAccount(
-        "spark-driver",
+        f"{prefix}spark-driver",
         metadata=object_meta(DRIVER_SA, namespace, "spark-driver"),
         automount_service_account_token=True,
         opts=opts,
     )
     executor = k8s.core.v1.ServiceAccount(
-        "spark-executor",
+        f"{prefix}spark-executor",
         metadata=object_meta(EXECUTOR_SA, namespace, "spark-executor"),
         automount_service_account_token=False,
         opts=opts,
     )
     role = k8s.rbac.v1.Role(
-        "spark-driver",
+        f"{prefix}spark-driver",
         metadata=object_meta(DRIVER_SA, namespace, "spark-driver"),
         rules=DRIVER_RULES,
         opts=opts,
     )
     binding = k8s.rbac.v1.RoleBinding(
-        "spark-driver",
+        f"{prefix}spark-driver",
         metadata=object_meta(DRIVER_SA, namespace, "spark-driver"),
         role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role.metadata["name"]},
         subjects=[{"kind": "ServiceAccount", "name": driver.metadata["name"], "namespace": namespace}],

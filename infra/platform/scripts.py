@@ -42,10 +42,10 @@ def config_map_name(scripts: dict[str, str]) -> str:
 
 
 def scripts_config_map(
-    namespace: pulumi.Input[str], scripts: dict[str, str], parent: pulumi.Resource
+    namespace: pulumi.Input[str], scripts: dict[str, str], parent: pulumi.Resource, prefix: str = ""
 ) -> k8s.core.v1.ConfigMap:
     return k8s.core.v1.ConfigMap(
-        "job-scripts",
+        f"{prefix}job-scripts",
         metadata=object_meta(config_map_name(scripts), namespace, "job-scripts"),
         data=scripts,
         immutable=True,

@@ -17,13 +17,14 @@ def data_claim(
     cfg: StorageConfig,
     namespace: pulumi.Input[str],
     parent: pulumi.Resource,
+    prefix: str = "",
 ) -> k8s.core.v1.PersistentVolumeClaim:
     """The input CSVs and Parquet outputs; `protect` makes `pulumi destroy` refuse to delete it by accident."""
     spec: dict = {"accessModes": [cfg.access_mode], "resources": {"requests": {"storage": cfg.data_size}}}
     if cfg.storage_class:
         spec["storageClassName"] = cfg.storage_class
     return k8s.core.v1.PersistentVolumeClaim(
-        "spark-data",
+        f"{prefix}spark-data",
         metadata=object_meta(DATA_CLAIM, namespace, "data"),
         spec=spec,
         opts=pulumi.ResourceOptions(parent=parent, protect=cfg.protect_data),

@@ -8,7 +8,7 @@ dependencies in `ApplicationArgs`: a component's own `depends_on` does not hold 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -18,6 +18,7 @@ from infra.config import ApplicationConfig
 from infra.conventions import object_meta
 from infra.spark.builder import ApplicationEnvironment, application_spec, scheduled_spec
 from infra.spark.crd import API_VERSION
+from infra.spark.placement import Placement, place
 
 WAIT_FOR_ANNOTATION = "pulumi.com/waitFor"
 TIMEOUT_ANNOTATION = "pulumi.com/timeoutSeconds"
@@ -56,6 +57,11 @@ def check_finished_run(name: str, namespace: str, status: Mapping[str, Any] | No
         f"unchanged, set a new sparkstack:applications.{name}.rerun value.")
 
 
+def _placed_schedule(name: str, app: ApplicationConfig, args: ApplicationArgs) -> Any:
+    spec = scheduled_spec(name, app, args.environment)
+    return spec.model_copy(update={"template": place(spec.template, args.placement)})
+
+
 @dataclass(frozen=True)
 class ApplicationArgs:
     config: ApplicationConfig
@@ -65,6 +71,8 @@ class ApplicationArgs:
     depends_on: Sequence[pulumi.Resource] = ()
     # What a run on `pulumi up` also waits for (the image pre-pull, the sample data).
     run_depends_on: Sequence[pulumi.Resource] = ()
+    # The team's queue and the priority class, if any.
+    placement: Placement = field(default_factory=Placement)
 
 
 class Application(pulumi.ComponentResource):
@@ -102,7 +110,7 @@ class Application(pulumi.ComponentResource):
             self.run = SparkApplicationResource(
                 name,
                 metadata=metadata,
-                spec=application_spec(name, app, args.environment).to_crd(),
+                spec=place(application_spec(name, app, args.environment), args.placement).to_crd(),
                 opts=pulumi.ResourceOptions(
                     parent=self,
                     depends_on=[*args.depends_on, *args.run_depends_on],
@@ -117,7 +125,7 @@ class Application(pulumi.ComponentResource):
                 api_version=API_VERSION,
                 kind="ScheduledSparkApplication",
                 metadata=object_meta(name, args.namespace, "scheduled-spark-application", application=name),
-                spec=scheduled_spec(name, app, args.environment).to_crd(),
+                spec=_placed_schedule(name, app, args).to_crd(),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
             )
         if self.run is not None and app.wait_for_completion:

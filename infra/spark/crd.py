@@ -190,6 +190,7 @@ class SparkPodSpec(SpecModel):
     labels: dict[str, str] | None = None
     annotations: dict[str, str] | None = None
     service_account: str | None = None
+    priority_class_name: str | None = None
     security_context: SecurityContext | None = None
     pod_security_context: PodSecurityContext | None = None
     volume_mounts: list[VolumeMount] | None = None
@@ -213,6 +214,11 @@ class DynamicAllocation(SpecModel):
     shuffle_tracking_timeout: Int64 | None = None  # milliseconds; unset keeps Spark's "never time out"
 
 
+class BatchSchedulerOptions(SpecModel):
+    queue: str | None = None
+    priority_class_name: str | None = None
+
+
 class SparkApplicationSpec(SpecModel):
     type: Literal["Python", "Scala", "Java", "R"]
     # "client" is in the CRD's enum, but the operator does not implement it.
@@ -232,6 +238,8 @@ class SparkApplicationSpec(SpecModel):
     volumes: list[Volume] | None = None
     dynamic_allocation: DynamicAllocation | None = None
     time_to_live_seconds: Int64 | None = None
+    batch_scheduler: Literal["yunikorn"] | None = None
+    batch_scheduler_options: BatchSchedulerOptions | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> SparkApplicationSpec:

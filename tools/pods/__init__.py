@@ -4,6 +4,7 @@
   `policy/spark_submit_conf.py`), and one run of a schedule;
 - `builders.py`: Spark's own KubernetesDriverBuilder/KubernetesExecutorBuilder driven through py4j;
 - `webhook.py`: the operator's mutating webhook patch;
+- `yunikorn.py`: the operator's YuniKorn integration (queue labels, gang task groups) before submission;
 - `pod_security.py`: the Pod Security "restricted" check of a pod.
 
 It works on one application's object at a time and knows nothing of stacks or plans.

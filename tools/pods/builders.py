@@ -33,6 +33,7 @@ from typing import Any
 from infra.versions import SPARK_VERSION
 from tools.pods.submission import PYTHON_RUNNER, Submission, config_key, submission
 from tools.pods.webhook import mutate
+from tools.pods.yunikorn import schedule
 
 APP_ID = "spark-<app-id>"  # KubernetesConf.getKubernetesAppId: "spark-" + a random UUID's hex
 RANDOM = "<random>"
@@ -164,6 +165,7 @@ class PodRenderer:
 
     def render(self, app: Mapping[str, Any], application: str) -> RenderedPods:
         """Driver and executor pod of SparkApplication `app` (a dict with metadata and spec)."""
+        app = schedule(app)  # the batch scheduler's labels and annotations, before submission
         sub = submission(app)
         with tempfile.TemporaryDirectory(prefix="sparkstack-pods-") as tmp:
             # The operator writes both templates to /tmp/spark/<submission id>/ (driverPodTemplateOption).

@@ -45,6 +45,8 @@ _SPEC_FIELDS = {
     "sparkVersion", "restartPolicy", "sparkConf", "hadoopConf", "driver", "executor", "volumes",
     "dynamicAllocation", "timeToLiveSeconds", "memoryOverheadFactor", "pythonVersion", "nodeSelector", "deps",
     "proxyUser",
+    # Applied to the spec before submission, as the operator's controller does: tools/pods/yunikorn.py.
+    "batchScheduler", "batchSchedulerOptions",
 }
 _POD_FIELDS = {
     "cores", "coreRequest", "coreLimit", "memory", "memoryOverhead", "memoryLimit", "labels", "annotations",

@@ -1,0 +1,272 @@
+"""Teams as configuration (`sparkstack:teams`) under the mock engine: per-team objects, YuniKorn queues,
+priorities, and the fit checks that refuse an application before any resource is created.
+
+Expected figures are worked out here by hand from Spark 4.0.4's rule (memory + max(0.4 x memory, 384 MiB) for
+Python applications), never taken from infra/fit.py.
+"""
+
+from __future__ import annotations
+
+import copy
+from decimal import Decimal
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from infra.config import ConfigError
+from tests.crd_schema import crd_errors, validators
+from tests.reference import OPERATOR_REFERENCE
+from tools.plan.mock_engine import Recording, Registered, run_program, stack_config
+
+K8S_VERSION = "1.33"
+NS = "kubernetes:core/v1:Namespace"
+QUOTA = "kubernetes:core/v1:ResourceQuota"
+LIMITS = "kubernetes:core/v1:LimitRange"
+ROLE = "kubernetes:rbac.authorization.k8s.io/v1:Role"
+BINDING = "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding"
+PRIORITY = "kubernetes:scheduling.k8s.io/v1:PriorityClass"
+RELEASE = "kubernetes:helm.sh/v3:Release"
+SCHEDULED = "kubernetes:sparkoperator.k8s.io/v1beta2:ScheduledSparkApplication"
+YUNIKORN_VALUES = OPERATOR_REFERENCE.parent / "yunikorn-v1.8.0" / "chart" / "values.yaml"
+
+
+@pytest.fixture(scope="module")
+def teams() -> Recording:
+    return run_program(stack_config("teams"), stack="teams")
+
+
+def teams_config(**apps: dict[str, Any]) -> dict[str, Any]:
+    config = copy.deepcopy(stack_config("teams"))
+    for name, changes in apps.items():
+        config["sparkstack:applications"][name].update(changes)
+    return config
+
+
+def in_namespace(rec: Recording, type_: str, namespace: str) -> list[Registered]:
+    return [r for r in rec.of_type(type_) if r.plain_inputs["metadata"].get("namespace") == namespace]
+
+
+def manifest(res: Registered) -> dict[str, Any]:
+    group_version, kind = res.type.split(":")[1], res.type.split(":")[2]
+    group, version = group_version.rsplit("/", 1) if "/" in group_version else ("", group_version)
+    api_version = version if group in ("core", "") else f"{group}/{version}"
+    body = {k: v for k, v in res.plain_inputs.items() if k not in ("apiVersion", "kind")}
+    return {"apiVersion": api_version, "kind": kind, **body}
+
+
+# --- the dev stack is unchanged without teams ----------------------------------------------------------------
+
+
+def test_dev_stack_has_no_team_objects() -> None:
+    dev = run_program(stack_config("dev"))
+    assert not dev.of_type(QUOTA) and not dev.of_type(LIMITS) and not dev.of_type(PRIORITY)
+    [release] = dev.of_type(RELEASE)
+    values = release.plain_inputs["values"]
+    assert values["spark"]["jobNamespaces"] == ["spark-jobs"]
+    assert values["controller"]["batchScheduler"] == {"enable": False}
+    spec = dev.one("kubernetes:sparkoperator.k8s.io/v1beta2:SparkApplication").plain_inputs["spec"]
+    assert "batchScheduler" not in spec and "priorityClassName" not in spec["driver"]
+
+
+# --- per team --------------------------------------------------------------------------------------------
+
+
+def test_each_team_gets_a_restricted_namespace_watched_by_the_operator(teams: Recording) -> None:
+    labels = {r.plain_inputs["metadata"]["name"]: r.plain_inputs["metadata"]["labels"] for r in teams.of_type(NS)}
+    for team in ("analytics", "finance"):
+        assert labels[team]["pod-security.kubernetes.io/enforce"] == "restricted"
+    operator = next(r for r in teams.of_type(RELEASE) if r.plain_inputs["chart"] == "spark-operator")
+    assert operator.plain_inputs["values"]["spark"]["jobNamespaces"] == ["spark-jobs", "analytics", "finance"]
+    assert operator.plain_inputs["values"]["controller"]["batchScheduler"] == {"enable": True}
+
+
+def test_quota_and_limit_range_follow_the_team_config(teams: Recording) -> None:
+    [analytics] = in_namespace(teams, QUOTA, "analytics")
+    assert analytics.plain_inputs["spec"]["hard"] == {
+        "requests.cpu": "16", "requests.memory": "64Gi", "limits.memory": "64Gi", "pods": "60"}
+    [finance] = in_namespace(teams, QUOTA, "finance")
+    assert finance.plain_inputs["spec"]["hard"]["pods"] == "30"
+    [limits] = in_namespace(teams, LIMITS, "finance")
+    [container] = limits.plain_inputs["spec"]["limits"]
+    assert container["max"] == {"memory": "32Gi"}
+    assert "cpu" not in container.get("default", {})  # a default CPU limit below a driver's request breaks it
+
+
+def test_team_has_spark_identities_and_admins_manage_only_their_namespace(teams: Recording) -> None:
+    accounts = {r.plain_inputs["metadata"]["name"] for r in
+                in_namespace(teams, "kubernetes:core/v1:ServiceAccount", "finance")}
+    assert accounts == {"spark-driver", "spark-executor"}
+    admin = [b for b in in_namespace(teams, BINDING, "analytics")
+             if b.plain_inputs["metadata"]["name"] == "spark-team-admin"]
+    assert [s["name"] for s in admin[0].plain_inputs["subjects"]] == ["analytics-eng"]
+    assert admin[0].plain_inputs["subjects"][0]["kind"] == "Group"
+    assert not [b for b in in_namespace(teams, BINDING, "finance")
+                if b.plain_inputs["metadata"]["name"] == "spark-team-admin"]  # finance names no admins
+    role = next(r for r in in_namespace(teams, ROLE, "analytics")
+                if r.plain_inputs["metadata"]["name"] == "spark-team-admin")
+    verbs = {(res, v) for rule in role.plain_inputs["rules"] for res in rule["resources"] for v in rule["verbs"]}
+    assert ("sparkapplications", "create") in verbs and ("pods/log", "get") in verbs
+    assert ("pods", "delete") not in verbs and ("secrets", "get") not in verbs
+    for kind in ("kubernetes:networking.k8s.io/v1:NetworkPolicy", "kubernetes:core/v1:ConfigMap"):
+        assert in_namespace(teams, kind, "analytics"), kind
+
+
+def test_new_objects_are_strictly_valid_for_kubernetes_1_33(teams: Recording) -> None:
+    kinds = (NS, QUOTA, LIMITS, ROLE, BINDING, PRIORITY, "kubernetes:networking.k8s.io/v1:NetworkPolicy")
+    checked = 0
+    for res in teams.resources:
+        if res.type in kinds:
+            kubernetes_validate.validate(manifest(res), K8S_VERSION, strict=True)
+            checked += 1
+    assert checked >= 15
+    bad = manifest(teams.of_type(QUOTA)[0])
+    bad["spec"]["hardd"] = bad["spec"].pop("hard")
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(bad, K8S_VERSION, strict=True)
+
+
+# --- scheduling and priorities ---------------------------------------------------------------------------
+
+
+def test_application_runs_in_its_team_queue_with_its_priority(teams: Recording) -> None:
+    scheduled = teams.one(SCHEDULED).plain_inputs
+    assert scheduled["metadata"]["namespace"] == "analytics"
+    template = scheduled["spec"]["template"]
+    assert template["batchScheduler"] == "yunikorn"
+    assert template["batchSchedulerOptions"] == {"queue": "root.analytics", "priorityClassName": "batch-critical"}
+    for role in ("driver", "executor"):
+        assert template[role]["labels"]["queue"] == "root.analytics"
+        assert template[role]["priorityClassName"] == "batch-critical"
+    errors = crd_errors(validators()["ScheduledSparkApplication"],
+                        {"apiVersion": "sparkoperator.k8s.io/v1beta2", "kind": "ScheduledSparkApplication",
+                         "metadata": scheduled["metadata"], "spec": scheduled["spec"]})
+    assert not errors, errors
+
+
+def test_team_priority_applies_when_the_application_names_none() -> None:
+    rec = run_program(teams_config(**{"sales-etl": {"priority": None}}), stack="teams")
+    template = rec.one(SCHEDULED).plain_inputs["spec"]["template"]
+    assert template["driver"]["priorityClassName"] == "batch-default"  # analytics' priority
+
+
+def test_priority_classes_are_the_platforms(teams: Recording) -> None:
+    classes = {r.plain_inputs["metadata"]["name"]: r.plain_inputs for r in teams.of_type(PRIORITY)}
+    assert set(classes) == {"batch-critical", "batch-default", "batch-preemptible"}
+    assert int(classes["batch-critical"]["value"]) > int(classes["batch-default"]["value"]) > \
+        int(classes["batch-preemptible"]["value"])
+    assert classes["batch-preemptible"]["preemptionPolicy"] == "Never"
+
+
+def test_yunikorn_queues_one_per_team(teams: Recording) -> None:
+    release = next(r for r in teams.of_type(RELEASE) if r.plain_inputs["chart"] == "yunikorn")
+    assert release.plain_inputs["version"] == "1.8.0"
+    queues = yaml.safe_load(release.plain_inputs["values"]["yunikornDefaults"]["queues.yaml"])
+    [root] = queues["partitions"][0]["queues"]
+    children = {q["name"]: q.get("resources") for q in root["queues"]}
+    assert children["analytics"] == {"guaranteed": {"vcore": "8", "memory": "32Gi"},
+                                     "max": {"vcore": "16", "memory": "64Gi"}}
+    assert children["finance"] == {"max": {"vcore": "8", "memory": "32Gi"}}  # no queue: its quota is the max
+    assert "default" in children
+
+
+def _keys(values: dict[str, Any], prefix: str = "") -> set[str]:
+    out = set()
+    for key, value in values.items():
+        out.add(prefix + key)
+        if isinstance(value, dict) and key != "yunikornDefaults":
+            out |= _keys(value, f"{prefix}{key}.")
+    return out
+
+
+def test_yunikorn_values_exist_in_the_pinned_chart(teams: Recording) -> None:
+    if not YUNIKORN_VALUES.exists():
+        pytest.skip(f"YuniKorn chart values not at {YUNIKORN_VALUES}")
+    chart = _keys(yaml.safe_load(YUNIKORN_VALUES.read_text()))
+    release = next(r for r in teams.of_type(RELEASE) if r.plain_inputs["chart"] == "yunikorn")
+    ours = _keys(release.plain_inputs["values"])
+    assert ours <= chart, ours - chart
+    assert "notAKey" not in chart  # the comparison can fail
+
+
+# --- fit checks, before any resource ---------------------------------------------------------------------
+
+
+def _refused(config: dict[str, Any]) -> str:
+    with pytest.raises(ConfigError) as info:
+        run_program(config, stack="teams")
+    assert not [r for r in info.value.recording.resources if r.type.startswith("kubernetes:")]
+    return str(info.value)
+
+
+def test_application_over_its_team_quota_is_refused_with_the_figures() -> None:
+    config = teams_config(**{"sales-etl": {"team": "finance", "dynamicAllocation":
+                                           {"initialExecutors": 2, "minExecutors": 1, "maxExecutors": 10},
+                                           "executor": {"cores": 1, "memory": "3g"}}})
+    # driver 2g: 2048 + int(0.4 x 2048) = 2867 MiB; executor 3g: 3072 + int(0.4 x 3072) = 4300 MiB.
+    expected = Decimal(2867 + 10 * 4300) / 1024
+    message = _refused(config)
+    assert (f"sparkstack:applications.sales-etl: needs {expected:.1f}Gi memory at 10 executors; "
+            "team finance allows 32Gi") in message
+    assert "needs 11 CPU at 10 executors; team finance allows 8" in message
+
+
+def test_application_over_its_queue_max_is_refused() -> None:
+    config = teams_config()
+    config["sparkstack:teams"]["analytics"]["queue"]["max"] = {"cpu": "16", "memory": "16Gi"}
+    # sales-etl: driver 2g (2867 MiB) + 7 executors of 4g (4096 + 1638 MiB).
+    expected = Decimal(2867 + 7 * 5734) / 1024
+    assert f"needs {expected:.1f}Gi memory at 7 executors; the queue of team analytics allows at most 16Gi" \
+        in _refused(config)
+
+
+def test_one_executor_over_the_limit_range_is_refused() -> None:
+    config = teams_config(**{"sales-etl": {"team": "finance", "executor": {"cores": 1, "memory": "28g"},
+                                           "dynamicAllocation": {"initialExecutors": 1, "minExecutors": 1,
+                                                                 "maxExecutors": 1}}})
+    # 28g + 0.4 x 28g = 40141 MiB, above finance's 32Gi per container.
+    assert "applications.sales-etl.executor.memory: one executor pod needs 39.2Gi; the LimitRange of team " \
+           "finance allows at most 32Gi" in _refused(config)
+
+
+def test_guaranteed_resources_over_the_cluster_capacity_are_refused() -> None:
+    config = teams_config()
+    config["sparkstack:teams"]["finance"]["queue"] = {"guaranteed": {"cpu": "4", "memory": "100Gi"},
+                                                      "max": {"cpu": "8", "memory": "128Gi"}}
+    message = _refused(config)
+    assert "sparkstack:teams: the queues' guaranteed memory adds up to 132.0Gi (analytics 32Gi + finance 100Gi); " \
+           "the cluster has 128Gi" in message
+
+
+def test_unknown_team_and_priority_are_named() -> None:
+    message = _refused(teams_config(**{"sales-etl": {"team": "marketing", "priority": "urgent"}}))
+    assert "sparkstack:applications.sales-etl.team (got 'marketing'): is not a team; use one of: analytics, " \
+           "finance" in message
+    assert "sparkstack:applications.sales-etl.priority (got 'urgent')" in message
+
+
+def test_team_applications_need_event_logs_off_the_platform_claim() -> None:
+    config = teams_config()
+    config["sparkstack:platform"]["history"] = {"enabled": True}
+    assert "sparkstack:platform.history.logDirectory (got '/data/spark-events'): sales-etl run in their teams'" \
+        in _refused(config)
+
+
+def test_application_over_its_team_pod_count_is_refused() -> None:
+    config = teams_config()
+    config["sparkstack:teams"]["analytics"]["quota"]["pods"] = 5
+    # sales-etl at its largest: 1 driver + maxExecutors 7 = 8 pods.
+    assert "needs 8 pods at 7 executors; team analytics allows 5" in _refused(config)
+
+
+def test_team_names_and_admins_are_checked_even_when_settings_do_not_parse() -> None:
+    config = teams_config()
+    config["sparkstack:teams"]["Data_Science"] = {"quota": {"cpu": "2"}}  # bad name, and memory/pods missing
+    config["sparkstack:teams"]["spark-jobs"] = {"quota": {"cpu": "2", "memory": "4Gi", "pods": 5}}
+    config["sparkstack:teams"]["analytics"]["admins"] = ["group:analytics-eng", "alice"]
+    message = _refused(config)
+    assert "sparkstack:teams.Data_Science (got 'Data_Science'): not a valid Kubernetes name" in message
+    assert "sparkstack:teams.Data_Science.quota.memory: is required" in message
+    assert "sparkstack:teams.spark-jobs (got 'spark-jobs'): is a namespace the platform" in message
+    assert "sparkstack:teams.analytics.admins.1 (got 'alice'): must name a Kubernetes group" in message
