@@ -19,6 +19,13 @@ from pydantic.alias_generators import to_camel
 
 from infra.cluster.kind import validate_kind_props
 from infra.conventions import DATA_MOUNT
+from infra.spark.shuffle import (
+    application_shuffle_problems,
+    effective_mode,
+    fallback_on_data_volume,
+    platform_shuffle,
+    shuffle_config_problems,
+)
 from infra.values import (
     AbsolutePath,
     CpuQuantity,
@@ -215,6 +222,32 @@ class MetricsConfig(Model):
     pod_monitor: bool = False
 
 
+# --- shuffle (rules and Spark settings in infra/spark/shuffle.py) -----------------------------------------
+
+ShuffleMode = Literal["local", "decommission", "celeborn"]
+
+
+class DecommissionConfig(Model):
+    """Graceful decommissioning: an executor told to stop hands its shuffle (and cached) blocks to its peers, or
+    to fallback storage (a folder on the data volume or s3a://bucket/prefix/), before it goes."""
+
+    fallback_storage_path: str | None = None
+    rdd_blocks: bool = True
+    max_threads: PositiveInt32 = 8
+    # The executor pod's terminationGracePeriodSeconds: the time the kubelet waits between the preStop hook
+    # (Spark's decommission script) and SIGKILL, so the time blocks have to migrate.
+    grace_period_seconds: Annotated[int, Field(ge=30, le=3600)] = 120
+
+
+class ShuffleConfig(Model):
+    mode: ShuffleMode = "local"
+    decommission: DecommissionConfig = DecommissionConfig()
+
+    def problems(self) -> Iterator[Problem]:
+        for path, message, got in shuffle_config_problems(self):
+            yield Problem(f"platform.shuffle.{path}", message, got)
+
+
 class PlatformConfig(Model):
     namespace: DnsLabel = "spark-jobs"
     operator: OperatorConfig = OperatorConfig()
@@ -222,8 +255,10 @@ class PlatformConfig(Model):
     pre_pull: bool = True
     history: HistoryConfig = HistoryConfig()
     metrics: MetricsConfig = MetricsConfig()
+    shuffle: ShuffleConfig = ShuffleConfig()
 
     def problems(self) -> Iterator[Problem]:
+        yield from self.shuffle.problems()
         if self.namespace == self.operator.namespace:
             yield Problem("platform.operator.namespace", "must differ from platform.namespace; the operator gets "
                           "its own namespace, e.g. 'spark-operator'", self.operator.namespace)
@@ -343,6 +378,12 @@ STOCK_IMAGE = "apache/spark"
 HADOOP_AWS = "org.apache.hadoop:hadoop-aws:3.4.1"
 
 
+class ApplicationShuffleConfig(Model):
+    """Overrides platform.shuffle.mode for one application (unset: the platform's mode)."""
+
+    mode: ShuffleMode | None = None
+
+
 class ApplicationConfig(Model):
     """One PySpark job: a script in jobs/, run on `pulumi up`, on a schedule, or both."""
 
@@ -352,6 +393,7 @@ class ApplicationConfig(Model):
     executor: ExecutorConfig = ExecutorConfig()
     dynamic_allocation: DynamicAllocationConfig = DynamicAllocationConfig()
     spark_conf: dict[str, ScalarText] = {}
+    shuffle: ApplicationShuffleConfig = ApplicationShuffleConfig()
     run_on_up: bool = True
     wait_for_completion: bool = False
     timeout_seconds: PositiveInt32 = 1800
@@ -409,6 +451,8 @@ class ApplicationConfig(Model):
             elif not key.startswith("spark."):
                 yield Problem(f"{prefix}.sparkConf.{key}", "is not a Spark setting; Spark keys start with 'spark.' "
                               "(Hadoop settings are 'spark.hadoop.*')", value)
+        for path, message, got in application_shuffle_problems(self):
+            yield Problem(f"{prefix}.{path}", message, got)
         if self.dynamic_allocation.enabled and not self.shuffle_tracking and not self.shuffle_service:
             yield Problem(f"{prefix}.sparkConf.{SHUFFLE_TRACKING}", "turns off shuffle tracking while dynamic "
                           "allocation is on and there is no shuffle service; Spark refuses to start; remove it "
@@ -444,7 +488,9 @@ def _shared_claim_problems(cluster: ClusterConfig, platform: PlatformConfig,
     their node, which schedules every user there, so only existing clusters need a ReadWriteMany claim."""
     if cluster.kind != "existing" or platform.storage.access_mode == "ReadWriteMany":
         return
-    users = [n for n, a in applications.items() if uses_data_volume(a)]
+    shuffle = platform_shuffle(cluster.kind, platform.shuffle)
+    users = [n for n, a in applications.items()
+             if uses_data_volume(a) or fallback_on_data_volume(effective_mode(a, shuffle), shuffle)]
     if platform.history.enabled and platform.history.on_data_volume:
         users.append("the History Server")
     if users:
