@@ -117,10 +117,13 @@ def run(decommission: bool, work: Path) -> RunResult:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--keep", type=Path, help="keep both runs' event logs in this (new) folder, e.g. for "
+                        "`sparkstack doctor`")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="shuffle-proof-") as tmp:
+        work = args.keep or Path(tmp)
         os.environ.setdefault("SPARK_HOME", str(Path(__import__("pyspark").__file__).parent))
-        results = [run(False, Path(tmp) / "off"), run(True, Path(tmp) / "on")]
+        results = [run(False, work / "off"), run(True, work / "on")]
     expected = sum(range(ROWS))
     ok = all(r.answer == r.answer_after_loss == expected for r in results)
     off, on = results
