@@ -7,6 +7,8 @@ javap), not taken from the code under test.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -135,3 +137,40 @@ def test_fallback_on_a_read_write_once_claim_of_an_existing_cluster_is_refused()
     raw["platform"]["history"] = {"enabled": False}
     with pytest.raises(ConfigError, match=r"platform\.storage\.accessMode.*sales-etl"):
         parse_config(raw)
+
+
+# --- the proof script's reading of its event logs, and its verdict (the runs themselves take minutes) ----------
+
+PROOF_LOGS = Path(__file__).resolve().parent / "scenarios" / "shuffle_proof"
+
+
+def test_the_proof_reads_each_jobs_stages_from_a_real_log(tmp_path: Path) -> None:
+    import zstandard
+
+    from tools.dev.shuffle_proof import _submitted_stages
+
+    for log_path, after in (("decommission-off-app-20261205144020-0000.zstd", 2),
+                            ("decommission-on-app-20261205144122-0000.zstd", 1)):
+        folder = tmp_path / log_path
+        folder.mkdir()
+        with (PROOF_LOGS / log_path).open("rb") as raw:
+            text = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True).read()
+        (folder / "app").write_bytes(text)
+        lines = [json.loads(line) for line in text.decode().splitlines()]
+        jobs = _submitted_stages(folder)
+        assert len(jobs) == sum(1 for e in lines if e["Event"] == "SparkListenerJobStart") == 2
+        assert [len(j) for j in jobs] == [2, after]
+
+
+def test_the_proofs_verdict() -> None:
+    from tools.dev.shuffle_proof import ROWS, RunResult, as_claimed
+
+    total = ROWS * (ROWS - 1) // 2
+
+    def result(decommission: bool, recomputed: int, answer: int = total) -> RunResult:
+        return RunResult(decommission, total, answer, 2, 1 + recomputed, recomputed, 3 * recomputed, 0)
+
+    assert as_claimed(result(False, 1), result(True, 0))
+    assert not as_claimed(result(False, 0), result(True, 0))  # nothing lost without decommissioning: no proof
+    assert not as_claimed(result(False, 1), result(True, 1))  # decommissioning did not keep the shuffle
+    assert not as_claimed(result(False, 1), result(True, 0, answer=total - 1))  # a wrong result after the loss
