@@ -517,6 +517,22 @@ def _s3a_problems(spark: SparkConfig, platform: PlatformConfig,
                       "data volume", history.log_directory)
 
 
+def _fallback_s3a_problems(cluster: ClusterConfig, spark: SparkConfig, platform: PlatformConfig,
+                           applications: Mapping[str, ApplicationConfig]) -> Iterator[Problem]:
+    """Decommissioning executors write to s3a:// fallback storage through hadoop-aws, which the stock image lacks."""
+    shuffle = platform_shuffle(cluster.kind, platform.shuffle)
+    path = shuffle.decommission.fallback_storage_path or ""
+    if not path.startswith("s3a://") or spark.image.partition(":")[0] != STOCK_IMAGE:
+        return
+    for name, app in applications.items():
+        if effective_mode(app, shuffle) == "decommission" and HADOOP_AWS not in app.spark_conf.get(
+                "spark.jars.packages", ""):
+            yield Problem(f"applications.{name}.sparkConf", f"its executors write decommissioned blocks to {path} "
+                          f"(platform.shuffle.decommission.fallbackStoragePath) but {STOCK_IMAGE} has no hadoop-aws; "
+                          f"add spark.jars.packages: {HADOOP_AWS} and spark.jars.ivy: /tmp/.ivy2, use an image that "
+                          "carries it, or a fallback folder on a ReadWriteMany data volume", show_got=False)
+
+
 def _credential_problems(creds: Any) -> Iterator[Problem]:
     if creds is None:
         return
@@ -547,6 +563,8 @@ def stack_problems(sections: Mapping[str, Any], applications: Mapping[str, Appli
         yield from _s3a_problems(spark, platform, applications)
     if cluster is not None and platform is not None:
         yield from _shared_claim_problems(cluster, platform, applications)
+        if spark is not None:
+            yield from _fallback_s3a_problems(cluster, spark, platform, applications)
     yield from _credential_problems(secrets.get("objectStoreCredentials"))
 
 

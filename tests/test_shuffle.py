@@ -108,6 +108,11 @@ CASES: list[tuple[str, dict[str, Any], str, str, dict[str, Any]]] = [
     ("grace period too short to migrate", dev_with("platform", "shuffle.decommission.gracePeriodSeconds", 10),
      f"{PLATFORM}.decommission.gracePeriodSeconds", "greater than or equal to 30",
      dev_with("platform", "shuffle.decommission.gracePeriodSeconds", 30)),
+    ("s3a fallback storage without hadoop-aws", dev_with("platform", "shuffle", {
+        "mode": "decommission", "decommission": {"fallbackStoragePath": "s3a://bucket/fallback/"}}),
+     f"{APP}.sparkConf", "hadoop-aws", dev_with("platform", "shuffle", {
+         "mode": "decommission", "decommission": {"fallbackStoragePath": "s3a://bucket/fallback/"}},
+         "applications", "sales-etl.sparkConf", {"spark.jars.packages": "org.apache.hadoop:hadoop-aws:3.4.1"})),
     ("the fork's shuffle service keys", app_with("sparkConf", {"spark.kubernetes.shuffle.service.name": "shuffle"}),
      f"{APP}.sparkConf.spark.kubernetes.shuffle.service.name", "retired Spark-on-Kubernetes fork",
      app_with("sparkConf", {"spark.kubernetes.executor.decommissionLabel": "x"})),
