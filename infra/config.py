@@ -19,6 +19,13 @@ from pydantic.alias_generators import to_camel
 
 from infra.cluster.kind import validate_kind_props
 from infra.conventions import DATA_MOUNT, PRIORITY_CLASSES
+from infra.spark.shuffle import (
+    application_shuffle_problems,
+    effective_mode,
+    fallback_on_data_volume,
+    platform_shuffle,
+    shuffle_config_problems,
+)
 from infra.values import (
     AbsolutePath,
     CpuQuantity,
@@ -237,6 +244,30 @@ class Resources(Model):
 
     cpu: Cpu
     memory: Quantity
+# --- shuffle (rules and Spark settings in infra/spark/shuffle.py) -----------------------------------------
+
+ShuffleMode = Literal["local", "decommission", "celeborn"]
+
+
+class DecommissionConfig(Model):
+    """Graceful decommissioning: an executor told to stop hands its shuffle (and cached) blocks to its peers, or
+    to fallback storage (a folder on the data volume or s3a://bucket/prefix/), before it goes."""
+
+    fallback_storage_path: str | None = None
+    rdd_blocks: bool = True
+    max_threads: PositiveInt32 = 8
+    # The executor pod's terminationGracePeriodSeconds: the time the kubelet waits between the preStop hook
+    # (Spark's decommission script) and SIGKILL, so the time blocks have to migrate.
+    grace_period_seconds: Annotated[int, Field(ge=30, le=3600)] = 120
+
+
+class ShuffleConfig(Model):
+    mode: ShuffleMode = "local"
+    decommission: DecommissionConfig = DecommissionConfig()
+
+    def problems(self) -> Iterator[Problem]:
+        for path, message, got in shuffle_config_problems(self):
+            yield Problem(f"platform.shuffle.{path}", message, got)
 
 
 class PlatformConfig(Model):
@@ -249,8 +280,10 @@ class PlatformConfig(Model):
     yunikorn: YunikornConfig = YunikornConfig()
     # What the cluster can give: the teams' guaranteed queue resources must add up to no more than this.
     capacity: Resources | None = None
+    shuffle: ShuffleConfig = ShuffleConfig()
 
     def problems(self) -> Iterator[Problem]:
+        yield from self.shuffle.problems()
         if self.namespace == self.operator.namespace:
             yield Problem("platform.operator.namespace", "must differ from platform.namespace; the operator gets "
                           "its own namespace, e.g. 'spark-operator'", self.operator.namespace)
@@ -370,6 +403,12 @@ STOCK_IMAGE = "apache/spark"
 HADOOP_AWS = "org.apache.hadoop:hadoop-aws:3.4.1"
 
 
+class ApplicationShuffleConfig(Model):
+    """Overrides platform.shuffle.mode for one application (unset: the platform's mode)."""
+
+    mode: ShuffleMode | None = None
+
+
 class ApplicationConfig(Model):
     """One PySpark job: a script in jobs/, run on `pulumi up`, on a schedule, or both."""
 
@@ -379,6 +418,7 @@ class ApplicationConfig(Model):
     executor: ExecutorConfig = ExecutorConfig()
     dynamic_allocation: DynamicAllocationConfig = DynamicAllocationConfig()
     spark_conf: dict[str, ScalarText] = {}
+    shuffle: ApplicationShuffleConfig = ApplicationShuffleConfig()
     run_on_up: bool = True
     wait_for_completion: bool = False
     timeout_seconds: PositiveInt32 = 1800
@@ -439,6 +479,8 @@ class ApplicationConfig(Model):
             elif not key.startswith("spark."):
                 yield Problem(f"{prefix}.sparkConf.{key}", "is not a Spark setting; Spark keys start with 'spark.' "
                               "(Hadoop settings are 'spark.hadoop.*')", value)
+        for path, message, got in application_shuffle_problems(self):
+            yield Problem(f"{prefix}.{path}", message, got)
         if self.dynamic_allocation.enabled and not self.shuffle_tracking and not self.shuffle_service:
             yield Problem(f"{prefix}.sparkConf.{SHUFFLE_TRACKING}", "turns off shuffle tracking while dynamic "
                           "allocation is on and there is no shuffle service; Spark refuses to start; remove it "
@@ -513,7 +555,9 @@ def _shared_claim_problems(cluster: ClusterConfig, platform: PlatformConfig,
     their node, which schedules every user there, so only existing clusters need a ReadWriteMany claim."""
     if cluster.kind != "existing" or platform.storage.access_mode == "ReadWriteMany":
         return
-    users = [n for n, a in applications.items() if uses_data_volume(a)]
+    shuffle = platform_shuffle(cluster.kind, platform.shuffle)
+    users = [n for n, a in applications.items()
+             if uses_data_volume(a) or fallback_on_data_volume(effective_mode(a, shuffle), shuffle)]
     if platform.history.enabled and platform.history.on_data_volume:
         users.append("the History Server")
     if users:
@@ -538,6 +582,22 @@ def _s3a_problems(spark: SparkConfig, platform: PlatformConfig,
         yield Problem("platform.history.logDirectory", f"the History Server cannot fetch hadoop-aws and {STOCK_IMAGE} "
                       "lacks it; use an image that carries it (spark.image) or keep event logs on a ReadWriteMany "
                       "data volume", history.log_directory)
+
+
+def _fallback_s3a_problems(cluster: ClusterConfig, spark: SparkConfig, platform: PlatformConfig,
+                           applications: Mapping[str, ApplicationConfig]) -> Iterator[Problem]:
+    """Decommissioning executors write to s3a:// fallback storage through hadoop-aws, which the stock image lacks."""
+    shuffle = platform_shuffle(cluster.kind, platform.shuffle)
+    path = shuffle.decommission.fallback_storage_path or ""
+    if not path.startswith("s3a://") or spark.image.partition(":")[0] != STOCK_IMAGE:
+        return
+    for name, app in applications.items():
+        if effective_mode(app, shuffle) == "decommission" and HADOOP_AWS not in app.spark_conf.get(
+                "spark.jars.packages", ""):
+            yield Problem(f"applications.{name}.sparkConf", f"its executors write decommissioned blocks to {path} "
+                          f"(platform.shuffle.decommission.fallbackStoragePath) but {STOCK_IMAGE} has no hadoop-aws; "
+                          f"add spark.jars.packages: {HADOOP_AWS} and spark.jars.ivy: /tmp/.ivy2, use an image that "
+                          "carries it, or a fallback folder on a ReadWriteMany data volume", show_got=False)
 
 
 def _credential_problems(creds: Any) -> Iterator[Problem]:
@@ -570,6 +630,8 @@ def stack_problems(sections: Mapping[str, Any], applications: Mapping[str, Appli
         yield from _s3a_problems(spark, platform, applications)
     if cluster is not None and platform is not None:
         yield from _shared_claim_problems(cluster, platform, applications)
+        if spark is not None:
+            yield from _fallback_s3a_problems(cluster, spark, platform, applications)
     yield from _credential_problems(secrets.get("objectStoreCredentials"))
 
 

@@ -20,6 +20,7 @@ from infra.secrets import Secrets
 from infra.spark.application import Application, ApplicationArgs
 from infra.spark.builder import ApplicationEnvironment
 from infra.spark.placement import Placement
+from infra.spark.shuffle import platform_shuffle
 
 
 def commands(cfg: StackConfig) -> dict[str, str]:
@@ -72,6 +73,7 @@ def build_stack(cfg: StackConfig, secrets: Secrets) -> dict[str, Any]:
         spark_conf=platform.spark_conf,
         data_generation=platform.data_generation,
         driver_needs_data=platform.event_logs_on_data_volume,
+        shuffle=platform_shuffle(cfg.cluster.kind, cfg.platform.shuffle),
     )
     for name, app in cfg.applications.items():
         team = platform.teams[app.team] if app.team else None

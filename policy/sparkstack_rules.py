@@ -28,6 +28,7 @@ from spec_rules import (
     check_pull_policy,
     check_schedule_overlap,
     check_shuffle_partitions,
+    check_shuffle_service,
     check_webhook_admits,
 )
 from spec_values import AppView, UndecidedError, UnreadableError, as_mapping, show
@@ -156,6 +157,15 @@ RULES: tuple[Rule, ...] = (
         severity="high",
         remediation="Use the typed dynamicAllocation (it turns shuffle tracking on), and no sparkConf that turns "
                     "dynamic allocation on without tracking.",
+    ),
+    Rule(
+        "spark-no-shuffle-service",
+        "No external shuffle service settings (Kubernetes has none), and Celeborn's shuffle manager kept where "
+        "an application uses Celeborn with dynamic allocation.",
+        "mandatory", "application", check_shuffle_service,
+        severity="high",
+        remediation="Remove spark.kubernetes.shuffle.service.* and spark.shuffle.service.enabled; use "
+                    "platform.shuffle.mode: decommission.",
     ),
     Rule(
         "spark-operator-admits-sparkconf",

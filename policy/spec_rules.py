@@ -370,6 +370,34 @@ def check_dynamic_allocation(view: AppView, config: Mapping[str, Any]) -> list[s
     ]
 
 
+# The retired Spark-on-Kubernetes fork's shuffle-service keys (no Spark 4.0.4 jar reads them) and the class prefix of
+# Apache Celeborn's Spark shuffle managers (client-spark: org.apache.spark.shuffle.celeborn.SparkShuffleManager).
+FORK_SHUFFLE_SERVICE = "spark.kubernetes.shuffle.service."
+CELEBORN_MANAGER = "org.apache.spark.shuffle.celeborn."
+
+
+def check_shuffle_service(view: AppView, config: Mapping[str, Any]) -> list[str]:
+    """Kubernetes has no external shuffle service: the fork's `spark.kubernetes.shuffle.service.*` keys do nothing
+    and `spark.shuffle.service.enabled=true` makes executors fail to register with a service that is not there.
+    An application set up for Celeborn (`spark.celeborn.*` keys) with dynamic allocation on needs Celeborn's
+    shuffle manager: with another one its shuffle stays on the executors that dynamic allocation removes."""
+    found = [f"{view.where(key)} is a key of the retired Spark-on-Kubernetes fork; no Spark 4 jar reads it. Fix: "
+             "remove it and use platform.shuffle.mode: decommission (shuffle blocks migrate off an executor that "
+             "is told to stop)." for key in view.conf_keys(FORK_SHUFFLE_SERVICE)]
+    if view.conf_flag("spark.shuffle.service.enabled", False):
+        found.append(f"spark.shuffle.service.enabled is true ({view.where('spark.shuffle.service.enabled')}) but "
+                     "Kubernetes has no external shuffle service. Fix: remove it; use shuffle tracking or "
+                     "platform.shuffle.mode: decommission.")
+    if view.conf_keys("spark.celeborn.") and view.conf_flag("spark.dynamicAllocation.enabled", False):
+        manager = view.conf("spark.shuffle.manager") or "sort (Spark's default)"
+        if not manager.startswith(CELEBORN_MANAGER):
+            found.append(f"the application is set up for Celeborn (spark.celeborn.* keys) with dynamic allocation "
+                         f"on, but spark.shuffle.manager is {manager} ({view.where('spark.shuffle.manager')}). "
+                         f"Fix: remove the override so Celeborn's shuffle manager ({CELEBORN_MANAGER}"
+                         "SparkShuffleManager) keeps shuffle data off the executors dynamic allocation removes.")
+    return found
+
+
 # internal/webhook/sparkconf_validator.go (operator v2.5.2): the sparkConf keys its validating webhook refuses,
 # with its reasons; a namespace key must equal the application's namespace.
 DENIED_SPARK_CONF = {

@@ -112,8 +112,8 @@ CASES: list[tuple[str, dict[str, Any], str, str, dict[str, Any]]] = [
     ("conf turns off shuffle tracking", app_with("sparkConf", {"spark.dynamicAllocation.shuffleTracking.enabled":
                                                                 False}),
      f"{APP}.sparkConf.spark.dynamicAllocation.shuffleTracking.enabled", "shuffle service",
-     app_with("sparkConf", {"spark.dynamicAllocation.shuffleTracking.enabled": False,
-                            "spark.shuffle.service.enabled": True})),
+     dev_with("applications", "sales-etl.sparkConf", {"spark.dynamicAllocation.shuffleTracking.enabled": False},
+              "applications", "sales-etl.dynamicAllocation.enabled", False)),
     ("conf value is a list", app_with("sparkConf", {"spark.jars.packages": ["a", "b"]}),
      f"{APP}.sparkConf.spark.jars.packages", "single value", app_with("sparkConf", {"spark.jars.packages": "a,b"})),
     ("conf value is a mapping", app_with("sparkConf", {"spark.x": {"y": 1}}), f"{APP}.sparkConf.spark.x",

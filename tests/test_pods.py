@@ -146,6 +146,25 @@ def test_the_data_claim_reaches_exactly_the_pods_that_use_it(plan: Path) -> None
             assert uses == (role in expected), f"{name} {role}: mounts {sorted(mounts)}, claims {sorted(claims)}"
 
 
+def test_decommissioning_executors_get_sparks_pre_stop_hook_and_time_to_migrate(plan: Path) -> None:
+    """dev runs on kind (shuffle mode local): Kubernetes' defaults. existing and teams default to decommission: Spark's
+    builder adds the preStop hook running /opt/decom.sh (spark.kubernetes.decommission.script's default) and the
+    webhook copies the 120 s grace period (platform.shuffle.decommission.gracePeriodSeconds' default); the driver
+    is never decommissioned."""
+    decommissions = {"dev": False, "existing": True, "teams": True}[plan.name]  # by each stack's cluster.kind
+    for name, _, pods in runs(plan):
+        executor, driver = pods["executor"], pods["driver"]
+        hook = spark_container(executor, "executor").get("lifecycle", {}).get("preStop")
+        grace = executor["spec"].get("terminationGracePeriodSeconds")
+        if decommissions:
+            assert hook == {"exec": {"command": ["/opt/decom.sh"]}}, name
+            assert grace == 120, name
+        else:
+            assert hook is None and grace is None, name
+        assert "lifecycle" not in spark_container(driver, "driver"), name
+        assert driver["spec"].get("terminationGracePeriodSeconds") is None, name
+
+
 def test_memory_request_is_memory_plus_effective_overhead(plan: Path) -> None:
     for name, spec, pods in runs(plan):
         for role in ROLES:

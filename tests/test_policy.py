@@ -181,6 +181,16 @@ VIOLATIONS: list[tuple[str, Mutation, str]] = [
                                               conf("spark.dynamicAllocation.enabled", "true"),
                                               conf("spark.dynamicAllocation.shuffleTracking.enabled", "false")),
      "shuffle tracking"),
+    # an external shuffle service that Kubernetes does not have, or Celeborn without its shuffle manager
+    ("spark-no-shuffle-service", conf("spark.kubernetes.shuffle.service.name", "shuffle"),
+     "sparkConf.spark.kubernetes.shuffle.service.name is a key of the retired Spark-on-Kubernetes fork"),
+    ("spark-no-shuffle-service", conf("spark.shuffle.service.enabled", "true"),
+     "Kubernetes has no external shuffle service"),
+    ("spark-no-shuffle-service", both(conf("spark.celeborn.master.endpoints", "celeborn-master-0:9097"),
+                                      conf("spark.shuffle.manager", "sort")),
+     "spark.shuffle.manager is sort"),
+    ("spark-no-shuffle-service", conf("spark.celeborn.master.endpoints", "celeborn-master-0:9097"),
+     "spark.shuffle.manager is sort (Spark's default)"),
 ]
 
 
@@ -237,6 +247,13 @@ VALID: list[tuple[str, Mutation]] = [
                                               conf("spark.dynamicAllocation.shuffleTracking.enabled", "false"))),
     ("spark-dynamic-allocation-shuffle", both(set_path("dynamicAllocation", None),
                                               conf("spark.dynamicAllocation.enabled", "true"))),  # Spark >= 3.4
+    ("spark-no-shuffle-service", conf("spark.shuffle.service.enabled", "false")),
+    ("spark-no-shuffle-service", conf("spark.kubernetes.executor.decommissionLabel", "decommissioning")),
+    ("spark-no-shuffle-service", both(conf("spark.celeborn.master.endpoints", "celeborn-master-0:9097"),
+                                      conf("spark.shuffle.manager",
+                                           "org.apache.spark.shuffle.celeborn.SparkShuffleManager"))),
+    ("spark-no-shuffle-service", both(conf("spark.celeborn.master.endpoints", "celeborn-master-0:9097"),
+                                      set_path("dynamicAllocation", {"enabled": False}))),
 ]
 
 

@@ -124,7 +124,7 @@ def maximal_spec() -> SparkApplicationSpec:
         spark_conf={"spark.sql.adaptive.enabled": "true"},
         hadoop_conf={"fs.s3a.path.style.access": "true"},
         driver=DriverSpec(**pod),
-        executor=ExecutorSpec(**pod, instances=2),
+        executor=ExecutorSpec(**pod, instances=2, termination_grace_period_seconds=120),
         volumes=[
             Volume(name="data", persistent_volume_claim=PersistentVolumeClaimSource(
                 claim_name="d", read_only=False)),

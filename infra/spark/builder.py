@@ -11,6 +11,7 @@ from infra.config import (
     ApplicationConfig,
     DriverConfig,
     ExecutorConfig,
+    ShuffleConfig,
     StorageConfig,
     uses_data_volume,
 )
@@ -45,6 +46,7 @@ from infra.spark.defaults import (
     spark_pod_security_context,
     spark_security_context,
 )
+from infra.spark.shuffle import effective_mode, executor_grace_period, fallback_on_data_volume, shuffle_spark_conf
 
 # Part of the driver's spec, so a change re-runs the application: new sample data, or a deliberate re-run.
 DATA_GENERATION_ANNOTATION = "sparkstack.io/data-generation"
@@ -65,6 +67,8 @@ class ApplicationEnvironment:
     data_generation: str | None = None
     # The driver writes its event log to the data volume, so it mounts it even when the job's data lives elsewhere.
     driver_needs_data: bool = False
+    # platform.shuffle: the mode every application uses unless it sets its own (infra/spark/shuffle.py).
+    shuffle: ShuffleConfig = field(default_factory=ShuffleConfig)
 
 
 def _pod(app_name: str, role: str, resources: DriverConfig | ExecutorConfig, account: str,
@@ -88,13 +92,16 @@ def application_spec(name: str, app: ApplicationConfig, environment: Application
                      scheduled: bool = False) -> SparkApplicationSpec:
     """The SparkApplication spec of one application, with the platform's defaults under its own settings.
 
-    - sparkConf: the platform's defaults, then `spark.local.dir` on the scratch volume, then the application's own.
+    - sparkConf: the platform's defaults, then `spark.local.dir` on the scratch volume, then what the shuffle mode
+      needs, then the platform's shared settings, then the application's own.
     - Dynamic allocation tracks shuffles (there is no external shuffle service on Kubernetes unless the application
       says so); `executor.instances` is then left out, because Spark would start max(instances, initialExecutors).
     - Volumes: the scripts and the sized scratch volume always; the data claim only in the pods that use it (see
       `uses_data_volume`), so object-storage jobs never wait on a ReadWriteOnce claim held by another node.
     """
-    data = uses_data_volume(app)
+    mode = effective_mode(app, environment.shuffle)
+    reads_data = uses_data_volume(app)
+    data = reads_data or fallback_on_data_volume(mode, environment.shuffle)
     driver_data = data or environment.driver_needs_data
     volumes = [scripts_volume(environment.scripts_config_map),
                scratch_volume(environment.storage.scratch_size_limit, environment.storage.scratch_host_path)]
@@ -102,18 +109,20 @@ def application_spec(name: str, app: ApplicationConfig, environment: Application
         volumes.append(data_volume())
     shared = [scripts_mount(), scratch_mount()]
 
-    spark_conf = {**default_spark_conf(), "spark.local.dir": SCRATCH_MOUNT, **environment.spark_conf}
+    spark_conf = {**default_spark_conf(), "spark.local.dir": SCRATCH_MOUNT,
+                  **shuffle_spark_conf(mode, environment.shuffle), **environment.spark_conf}
     spark_conf.update({k: v for k, v in app.spark_conf.items() if k != SHUFFLE_TRACKING})
     env = [EnvVar.model_validate(e) for e in environment.env]
 
     driver = _pod(name, "driver", app.driver, DRIVER_SA, [*shared, data_mount()] if driver_data else shared, env)
     annotations = {}
-    if data and environment.data_generation:
+    if reads_data and environment.data_generation:
         annotations[DATA_GENERATION_ANNOTATION] = environment.data_generation
     if app.rerun is not None:
         annotations[RERUN_ANNOTATION] = app.rerun
     driver["annotations"] = annotations or None
     executor = _pod(name, "executor", app.executor, EXECUTOR_SA, [*shared, data_mount()] if data else shared, env)
+    executor["termination_grace_period_seconds"] = executor_grace_period(mode, environment.shuffle)
     dynamic = None
     if app.dynamic_allocation.enabled:
         da = app.dynamic_allocation

@@ -203,6 +203,8 @@ class DriverSpec(SparkPodSpec):
 
 class ExecutorSpec(SparkPodSpec):
     instances: PositiveInt32 | None = None
+    # The operator's webhook copies it onto the executor pods (v2.5.2 addTerminationGracePeriodSeconds).
+    termination_grace_period_seconds: Int64 | None = None
 
 
 class DynamicAllocation(SpecModel):

@@ -24,7 +24,7 @@ from tools.doctor.log_summary import JVM_OOM, SPARK_OOM, WANTED, Analysis, first
 
 SEVERITIES = ("critical", "warning", "info")
 REPORT_WIDTH = 110
-CHECKS = ("driver_oom", "executor_oom", "task_failures", "skew", "spill", "gc", "partitions")
+CHECKS = ("driver_oom", "executor_oom", "recomputed_stages", "task_failures", "skew", "spill", "gc", "partitions")
 
 # skew: max/median of a per-task quantity within one stage. 2x and 10x are SparkScope's stage-skew defaults (low and
 # high severity, on task time), which also ignore stages shorter than 30 s; that floor holds here for task time.
@@ -206,6 +206,39 @@ def _check_driver_oom(a: Analysis, log: EventLog, out: list[Finding]) -> None:
     out.append(Finding("driver_oom", severity, None, evidence, advice, summary))
 
 
+def _check_recomputed_stages(a: Analysis, out: list[Finding]) -> None:
+    """Shuffle output lost with an executor and computed again: stage attempts above 0 (after FetchFailed), map
+    tasks resubmitted, and map stages re-run by a later job. One finding for the application: the cure is where
+    shuffle data lives (platform.shuffle.mode), not a stage's code."""
+    retried = sorted({s.stage for s in a.stages if s.attempt > 0})
+    fetch_failed = sum(n for s in a.stages for (kind, _, _), n in s.failures.items() if kind == "FetchFailed")
+    resubmitted = sum(a.resubmitted.values())
+    if not (retried or fetch_failed or resubmitted or a.rerun_map_stages):
+        return
+    rerun_tasks = sum(tasks for _, _, tasks, _ in a.rerun_map_stages)
+    evidence = {"retried_stages": retried, "fetch_failed_attempts": fetch_failed, "resubmitted_tasks": resubmitted,
+                "rerun_map_stages": [{"stage": st, "rerun_of": was, "tasks": n, "partitions": parts}
+                                     for st, was, n, parts in a.rerun_map_stages],
+                "executors_lost_mid_stage": [{"executor": e, "running_stages": st} for e, st in a.lost_mid_stage],
+                "decommission_enabled": a.properties.get("spark.decommission.enabled", "false") == "true"}
+    if evidence["decommission_enabled"]:
+        advice = ("Decommissioning was on, yet shuffle output was lost: the executor went without warning (an OOM "
+                  "kill, a crashed node) or its blocks did not finish migrating. Raise "
+                  "platform.shuffle.decommission.gracePeriodSeconds, add a fallbackStoragePath, and check the "
+                  "executor_oom finding.")
+    else:
+        advice = ("An executor left with shuffle files later stages needed, so Spark recomputed them. Set "
+                  "platform.shuffle.mode: decommission (or applications.<name>.shuffle.mode) so an executor that "
+                  "is evicted, scaled down or reclaimed hands its shuffle blocks to its peers first; on spot nodes "
+                  "add a fallbackStoragePath.")
+    parts = [f"{len(retried)} stage(s) retried" if retried else "",
+             f"{fetch_failed} fetch failure(s)" if fetch_failed else "",
+             f"{resubmitted} map task(s) resubmitted" if resubmitted else "",
+             f"{len(a.rerun_map_stages)} map stage(s) re-run ({rerun_tasks} tasks)" if a.rerun_map_stages else ""]
+    out.append(Finding("recomputed_stages", "warning", retried[0] if len(retried) == 1 else None, evidence, advice,
+                       "shuffle output lost and recomputed: " + ", ".join(p for p in parts if p)))
+
+
 def _check_task_failures(a: Analysis, out: list[Finding]) -> None:
     for s in a.stages:
         if not s.failures:
@@ -292,6 +325,7 @@ def diagnose(log: EventLog, progress: Progress = QUIET) -> tuple[Analysis, list[
     findings: list[Finding] = []
     _check_driver_oom(analysis, log, findings)
     _check_executor_oom(analysis, findings)
+    _check_recomputed_stages(analysis, findings)
     _check_task_failures(analysis, findings)
     _check_skew(analysis, findings)
     _check_spill(analysis, findings)

@@ -110,6 +110,12 @@ class Analysis:
         self.tasks = 0
         self.oom_tasks: list[tuple[int, str, str, str]] = []  # (stage, executor, class, message)
         self.lost_tasks: dict[str, set[int]] = {}  # executor id -> stages with tasks lost on it
+        # Shuffle output lost and recomputed (tools/doctor/diagnosis.py, check "recomputed_stages").
+        self.resubmitted: Counter = Counter()  # stage -> map tasks resubmitted because their output was lost
+        self.rerun_map_stages: list[tuple[int, int, int, int]] = []  # (stage, earlier stage, tasks, partitions)
+        self.lost_mid_stage: list[tuple[str, list[int]]] = []  # (executor, stages running when it was removed)
+        self._done_rdds: dict[frozenset, int] = {}  # RDD ids of a completed stage -> that stage
+        self._stage_rdds: dict[int, frozenset] = {}
 
     def _seen(self, ms: int | None) -> None:
         if isinstance(ms, int) and (self.last_ms is None or ms > self.last_ms):
@@ -124,6 +130,7 @@ class Analysis:
             run = self.running.setdefault((info["Stage ID"], info.get("Stage Attempt ID", 0)), _Running())
             run.name, run.submitted = info.get("Stage Name", ""), info.get("Submission Time")
             self._seen(run.submitted)
+            self._rerun_check(info)
         elif kind == "SparkListenerStageCompleted":
             info = event["Stage Info"]
             self._seen(info.get("Completion Time"))
@@ -145,6 +152,8 @@ class Analysis:
             self._seen(event.get("Timestamp"))
         elif kind == "SparkListenerExecutorRemoved":
             self.executor_cores.pop(event["Executor ID"], None)
+            if self.running:
+                self.lost_mid_stage.append((event["Executor ID"], sorted({k[0] for k in self.running})))
             reason = event.get("Removed Reason", "")
             if oom_kind(reason):
                 self.removed.append((event["Executor ID"], reason))
@@ -161,7 +170,9 @@ class Analysis:
             props = event.get("Spark Properties", {})
             keep = ("spark.master", "spark.sql.adaptive.enabled", "spark.sql.adaptive.skewJoin.enabled",
                     "spark.executor.memory", "spark.executor.memoryOverhead", "spark.driver.memory",
-                    "spark.executor.cores", "spark.executor.instances", "spark.sql.shuffle.partitions")
+                    "spark.executor.cores", "spark.executor.instances", "spark.sql.shuffle.partitions",
+                    "spark.decommission.enabled", "spark.storage.decommission.shuffleBlocks.enabled",
+                    "spark.shuffle.manager")
             self.properties = {k: props[k] for k in keep if k in props}
 
     def _task_end(self, event: dict[str, Any]) -> None:
@@ -172,6 +183,8 @@ class Analysis:
         reason = event.get("Task End Reason", {})
         kind = reason.get("Reason", "Success")
         self._seen(info.get("Finish Time"))
+        if kind == "Resubmitted":  # usually after its stage completed: the executor holding its output is gone
+            self.resubmitted[key[0]] += 1
         if key in self.completed:
             self._late_task(self.completed[key], info, metrics, reason)
             return
@@ -215,8 +228,25 @@ class Analysis:
         if reason.get("Reason", "Success") not in NOT_FAILURES:
             self._failure(summary.stage, summary.failures, summary.failed_tasks, summary.executors_lost, info, reason)
 
+    def _rerun_check(self, info: dict[str, Any]) -> None:
+        """A new stage over the very RDDs of a completed one, running fewer tasks than it has partitions, re-runs
+        the map tasks whose shuffle output was lost: Spark forgets a finished job's stages, so the re-run of a
+        later job gets a new stage id and attempt 0 (seen with tools/dev/shuffle_proof.py's run without
+        decommissioning). A first run computes every partition, so it never matches."""
+        rdds = info.get("RDD Info") or []
+        ids = frozenset(r.get("RDD ID") for r in rdds)
+        self._stage_rdds[info["Stage ID"]] = ids
+        earlier = self._done_rdds.get(ids)
+        partitions = max((r.get("Number of Partitions", 0) for r in rdds), default=0)
+        tasks = info.get("Number of Tasks", 0)
+        if ids and earlier is not None and earlier != info["Stage ID"] and tasks < partitions:
+            self.rerun_map_stages.append((info["Stage ID"], earlier, tasks, partitions))
+
     def _finish_stage(self, info: dict[str, Any]) -> None:
         key = (info["Stage ID"], info.get("Stage Attempt ID", 0))
+        ids = self._stage_rdds.get(key[0])
+        if ids and not info.get("Failure Reason"):
+            self._done_rdds.setdefault(ids, key[0])
         run = self.running.pop(key, _Running())
         submitted, completed = info.get("Submission Time") or run.submitted, info.get("Completion Time")
         summary = self._summarize(key, run, info.get("Stage Name") or run.name,
