@@ -383,7 +383,8 @@ def run(spark: SparkSession, input_spec: str, output: str, max_reject_ratio: flo
             groups = join_spanning_records(spark, groups, files, listing, storage, scratch).coalesce(1).cache()
             counts = Counts.from_tally(T.tally(groups).collect())  # policy: allow-collect (one row per reason)
             first.unpersist()
-        check_header_lines(groups, files, listing)
+        if set(counts.rejected_by_reason) - {T.BLANK_LINE, T.MULTILINE}:  # a header out of place is a reject
+            check_header_lines(groups, files, listing)
         summary.count(counts, max_reject_ratio)
         timer.lap("scan_and_aggregate")
         return _finish(groups, summary, counts, storage, paths, timer)

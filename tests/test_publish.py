@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import time
@@ -80,6 +81,24 @@ def test_an_unreadable_lock_left_by_a_dead_writer_is_stale(spark, tmp_path: Path
     assert note is not None and "unreadable" in note and json.loads(lock.read_text())["run_id"] == "run-a"
     runner.release()
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # no takeover lock or private file left
+
+
+@pytest.mark.spark
+def test_a_full_disk_leaves_no_lock_behind(spark, tmp_path: Path, monkeypatch) -> None:
+    """Item 8: writing the lock fails (no space left): the run fails, and no empty lock blocks the next run."""
+    paths = publish.OutputPaths.for_output(str(tmp_path / "out"), "run-a")
+    runner = publish.Lock(publish.Storage(spark, paths.final), paths)
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(OSError, match="No space left"):
+        runner.acquire()
+    assert list(tmp_path.iterdir()) == [] and not runner.held
+    monkeypatch.undo()
+    assert runner.acquire() is None and runner.held
+    runner.release()
 
 
 @pytest.mark.spark

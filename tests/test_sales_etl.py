@@ -303,6 +303,11 @@ def test_odd_files_match_the_reference(spark, tmp_path: Path) -> None:
     assert sum(n for (f, reason, _), n in rejected.items() if f == "wide.csv") == 1  # item 9: one reject
     assert result.summary.rejected_by_reason["multiline_record"] == 5 + 2  # multiline.csv, and Q-7 to the end
 
+    # The driver streams files through Hadoop too (for s3a:// and hdfs://): the same lines as the reference's.
+    hadoop = etl.sales_input.hadoop_listing(spark)
+    for name in ("bom.csv", "multiline.csv"):
+        assert list(hadoop.lines(f"file:{data / name}")) == ref.physical_lines((data / name).read_bytes())
+
     # Item 11: all 49 files are one text scan, however many header spellings and column orders they have.
     files = etl.sales_input.resolve_input(str(data))
     plan = etl.read_parsed(spark, files)._jdf.queryExecution().optimizedPlan()
