@@ -21,6 +21,7 @@ import argparse
 import contextlib
 import itertools
 import json
+import logging
 import os
 import re
 import sys
@@ -470,6 +471,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, run, and report; the return value is the process exit code."""
     args = parse_args(argv)
+    if not args.verbose:  # a JVM that dies mid-call makes py4j log a traceback; the one-line cause comes below
+        py4j_log = logging.getLogger("py4j")
+        py4j_log.addHandler(logging.NullHandler())
+        py4j_log.propagate = False
     timer = Timer()
     spark, owned = None, False
     try:
