@@ -12,10 +12,12 @@ so the same code serves the local disk, the cluster's volume and object stores (
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from pyspark.sql import SparkSession
@@ -23,6 +25,8 @@ from pyspark.sql import SparkSession
 SUMMARY_FILE = "_summary.json"
 # A lock older than this is taken to be left by a killed run and is taken over (see ``Lock.acquire``).
 STALE_LOCK_SECONDS = 6 * 3600
+# An unreadable lock (or takeover lock) this old has no live writer: a run writes its lock whole at once.
+UNREADABLE_LOCK_SECONDS = 60
 
 
 class OutputError(Exception):
@@ -128,20 +132,59 @@ class Storage:
         finally:
             stream.close()
 
-    def create_new(self, uri: str, text: str) -> bool:
-        """Create a file only if it does not exist yet; False if it does.
+    @contextlib.contextmanager
+    def writer(self, uri: str) -> Iterator[Callable[[bytes], object]]:
+        """A file to write bytes to, a piece at a time (streamed; replaces an existing file)."""
+        if self.local:
+            os.makedirs(os.path.dirname(display(uri)), exist_ok=True)
+            with open(display(uri), "wb") as file:
+                yield file.write
+            return
+        stream, buffer = self._fs.create(self._path(uri), True), bytearray()
 
-        Atomic on a local disk (``O_EXCL``) and on HDFS (the NameNode checks and creates in one step). On S3
-        the existence check and the write are separate requests, so two runs starting in the same instant
-        can both succeed: the lock protects against overlapping runs, not against a simultaneous start.
+        def write(data: bytes) -> None:
+            buffer.extend(data)
+            if len(buffer) >= 1 << 20:
+                stream.write(buffer)
+                buffer.clear()
+        try:
+            yield write
+            stream.write(buffer)
+        finally:
+            stream.close()
+
+    def read_text(self, uri: str) -> str:
+        """A small file's text (undecodable bytes replaced)."""
+        stream = self._fs.open(self._path(uri))
+        try:
+            return bytes(stream.readAllBytes()).decode(errors="replace")
+        finally:
+            stream.close()
+
+    def create_new(self, uri: str, text: str) -> bool:
+        """Create a file holding ``text`` only if it does not exist yet; False if it does.
+
+        On a local disk the text is written to a private file first, which is then hard-linked to the name:
+        ``link`` fails if the name exists, so this is atomic, and the file is never seen empty or half written
+        (a full disk fails the write before the name exists). On HDFS the NameNode checks and creates in one step;
+        a failed write removes the file again. On S3 the existence check and the write are separate requests, so
+        two runs starting in the same instant can both succeed: the lock protects against overlapping runs, not
+        against a simultaneous start.
         """
         if self.local:
+            path = display(uri)
+            private = f"{path}.{os.getpid()}-{time.monotonic_ns()}.tmp"
             try:
-                fd = os.open(display(uri), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+                with open(private, "x") as out:
+                    out.write(text)
+                    out.flush()
+                    os.fsync(out.fileno())
+                os.link(private, path)
             except FileExistsError:
                 return False
-            with os.fdopen(fd, "w") as out:
-                out.write(text)
+            finally:
+                with contextlib.suppress(OSError):
+                    os.unlink(private)
             return True
         if self.exists(uri):
             return False
@@ -153,8 +196,12 @@ class Storage:
             raise
         try:
             stream.write(bytearray(text.encode()))
-        finally:
             stream.close()
+        except Exception:
+            with contextlib.suppress(Exception):
+                stream.close()
+            self.delete(uri)
+            raise
         return True
 
 
@@ -181,43 +228,58 @@ class Lock:
                            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
 
     def _stale(self) -> str | None:
-        """Why the existing lock belongs to no live run (None if it may still be held)."""
+        """Why the existing lock belongs to no live run (None if it may still be held).
+
+        A lock is stale when it is older than ``STALE_LOCK_SECONDS``, when its process is gone (same host), or when
+        it cannot be read (empty or damaged: a full disk, an older version of this job) and was written more than
+        ``UNREADABLE_LOCK_SECONDS`` ago: this job writes its lock whole before the lock's name exists, so no live
+        run's lock stays unreadable.
+        """
         try:
             age = self.storage.age_seconds(self.paths.lock)
+            text = self.storage.read_text(self.paths.lock)
         except Exception:
             return "gone"
         if age > STALE_LOCK_SECONDS:
             return f"older than {STALE_LOCK_SECONDS // 3600} h"
-        if self.storage.local:
-            try:
-                with open(display(self.paths.lock)) as file:
-                    owner = json.load(file)
-            except (OSError, ValueError):
-                return None
-            if owner.get("host") == socket.gethostname() and not _pid_alive(int(owner.get("pid", 0))):
-                return f"its process {owner.get('pid')} on this host has exited"
+        try:
+            owner = json.loads(text)
+            pid = int(owner["pid"])
+        except (ValueError, KeyError, TypeError):
+            if age > UNREADABLE_LOCK_SECONDS:
+                return f"unreadable and written more than {UNREADABLE_LOCK_SECONDS} s ago"
+            return None
+        if owner.get("host") == socket.gethostname() and not _pid_alive(pid):
+            return f"its process {pid} on this host has exited"
         return None
 
     def acquire(self) -> str | None:
         """Take the lock, or raise ``LockedError``; returns a note when a stale lock was taken over.
 
-        A lock whose process is gone (same host) or older than ``STALE_LOCK_SECONDS`` was left by a killed run.
-        It is first renamed away (only one contender's rename can succeed), then created anew.
+        Taking over is serialised by a second lock, ``<lock>.takeover``, created the same exclusive way: only its
+        holder may remove the stale lock, and it checks again that the lock is still stale before it does. So of
+        two runs that both found the same stale lock, the second finds the first one's fresh lock and stops.
+        A takeover lock older than ``UNREADABLE_LOCK_SECONDS`` was left by a run killed while taking over.
         """
         if self.storage.create_new(self.paths.lock, self.owner_text()):
             self.held = True
             return None
-        reason = self._stale()
-        if reason is not None:
-            aside = f"{self.paths.lock}.stale-{self.paths.run_id}"
-            try:
-                self.storage.rename(self.paths.lock, aside)
-                self.storage.delete(aside)
-            except OSError:
-                pass
-            if self.storage.create_new(self.paths.lock, self.owner_text()):
-                self.held = True
-                return f"took over a stale lock {display(self.paths.lock)} ({reason})"
+        if self._stale() is not None:
+            takeover = f"{self.paths.lock}.takeover"
+            got = self.storage.create_new(takeover, self.owner_text())
+            if not got and _age(self.storage, takeover) > UNREADABLE_LOCK_SECONDS:
+                self.storage.delete(takeover)
+                got = self.storage.create_new(takeover, self.owner_text())
+            if got:
+                try:
+                    reason = self._stale()  # again: another run may have taken over since the first look
+                    if reason is not None:
+                        self.storage.delete(self.paths.lock)
+                        if self.storage.create_new(self.paths.lock, self.owner_text()):
+                            self.held = True
+                            return f"took over a stale lock {display(self.paths.lock)} ({reason})"
+                finally:
+                    self.storage.delete(takeover)
         remove = f"rm {display(self.paths.lock)}" if self.storage.local else f"hadoop fs -rm {self.paths.lock}"
         raise LockedError(
             f"another run is writing {display(self.paths.final)} (lock {display(self.paths.lock)}); "
@@ -228,6 +290,13 @@ class Lock:
         if self.held:
             self.storage.delete(self.paths.lock)
             self.held = False
+
+
+def _age(storage: Storage, uri: str) -> float:
+    try:
+        return storage.age_seconds(uri)
+    except Exception:
+        return 0.0
 
 
 def _pid_alive(pid: int) -> bool:

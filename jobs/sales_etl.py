@@ -18,14 +18,18 @@ Exit codes: 0 published, 1 too many rejected rows (or none valid), 2 bad argumen
 from __future__ import annotations
 
 import argparse
-import base64
+import contextlib
+import itertools
 import json
+import logging
+import os
 import re
 import sys
 import time
 import traceback
 import urllib.parse
 import uuid
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
@@ -41,6 +45,7 @@ from sales_input import InputError, InputFile
 
 APP_NAME = "sales-etl"
 REJECTED_DIR = "_rejected"
+SCRATCH_DIR = "_spanning"  # in staging, removed before publishing: lines of records spanning lines
 SUMMARY_FILE = publish.SUMMARY_FILE
 
 EXIT_OK = 0
@@ -51,56 +56,16 @@ EXIT_FAILED = 3  # anything else: output not writable, Spark/JVM failure, a conc
 
 # --------------------------------------------------------------------------------------- extract
 
-
-def read_parsed(spark: SparkSession, files: list[InputFile]) -> DataFrame:
-    """Every line of every file, parsed with its file's column layout (one text scan per layout, unioned).
-
-    Text is read rather than CSV so every line's exact text is kept for the reject output at no extra pass.
-    A file's header line is skipped wherever it appears in that file. ``input_file_name()`` names each
-    line's file without copying it per row, which is cheaper here than the ``_metadata`` column.
-    """
-    by_layout: dict[tuple[str | None, tuple[int, ...]], list[InputFile]] = {}
-    for file in files:
-        by_layout.setdefault((file.header, file.positions), []).append(file)
-    parsed = None
-    for (header, positions), group in by_layout.items():
-        lines = spark.read.text([sales_input.spark_path(f.uri) for f in group]).select(
-            F.col("value").alias("raw"), F.input_file_name().alias("source_file")
-        )
-        if header is not None:
-            lines = lines.where(F.col("raw") != header)
-        layout = T.parse_lines(lines, positions)
-        parsed = layout if parsed is None else parsed.unionByName(layout)
-    assert parsed is not None  # resolve_input never returns an empty list
-    return parsed
+# Local files are read through Hadoop's raw local filesystem. The default, checksummed one looks for a ``.crc``
+# sidecar named after the file, and Hadoop's ``Path`` takes a name with a ``:`` (``a:b.csv``) for a URI with a
+# scheme, so such a file failed mid-scan (``URISyntaxException: Relative path in absolute URI: .a:b.csv.crc``).
+# The options reach the Hadoop configuration of this read only; other schemes ignore them.
+RAW_LOCAL = {"fs.file.impl": "org.apache.hadoop.fs.RawLocalFileSystem", "fs.file.impl.disable.cache": "true"}
+HEADER_LIMIT = 10_000  # rejected lines naming a column that are checked for a header out of place
 
 
-_LINE_BREAK = re.compile(rb"\r\n|\r|\n")
-
-
-def spanning_records(data: bytes, header: bytes | None) -> list[list[bytes]]:
-    """Groups of lines that form one CSV record because a quoted field spans them (unbalanced quotes).
-
-    Lines are split as Hadoop's line reader splits them. A record opens on a line with an odd number of
-    quote characters and closes on the next such line; one left open at the end of the file runs to the end.
-    """
-    lines = _LINE_BREAK.split(data)
-    if lines and lines[-1] == b"":
-        lines.pop()
-    records, current = [], None
-    for line in lines:
-        odd = line.count(b'"') % 2 == 1
-        if current is None:
-            if odd:
-                current = [line]
-        else:
-            current.append(line)
-            if odd:
-                records.append(current)
-                current = None
-    if current is not None:
-        records.append(current)
-    return [[line for line in record if line != header] for record in records]
+def read_lines(spark: SparkSession, uris: list[str]) -> DataFrame:
+    return spark.read.options(**RAW_LOCAL).text([sales_input.spark_path(u) for u in uris])
 
 
 def source_uri(source_file: str) -> str:
@@ -109,37 +74,148 @@ def source_uri(source_file: str) -> str:
     return "file:/" + plain[len("file:///"):] if plain.startswith("file:///") else plain
 
 
-def join_spanning_records(spark: SparkSession, groups: DataFrame, files: list[InputFile]) -> DataFrame:
+def file_for(source_file: str, files: list[InputFile]) -> InputFile:
+    """The input file behind a URI as Spark reports it."""
+    uri = source_uri(source_file)
+    return next((f for f in files if f.uri == uri), None) or next(
+        f for f in files if uri.endswith(f.uri.split(":", 1)[1]))
+
+
+def read_parsed(spark: SparkSession, files: list[InputFile]) -> DataFrame:
+    """Every line of every file, parsed with its file's column layout, in one text scan.
+
+    Text is read rather than CSV so every line's exact text is kept for the reject output at no extra pass.
+    Header lines are skipped (``sales_input.skipped_headers``). When all files share one column order (the
+    usual case, however the headers are spelled) the positions are constants; otherwise each line looks its
+    file's layout up in a small literal map keyed by ``input_file_name()``, which names each line's file without
+    copying it per row (cheaper here than the ``_metadata`` column).
+    """
+    reader = read_lines(spark, [f.uri for f in files])
+    lines = reader.select(F.col("value").alias("raw"), F.input_file_name().alias("source_file"))
+    if len({f.positions for f in files}) == 1:
+        headers = sales_input.skipped_headers(files[0], files)
+        return T.parse_lines(lines.where(~F.col("raw").isin(headers)) if headers else lines, files[0].positions)
+    entries = []
+    for spark_uri in reader.inputFiles():
+        file = file_for(spark_uri, files)
+        headers = sales_input.skipped_headers(file, files) or ["\n"]  # no line contains a line break
+        entries += [F.lit(spark_uri), F.struct(F.array(*map(F.lit, file.positions)).alias("positions"),
+                                               F.array(*map(F.lit, headers)).alias("headers"))]
+    layout = F.create_map(*entries)[F.col("source_file")]
+    lines = lines.select("raw", "source_file", layout.alias("_layout"))
+    lines = lines.where(~F.array_contains(F.col("_layout.headers"), F.col("raw")))
+    return T.parse_lines(lines, F.col("_layout.positions"))
+
+
+RECORD_TEXT_LIMIT = 1 << 20  # bytes of a record spanning lines kept as its raw_line
+
+
+def spanning_lines(lines: Iterable[bytes], headers: set[bytes]) -> Iterator[tuple[int, bytes]]:
+    """``(record number, line)`` for every line of a record that spans lines, in file order, streamed.
+
+    A record spans lines when a line ends inside a quoted field (``sales_input.ends_inside_quotes``); it goes
+    on until a line ends outside one, or to the end of the file. Header lines are not part of the file's
+    records (the scan skipped them).
+    """
+    inside, record = False, -1
+    for line in lines:
+        if line in headers:
+            continue
+        if inside:
+            yield record, line
+            inside = sales_input.ends_inside_quotes(line, True)
+        elif b'"' in line and sales_input.ends_inside_quotes(line, False):
+            record, inside = record + 1, True
+            yield record, line
+
+
+def record_texts(spanning: Iterable[tuple[int, bytes]], write: Callable[[bytes], object]) -> list[tuple[bytes, int]]:
+    """Each record's raw text (its lines joined with ``\\n``, cut after ``RECORD_TEXT_LIMIT`` bytes) and its
+    line count; every member line is handed to ``write`` as it comes, so memory stays bounded by the limit."""
+    records: list[tuple[bytes, int]] = []
+    for number, group in itertools.groupby(spanning, key=lambda item: item[0]):
+        del number
+        parts, size, count, cut = [], 0, 0, False
+        for _, line in group:
+            write(b"#" + line + b"\n")  # '#' keeps a byte-order mark from being the file's first bytes
+            count += 1
+            if size <= RECORD_TEXT_LIMIT:
+                parts.append(line)
+                size += len(line) + 1
+            else:
+                cut = True
+        text = b"\n".join(parts)
+        if cut:
+            text = text[:RECORD_TEXT_LIMIT] + f"\n[... cut: {count:,} lines in all]".encode()
+        records.append((text, count))
+    return records
+
+
+def join_spanning_records(spark: SparkSession, groups: DataFrame, files: list[InputFile],
+                          listing: sales_input.Listing, storage: Storage, scratch: str) -> DataFrame:
     """Make every quoted field that spans lines one rejected record (rare path, only when the scan saw one).
 
-    The scan reads lines, so such a record arrived as several lines. Each affected file is read again whole on
-    the driver, its spanning records are found in order, and ``multiline_correction`` replaces their lines'
-    contributions by one ``multiline_record`` reject each, counted as the lines it spans.
+    The scan reads lines, so such a record arrived as several lines. Each affected file is streamed again on
+    the driver (never held whole in memory): the lines of its spanning records are written to a scratch file
+    that Spark reads back, so ``multiline_correction`` can replace their contributions by one
+    ``multiline_record`` reject each, counted as the lines it spans.
     """
-    by_uri = {f.uri: f for f in files}
     flagged = [r["source_file"] for r in groups.where(F.col("reason") == T.MULTILINE)
                .select("source_file").distinct().collect()]  # policy: allow-collect (a few file names)
-    corrections = []
-    for source_file in sorted(flagged):
-        uri = source_uri(source_file)
-        file = by_uri.get(uri) or next(f for f in files if uri.endswith(f.uri.split(":", 1)[1]))
-        text = spark.read.text(sales_input.spark_path(file.uri), wholetext=True).select(
-            F.base64(F.col("value").cast("binary")).alias("b64")).collect()  # policy: allow-collect (one file)
-        data = b"".join(base64.b64decode(r["b64"]) for r in text)
-        header = file.header.encode() if file.header is not None else None
-        records = spanning_records(data, header)
-        members = [(bytearray(line), source_file) for record in records for line in record]
-        joined = [(bytearray(b"\n".join(record)), source_file, len(record)) for record in records]
-        member_lines = spark.createDataFrame(members, "raw binary, source_file string").select(
-            F.col("raw").cast("string").alias("raw"), "source_file")
+    corrected = groups
+    for number, source_file in enumerate(sorted(flagged)):
+        file = file_for(source_file, files)
+        headers = {h.encode() for h in sales_input.skipped_headers(file, files)}
+        members_uri = f"{scratch}/members-{number}.txt"
+        with storage.writer(members_uri) as write:
+            records = record_texts(spanning_lines(listing.lines(file.uri), headers), write)
+        member_lines = read_lines(spark, [members_uri]).select(
+            F.expr("substring(value, 2)").alias("raw"), F.lit(source_file).alias("source_file"))
+        joined = [(bytearray(text), source_file, count) for text, count in records]
         record_lines = spark.createDataFrame(joined, "raw binary, source_file string, lines long").select(
             F.col("raw").cast("string").alias("raw"), "source_file", "lines")
         member_groups = T.aggregate(T.parse_lines(member_lines, file.positions))
-        corrections.append(T.multiline_correction(member_groups, record_lines))
-    corrected = groups
-    for correction in corrections:
-        corrected = corrected.unionByName(correction)
+        corrected = corrected.unionByName(T.multiline_correction(member_groups, record_lines))
     return T.regroup(corrected)
+
+
+def check_header_lines(groups: DataFrame, files: list[InputFile], listing: sales_input.Listing) -> None:
+    """Stop (exit 2) at a rejected line that names two or more columns: a header that is not its file's first
+    line (a title above it, a second layout appended), under which the rows would be read by the wrong layout."""
+    names = "(?i)(" + "|".join(sales_input.COLUMNS) + ")"
+    candidates = groups.where(~F.col("reason").isin(T.BLANK_LINE, T.MULTILINE)
+                              & F.col("raw").rlike(names)).select("raw", "source_file").limit(HEADER_LIMIT)
+    for row in sorted(candidates.collect()):  # policy: allow-collect (at most HEADER_LIMIT short lines)
+        if not sales_input.looks_like_header(row["raw"]):
+            continue
+        file = file_for(row["source_file"], files)
+        number = next((n for n, line in enumerate(listing.lines(file.uri), start=1)
+                       if line.decode(errors="replace") == row["raw"]), None)
+        where = f"line {number}" if number else "a line"
+        first = "the file has no header" if file.header is None else f"its header is {file.header!r}"
+        raise InputError(
+            f"input file {display(file.uri)}: {where} ({row['raw']!r}) is a header that is not the file's first "
+            f"line, and {first}; its rows would be read with the wrong columns. Put one header on the file's first "
+            "line (blank lines may precede it) and remove the other, or split the file by layout")
+
+
+def damaged_input(exc: BaseException) -> InputError | None:
+    """A scan that failed because an input file ends early or is corrupt (a truncated gzip): the same error as
+    when the damage is found while reading the file's first bytes on the driver."""
+    java = getattr(exc, "java_exception", None)
+    try:
+        chain, cause = [], java
+        while cause is not None and len(chain) < 20:
+            chain.append(cause)
+            cause = cause.getCause()
+        names = {str(c.getClass().getName()) for c in chain}
+        if not names & {"java.io.EOFException", "java.util.zip.ZipException"}:
+            return None
+        found = re.search(r"reading file (\S+?)\.?\s", str(java.getMessage()) + " ")
+        detail = str(chain[-1].toString())
+    except Exception:  # not a Java failure, or the JVM is gone
+        return None
+    return sales_input.damaged(source_uri(found.group(1)), detail) if found else None
 
 
 # ------------------------------------------------------------------------------------------ counts
@@ -257,12 +333,17 @@ def result_tables(outputs: dict[str, DataFrame]) -> str:
 
 def check_overlap(spec: str, paths: OutputPaths) -> None:
     """Refuse an input that is the output's parent, the output itself, or inside it, or that contains it."""
-    root = publish.qualify(sales_input.input_roots(spec))
-    final = paths.final
-    if root in (paths.parent, final) or root.startswith(final + "/") or final.startswith(root + "/"):
+    root, final, parent = (_real(u) for u in (publish.qualify(sales_input.input_roots(spec)), paths.final,
+                                              paths.parent))
+    if root in (parent, final) or root.startswith(final + "/") or final.startswith(root + "/"):
         raise InputError(f"input {spec} overlaps output {display(final)} (the output's parent, the output or "
                          "a directory around it): the run's own staging and failed directories would be read; "
                          "choose an --output outside the input")
+
+
+def _real(uri: str) -> str:
+    """A local location with symlinks resolved (an input that is a link to the output's parent overlaps it)."""
+    return "file:" + os.path.realpath(uri[len("file:"):]) if uri.startswith("file:") else uri
 
 
 def run(spark: SparkSession, input_spec: str, output: str, max_reject_ratio: float,
@@ -271,10 +352,12 @@ def run(spark: SparkSession, input_spec: str, output: str, max_reject_ratio: flo
     timer = timer or Timer()
     paths = OutputPaths.for_output(output, time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8])
     check_overlap(input_spec, paths)
+    listing = sales_input.LOCAL if sales_input.is_local(input_spec) else sales_input.hadoop_listing(spark)
     if files is None:
-        listing = sales_input.LOCAL if sales_input.is_local(input_spec) else sales_input.hadoop_listing(spark)
         files = sales_input.resolve_input(input_spec, listing)
     summary = Summary(input=input_spec, output=display(paths.final), files_read=[display(f.uri) for f in files])
+    summary.notes += [f"read {display(f.uri)} once; the same file is also named "
+                      f"{', '.join(display(a) for a in f.aliases)}" for f in files if f.aliases]
     summary.spark = {"master": spark.sparkContext.master, "version": spark.version}
     storage = Storage(spark, paths.final)
     storage.mkdirs(paths.parent)  # the lock file lives next to the output
@@ -287,11 +370,21 @@ def run(spark: SparkSession, input_spec: str, output: str, max_reject_ratio: flo
         publish.check_output_target(storage, paths)
         # The one scan of the input; everything after works on this small cached result.
         groups = T.aggregate(read_parsed(spark, files)).coalesce(1).cache()
-        counts = Counts.from_tally(T.tally(groups).collect())  # policy: allow-collect (one row per reason)
+        try:
+            counts = Counts.from_tally(T.tally(groups).collect())  # policy: allow-collect (one row per reason)
+        except Exception as exc:
+            problem = damaged_input(exc)
+            if problem is None:
+                raise
+            raise problem from exc
         if counts.rejected_by_reason.get(T.MULTILINE):
-            first, groups = groups, join_spanning_records(spark, groups, files).coalesce(1).cache()
+            scratch = f"{paths.staging}/{SCRATCH_DIR}"
+            first = groups
+            groups = join_spanning_records(spark, groups, files, listing, storage, scratch).coalesce(1).cache()
             counts = Counts.from_tally(T.tally(groups).collect())  # policy: allow-collect (one row per reason)
             first.unpersist()
+        if set(counts.rejected_by_reason) - {T.BLANK_LINE, T.MULTILINE}:  # a header out of place is a reject
+            check_header_lines(groups, files, listing)
         summary.count(counts, max_reject_ratio)
         timer.lap("scan_and_aggregate")
         return _finish(groups, summary, counts, storage, paths, timer)
@@ -323,6 +416,7 @@ def _finish(groups: DataFrame, summary: Summary, counts: Counts, storage: Storag
     wait(writes)  # all of them, so none is still writing if one failed and staging is removed
     for write in writes:
         write.result()
+    storage.delete(f"{paths.staging}/{SCRATCH_DIR}")  # records spanning lines, read back by the scan's groups
     if not any_rejected:
         storage.mkdirs(f"{paths.staging}/{REJECTED_DIR}")  # same layout, without a Spark job
     summary.output_rows = {name: counts.output_rows[name] for name in outputs}
@@ -376,6 +470,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, run, and report; the return value is the process exit code."""
     args = parse_args(argv)
+    if not args.verbose:  # a JVM that dies mid-call makes py4j log a traceback; the one-line cause comes below
+        py4j_log = logging.getLogger("py4j")
+        py4j_log.addHandler(logging.NullHandler())
+        py4j_log.propagate = False
     timer = Timer()
     spark, owned = None, False
     try:
@@ -396,7 +494,8 @@ def main(argv: list[str] | None = None) -> int:
                      EXIT_FAILED, args.verbose)
     finally:
         if spark is not None and owned:
-            spark.stop()
+            with contextlib.suppress(Exception):  # the JVM is already gone (killed, out of memory): reported above
+                spark.stop()
     if result.code != EXIT_OK:
         print(result.summary.to_json(), end="")
         print(failure_message(result.summary), file=sys.stderr)

@@ -13,8 +13,10 @@ import itertools
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
@@ -249,6 +251,101 @@ def test_documented_policies(spark, tmp_path: Path) -> None:
         "bad_amount": 2, "bad_quantity": 2, "bad_encoding": 1}
 
 
+# ------------------------------------------------------------- issue 26: odd files, one run
+
+
+HEADER_SPELLINGS = ["ORDER_ID,City,CATEGORY,Amount,Quantity,DATE",
+                    " order_id , city , category , amount , quantity , date ",
+                    '"order_id","city","category","amount","quantity","date"',
+                    "Order_Id,CITY,Category,AMOUNT,quantity,Date"]
+
+
+def odd_files(directory: Path) -> None:
+    """Every odd-file case of issue 26 that still publishes, in one input directory."""
+    directory.mkdir()
+    for name in ("quotes.csv", "digits.csv", "bom.csv", "spaces_before_header.csv", "nfc.csv", "multiline.csv",
+                 "header_reordered.csv"):
+        shutil.copy(DATA / name, directory / name)
+    (directory / "link.csv").symlink_to(directory / "bom.csv")  # the same file under a second name
+    (directory / "sales:2025-03.csv").write_text(ref.HEADER + "\nC-1,Colon City,Books,9.00,1,2025-03-09\n")
+    wide = ",".join(['"x"'] * 25_000)  # wider than Spark's CSV parser's column cap (20,480)
+    (directory / "wide.csv").write_text(ref.HEADER + f"\n{wide}\nW-1,Wide,Books,1.00,1,2025-01-05\n")
+    for i in range(40):  # many spellings of the same column order
+        header = HEADER_SPELLINGS[i % len(HEADER_SPELLINGS)]
+        header = header.replace("city", "city" + " " * (i // len(HEADER_SPELLINGS)))
+        (directory / f"spelled_{i:02d}.csv").write_text(f"{header}\nS-{i},Spelled,Books,1.00,1,2025-04-01\n")
+
+
+@pytest.mark.spark
+def test_odd_files_match_the_reference(spark, tmp_path: Path) -> None:
+    """Issue 26, items 2-6, 9-11 and 15 in one run: each file's rows as the csv + decimal reference reads them."""
+    data, out = tmp_path / "in", tmp_path / "out"
+    odd_files(data)
+    result = etl.run(spark, str(data), str(out), 1.0)
+    assert result.code == 0
+    expected = ref.expected_results(sorted(data.iterdir()))
+    assert expected["header_error"] is None
+    assert_matches(spark, out, expected)
+    assert sorted(Path(p).name for p in result.summary.files_read) == sorted(expected["files"])
+    assert "link.csv" not in expected["files"] and any("link.csv" in n for n in result.summary.notes)  # item 2
+
+    city = {r[0]: r[1:] for r in read_output(spark, out, "city_revenue")[1]}
+    assert city["Bomtown"][2] == 2  # item 5: the BOM header is a header, and the linked copy is not read twice
+    assert city["São Paulo"][:3] == (Decimal("3.00"), Decimal("1.50"), 2)  # item 15: NFC and NFD are one city
+    assert city["são paulo"][2] == 1  # case stays significant
+    assert city["Colon City"][2] == 1  # item 10
+    assert city["Spelled"][2] == 40 and city["Denver"][2] == 2  # item 11 (and a spaces-only line before a header)
+    cross = {(r[0], r[1]): r[2] for r in read_output(spark, out, "cross_tab")[1]}
+    assert cross[("Austin", 'TV 55" screens')] == Decimal("100.00")  # item 6: a literal quote in a plain field
+    rejected = read_rejected(out)
+    assert rejected[("quotes.csv", "bad_quoting", 'Q-4,"Chicago" IL,Books,3.00,1,2025-01-08')] == 1  # item 4
+    assert sum(n for (f, reason, _), n in rejected.items() if f == "digits.csv" and reason == "bad_amount") == 3
+    assert sum(n for (f, reason, _), n in rejected.items() if f == "wide.csv") == 1  # item 9: one reject
+    assert result.summary.rejected_by_reason["multiline_record"] == 5 + 2  # multiline.csv, and Q-7 to the end
+
+    # The driver streams files through Hadoop too (for s3a:// and hdfs://): the same lines as the reference's.
+    hadoop = etl.sales_input.hadoop_listing(spark)
+    for name in ("bom.csv", "multiline.csv"):
+        assert list(hadoop.lines(f"file:{data / name}")) == ref.physical_lines((data / name).read_bytes())
+
+    # Item 11: all 49 files are one text scan, however many header spellings and column orders they have.
+    files = etl.sales_input.resolve_input(str(data))
+    plan = etl.read_parsed(spark, files)._jdf.queryExecution().optimizedPlan()
+    assert plan.collectLeaves().size() == 1
+
+
+@pytest.mark.spark
+@pytest.mark.parametrize("name, line", [("title_line.csv", 2), ("layout_appended.csv", 3)])
+def test_a_header_out_of_place_stops_the_run(spark, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                             name: str, line: int) -> None:
+    """Item 1: a header below a title line, or a second layout appended, is never read as data: exit 2."""
+    data = inputs(tmp_path, name)
+    assert ref.expected_results([data / name])["header_error"] == (name, line)
+    capsys.readouterr()
+    code = etl.main(["--input", str(data), "--output", str(tmp_path / "out"), "--max-reject-ratio", "1"])
+    err = capsys.readouterr().err.strip()
+    assert code == etl.EXIT_INPUT, err
+    assert len(err.splitlines()) == 1 and name in err and f"line {line} " in err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.spark
+def test_a_damaged_gzip_is_one_error_wherever_the_damage_is(spark, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """Item 12: damage in the first bytes (found on the driver) or deep inside (found by the scan): exit 2."""
+    rows = "".join(f"G-{i},Gzip City,Books,1.00,1,2025-01-05\n" for i in range(20_000))  # about 700 KB
+    for name, keep in (("early.csv.gz", 20), ("late.csv.gz", None)):
+        data = tmp_path / name.split(".")[0]
+        data.mkdir()
+        packed = gzip.compress((ref.HEADER + "\n" + rows).encode())
+        (data / name).write_bytes(packed[:keep or len(packed) - 50])
+        capsys.readouterr()
+        code = etl.main(["--input", str(data), "--output", str(tmp_path / "out"), "--max-reject-ratio", "1"])
+        err = capsys.readouterr().err.strip()
+        assert code == etl.EXIT_INPUT, err
+        assert len(err.splitlines()) == 1 and f"input file {data / name} cannot be read" in err, err
+
+
 # --------------------------------------------------------------------------- clean failures
 
 
@@ -298,6 +395,13 @@ def test_reading_the_outputs_parent_is_refused(spark, tmp_path: Path, capsys: py
     shutil.copy(DATA / "headerless.csv", tmp_path / "sales.csv")
     assert etl.main(["--input", str(tmp_path), "--output", str(tmp_path / "out")]) == etl.EXIT_INPUT
     assert "overlaps output" in capsys.readouterr().err and not (tmp_path / "out").exists()
+    link = tmp_path.parent / f"{tmp_path.name}-link"  # item 14: the same directory through a symlink
+    link.symlink_to(tmp_path)
+    try:
+        assert etl.main(["--input", str(link), "--output", str(tmp_path / "out")]) == etl.EXIT_INPUT
+        assert "overlaps output" in capsys.readouterr().err and not (tmp_path / "out").exists()
+    finally:
+        link.unlink()
 
 
 @pytest.mark.parametrize("make_input, fragment", [
@@ -374,11 +478,62 @@ def run_in_terminal(cmd: list[str], env: dict[str, str]) -> tuple[int, str]:
 
 
 @pytest.mark.spark
-def test_a_configured_master_is_used(tmp_path: Path) -> None:
-    """Only without a configured master does the job pick local[*] (spark-submit's --master wins)."""
-    proc = run_job("--input", str(DATA / "headerless.csv"), "--output", str(tmp_path / "out"),
+def test_a_configured_master_is_used_and_another_process_writes_the_same_rows(spark, tmp_path: Path) -> None:
+    """Only without a configured master does the job pick local[*] (spark-submit's --master wins). Its outputs
+    hold the same rows in the same order as this test process's run (item 13: across two JVMs)."""
+    proc = run_job("--input", str(DATA / "quoting.csv"), "--output", str(tmp_path / "out"), "--max-reject-ratio", "1",
                    env={"PYSPARK_SUBMIT_ARGS": "--master local[1] pyspark-shell"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads((tmp_path / "out" / "_summary.json").read_text())
-    assert summary["spark"]["master"] == "local[1]" and summary["rows_valid"] == 2
+    assert summary["spark"]["master"] == "local[1]" and summary["rows_valid"] == 4
     assert "[Stage " not in proc.stderr  # no progress bar when not on a terminal
+    assert etl.run(spark, str(DATA / "quoting.csv"), str(tmp_path / "here"), 1.0).code == 0
+    for name in OUTPUT_COLUMNS:
+        there, here = (spark.read.parquet(str(tmp_path / o / name)) for o in ("out", "here"))
+        assert there.dtypes == here.dtypes
+        assert [tuple(r) for r in there.collect()] == [tuple(r) for r in here.collect()] != []
+
+
+@pytest.mark.spark
+def test_a_dead_jvm_exits_3_with_one_line(tmp_path: Path) -> None:
+    """Item 7: the JVM killed mid-run gives exit 3 and one line, no traceback, and nothing published."""
+    data = tmp_path / "in"
+    generate_data.main(["--output", str(data), "--files", "1", "--rows-per-file", "300000", "--scale"])
+    proc = subprocess.Popen([sys.executable, str(JOBS / "sales_etl.py"), "--input", str(data), "--output",
+                             str(tmp_path / "out")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "SPARKSTACK_CDS_DIR": "off"})
+    lock = tmp_path / ".out.lock"
+    for _ in range(1200):  # the lock exists once the session runs and the scan is about to start
+        if lock.exists() or proc.poll() is not None:
+            break
+        time.sleep(0.1)
+    assert lock.exists(), proc.communicate(timeout=60)
+    for pid in java_descendants(proc.pid):
+        os.kill(pid, signal.SIGKILL)
+    out, err = proc.communicate(timeout=120)
+    lines = [line for line in err.splitlines() if line.startswith("sales-etl")]
+    assert proc.returncode == 3, err[-3000:]
+    assert len(lines) == 1 and "nothing published" in lines[0], err[-3000:]
+    assert "Traceback" not in err and out == "" and not (tmp_path / "out").exists()
+
+
+def java_descendants(root: int) -> list[int]:
+    """The java processes below ``root`` (PySpark's JVM runs under spark-submit's shell scripts)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            todo.append(child)
+            try:
+                if b"java" in (Path("/proc") / str(child) / "cmdline").read_bytes().split(b"\0")[0]:
+                    found.append(child)
+            except OSError:
+                pass
+    return found

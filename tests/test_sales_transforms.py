@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import random
+import tracemalloc
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
@@ -48,7 +50,15 @@ def fuzzed_lines() -> list[str]:
     quantities = ["3", "+4", "-1", "0", "2.5", "x", "99999999999", " 2 ", '"2"']
     quoted = ['ORD-1,"Chicago, IL",Books,12.50,3,2025-03-04', 'ORD-1,"Chicago, IL",12.50,3,2025-03-04',
               'ORD-1,"Say ""hi""",Toys,1,1,2025-01-31', 'ORD-1,"",Books,1,1,2025-01-31',
-              'ORD-1,"Chicago,Books,1,1,2025-01-31', 'ORD-1,Chicago,Books,1,1,2025-01-31,"x,y"']
+              'ORD-1,"Chicago,Books,1,1,2025-01-31', 'ORD-1,Chicago,Books,1,1,2025-01-31,"x,y"',
+              # issue 26: literal quotes in plain fields, text after a closing quote, other scripts' digits
+              'ORD-1,TV 55" screens,Books,1,1,2025-01-31', 'ORD-1,Chicago,5" x 7",1,1,2025-01-31',
+              'ORD-1,"Chicago" IL,Books,1,1,2025-01-31', 'ORD-1,"Chicago"",Books,1,1,2025-01-31',
+              'ORD-1,"Chicago""x",Books,1,1,2025-01-31', 'ORD-1,"Chi""cago",Books,1,1,2025-01-31',
+              'ORD-1,Chicago,Books,1,1,"2025-01-31"x', '"ORD-1","Chicago","Books","1","1","2025-01-31"',
+              'ORD-1, "Chicago",Books,1,1,2025-01-31', 'ORD-1,""",Books,1,1,2025-01-31',
+              'ORD-1,Chicago,Books,١٢,1,2025-01-31', 'ORD-1,Chicago,Books,１２.5,1,2025-01-31',
+              'ORD-1,Chicago,Books,12,١,2025-01-31', ",".join(['"x"'] * 21_000)]
     return ([variant(5, d) for d in sorted(dates)] + [variant(3, a) for a in amounts]
             + [variant(4, q) for q in quantities] + quoted
             + [",".join(TEMPLATE[:5]), ",".join([*TEMPLATE, "x"]), variant(1, "   "), variant(2, " Toys ")]
@@ -64,7 +74,7 @@ def test_parse_lines_rejects_and_reads_like_the_reference(spark) -> None:
                   if got[line]["reason"] != ref.classify(line)]
     assert not mismatches
     assert {ref.classify(line) for line in lines} >= {None, "multiline_record", "wrong_field_count", "missing_value",
-                                                      "bad_amount", "bad_quantity", "bad_date"}
+                                                      "bad_amount", "bad_quantity", "bad_date", "bad_quoting"}
     for line in lines:  # valid lines: the same values as the csv + decimal reading
         if ref.classify(line) is None:
             want = ref.parsed(line, tuple(range(6)))
@@ -142,10 +152,68 @@ def test_header_layouts(tmp_path: Path) -> None:
     with pytest.raises(sales_input.InputError, match="repeated city"):
         layout("file:/x.csv", "order_id,city,city,amount,quantity,date")
     assert sales_input.first_line(b"\r\n\nhead,er\r\nrow") == "head,er"
+    assert sales_input.first_line(b"\xef\xbb\xbf  \n \nhead,er\nrow") == "head,er"  # spaces-only lines are blank
     assert sales_input.spark_path("file:/d/a[1]{b}*?.csv") == r"file:/d/a\[1\]\{b\}\*\?.csv"
 
 
 def test_spanning_records_are_found_in_order() -> None:
-    data = b'h\r\nA,"x\r\ny",1\r\nB\r\nC,"p\n\nq\nr",2\nD,"open\nE\n'
-    assert etl.spanning_records(data, b"h") == [[b'A,"x', b'y",1'], [b'C,"p', b"", b"q", b'r",2'],
-                                                [b'D,"open', b"E"]]
+    data = b'h\r\nA,"x\r\ny",1\r\nB\r\nC,"p\n\nq\nr",2\nD,TV 55" x,"a""\nb",3\nE,"c"d,"e\nf"\nG,"open\nH\n'
+    lines = list(sales_input.iter_lines([data[i:i + 5] for i in range(0, len(data), 5)]))  # chunks cut anywhere
+    assert lines == ref.physical_lines(data)
+    written: list[bytes] = []
+    records = etl.record_texts(etl.spanning_lines(lines, {b"h"}), written.append)
+    assert records == [(b'A,"x\ny",1', 2), (b'C,"p\n\nq\nr",2', 4), (b'D,TV 55" x,"a""\nb",3', 2),
+                       (b'E,"c"d,"e\nf"', 2), (b'G,"open\nH', 2)]
+    assert b"".join(written).count(b"\n") == 12 and all(w.startswith(b"#") for w in written)
+    expected = []  # the reference's records, from its own state machine
+    body = [line for line in lines if line != b"h"]
+    i = 0
+    while i < len(body):
+        span = ref.read_record(body, i)[0]
+        if span > 1:
+            expected.append((b"\n".join(body[i:i + span]), span))
+        i += span
+    assert records == expected
+
+
+def test_records_spanning_lines_are_found_with_bounded_memory(tmp_path: Path) -> None:
+    """Item 7: a large file with one quoted line break is streamed, never held whole (the JVM ran out of memory)."""
+    path = tmp_path / "big.csv"
+    row = b"X-1,Austin,Books,1.00,1,2025-01-05\n"
+    with path.open("wb") as file:
+        file.write(ref.HEADER.encode() + b'\nL-1,"New\nYork",Books,1.00,1,2025-01-05\n')
+        for _ in range(40):
+            file.write(row * 30_000)  # about 40 MB in all
+    written = 0
+
+    def sink(data: bytes) -> None:
+        nonlocal written
+        written += len(data)
+
+    tracemalloc.start()
+    try:
+        records = etl.record_texts(etl.spanning_lines(sales_input.LOCAL.lines(f"file:{path}"), set()), sink)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert records == [(b'L-1,"New\nYork",Books,1.00,1,2025-01-05', 2)] and written == 41
+    assert peak < 12 * 2**20, peak  # the file is 40 MB
+
+    # A quote left open swallows the rest of the file: its raw text is cut, its lines all counted.
+    with path.open("ab") as file:
+        file.write(b'L-2,"open\n' + row * 60_000)
+    records = etl.record_texts(etl.spanning_lines(sales_input.LOCAL.lines(f"file:{path}"), set()), sink)
+    assert records[1][1] == 60_001 and len(records[1][0]) < etl.RECORD_TEXT_LIMIT + 100
+    assert records[1][0].endswith(b"[... cut: 60,001 lines in all]")
+
+
+def test_files_are_read_once_by_identity(tmp_path: Path) -> None:
+    """Item 2: a symlink or hard link beside its target is the same file; a copy is another file."""
+    (tmp_path / "b.csv").write_text(ref.HEADER + "\nA-1,X,Y,1.00,1,2025-01-05\n")
+    (tmp_path / "a.csv").symlink_to(tmp_path / "b.csv")
+    os.link(tmp_path / "b.csv", tmp_path / "c.csv")
+    (tmp_path / "d.csv").write_bytes((tmp_path / "b.csv").read_bytes())
+    files = sales_input.resolve_input(str(tmp_path))
+    assert [(Path(f.uri).name, [Path(a).name for a in f.aliases]) for f in files] == [
+        ("a.csv", ["b.csv", "c.csv"]), ("d.csv", [])]
+    assert [p.name for p in ref.distinct_files(list(tmp_path.iterdir()))] == ["a.csv", "d.csv"]
