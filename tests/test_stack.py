@@ -83,6 +83,18 @@ def test_every_kubernetes_object_sits_in_the_platform_or_its_application(dev: Re
             assert platform.urn in owners, f"{res.type} {res.name} is not in the Platform component"
 
 
+def test_every_namespaced_object_names_its_namespace(dev: Recording) -> None:
+    """Without one, the provider puts an object in its default namespace, where nothing of ours looks for it."""
+    cluster_scoped = {NS, "kubernetes:scheduling.k8s.io/v1:PriorityClass"}
+    for res in k8s_resources(dev):
+        if res.type in cluster_scoped:
+            continue
+        inputs = res.plain_inputs
+        namespace = inputs["namespace"] if res.type == RELEASE else inputs["metadata"].get("namespace")
+        expected = "spark-operator" if res.type == RELEASE else "spark-jobs"
+        assert namespace == expected, f"{res.type} {res.name} is in {namespace!r}"
+
+
 def test_every_kubernetes_resource_uses_the_one_explicit_provider(dev: Recording) -> None:
     provider = dev.one(PROVIDER)
     for res in k8s_resources(dev):

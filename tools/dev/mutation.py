@@ -46,7 +46,7 @@ PACKAGES = {
     "infra": Package(("infra/",), (
         "tests/test_values.py", "tests/test_config.py", "tests/test_stack.py", "tests/test_application.py",
         "tests/test_spark_spec.py", "tests/test_network_policy.py", "tests/test_kind_cluster.py",
-        "tests/test_manifests.py", "tests/test_pod_security.py"), 85.0),
+        "tests/test_manifests.py", "tests/test_pod_security.py", "tests/test_teams.py", "tests/test_shuffle.py"), 85.0),
     "policy": Package(("policy/",), ("tests/test_policy.py",), 85.0),
     "jobs": Package(("jobs/",), (
         "tests/test_sales_transforms.py", "tests/test_sales_etl.py", "tests/test_publish.py",
