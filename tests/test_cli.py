@@ -18,6 +18,9 @@ ROOT = Path(__file__).resolve().parent.parent
 SPARKSTACK = Path(sys.executable).parent / "sparkstack"
 # What the issue asks for, written out here rather than read from tools/cli.py.
 SUBCOMMANDS = ["plan", "rehearse", "doctor", "history", "run", "cluster"]
+# The stack files beside the program, as `pulumi stack ls` would find them for this project.
+KNOWN_STACKS = ", ".join(sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml")
+                                for p in ROOT.glob("Pulumi.*.yaml")))
 OLD_ENTRY_POINTS = ["tools.plan", "tools.rehearse", "tools.doctor", "tools.history_server", "tools.local_run"]
 
 
@@ -78,7 +81,7 @@ def test_plan_refuses_an_unknown_stack_and_names_the_known_ones(tmp_path: Path) 
     result = sparkstack("plan", "--stack", "prod", "--out", str(tmp_path))
     assert result.returncode == 2
     assert result.stderr.splitlines() == [f"plan prod: nothing written: no Pulumi.prod.yaml in {ROOT}; --stack takes "
-                                          "one of: dev, existing"]
+                                          f"one of: {KNOWN_STACKS}"]
     assert not (tmp_path / "prod").exists()
 
 
@@ -205,4 +208,4 @@ def test_progress_goes_to_a_terminal_and_is_cleared(tmp_path: Path) -> None:
     text = seen.decode()
     assert text.startswith("\r\x1b[Kplan prod: running the program under the mock engine\r\x1b[K")
     assert text.endswith("plan prod: nothing written: no Pulumi.prod.yaml in " + str(ROOT) + "; --stack takes one of: "
-                         "dev, existing\r\n")  # the terminal turns \n into \r\n
+                         f"{KNOWN_STACKS}\r\n")  # the terminal turns \n into \r\n
