@@ -10,8 +10,9 @@ reuses mutmut's results for code that did not change. mutmut maps tests to funct
 process, so each package lists the tests that call its code directly; code reached only through a subprocess
 (the policy pack over gRPC, spark-submit) shows up as "no tests" unless an in-process test also calls it.
 
-    scripts/mutation.sh infra doctor                  # or no argument: every package (hours on 2 cores)
-    scripts/mutation.sh infra --only 'infra.values.*'  # one module's mutants (about 20 a minute)
+    scripts/mutation.sh infra doctor                  # or no argument: every package (many hours on 2 cores)
+    scripts/mutation.sh infra --only 'infra.values.*'  # one module's mutants (pure rules: about 20 a minute;
+                                                      # code the Pulumi program runs: about 4)
     scripts/mutation.sh --json policy                 # machine-readable: scores and survivors
 """
 
@@ -38,7 +39,7 @@ _NEVER = ("tests/test_real_engines.py", "tests/test_e2e.py")
 class Package:
     sources: tuple[str, ...]
     tests: tuple[str, ...]
-    # What the README promises this package's score is at least (issue 24's aim).
+    # The score this package should reach (issue 24's aim); the command exits 1 below it.
     aim: float
 
 
