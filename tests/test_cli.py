@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.terminal import read_until_closed
+
 ROOT = Path(__file__).resolve().parent.parent
 SPARKSTACK = Path(sys.executable).parent / "sparkstack"
 # What the issue asks for, written out here rather than read from tools/cli.py.
@@ -193,16 +195,7 @@ def test_progress_goes_to_a_terminal_and_is_cleared(tmp_path: Path) -> None:
     proc = subprocess.Popen([str(SPARKSTACK), "plan", "--stack", "prod", "--out", str(tmp_path)],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=terminal, env=environment, text=True)
     os.close(terminal)
-    seen = b""
-    while True:
-        try:
-            chunk = os.read(controller, 4096)
-        except OSError:  # EIO once the child side is closed
-            break
-        if not chunk:
-            break
-        seen += chunk
-    os.close(controller)
+    seen = read_until_closed(controller)
     out, _ = proc.communicate(timeout=300)
     assert proc.returncode == 2 and out == ""
     text = seen.decode()

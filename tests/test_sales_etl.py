@@ -25,6 +25,7 @@ import pytest
 
 from tests import sales_reference as ref
 from tests.job_modules import load_job
+from tests.terminal import read_until_closed
 
 REPO = Path(__file__).resolve().parent.parent
 JOBS = REPO / "jobs"
@@ -464,17 +465,8 @@ def run_in_terminal(cmd: list[str], env: dict[str, str]) -> tuple[int, str]:
     controller, terminal = os.openpty()
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=terminal, stderr=terminal, env=env, cwd=REPO)
     os.close(terminal)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(controller, 65536)
-        except OSError:  # EIO once the child side is closed
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(controller)
-    return proc.wait(timeout=300), b"".join(chunks).decode(errors="replace")
+    output = read_until_closed(controller)
+    return proc.wait(timeout=300), output.decode(errors="replace")
 
 
 @pytest.mark.spark
