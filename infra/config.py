@@ -21,9 +21,6 @@ from infra.cluster.kind import validate_kind_props
 from infra.conventions import DATA_MOUNT, PRIORITY_CLASSES
 from infra.spark.shuffle import (
     application_shuffle_problems,
-    effective_mode,
-    fallback_on_data_volume,
-    platform_shuffle,
     shuffle_config_problems,
 )
 from infra.values import (
@@ -539,100 +536,10 @@ class StackConfig(Model):
     teams: dict[str, TeamConfig] = {}
 
 
-_CREDENTIAL_KEYS = ("accessKeyId", "secretAccessKey")
-
-
 def uses_data_volume(app: ApplicationConfig) -> bool:
     """An application uses the data volume when an argument or setting names a path on it."""
     values = [*app.arguments, *app.spark_conf.values()]
     return any(v == DATA_MOUNT or v.startswith((f"{DATA_MOUNT}/", f"file://{DATA_MOUNT}/")) for v in values)
-
-
-def _shared_claim_problems(cluster: ClusterConfig, platform: PlatformConfig,
-                           applications: Mapping[str, ApplicationConfig]) -> Iterator[Problem]:
-    """A ReadWriteOnce claim attaches to one node: pods of other nodes wait in ContainerCreating (Multi-Attach),
-    and Spark's allocation timeout does not fire for Pending executors. kind's local-path volumes are pinned to
-    their node, which schedules every user there, so only existing clusters need a ReadWriteMany claim."""
-    if cluster.kind != "existing" or platform.storage.access_mode == "ReadWriteMany":
-        return
-    shuffle = platform_shuffle(cluster.kind, platform.shuffle)
-    users = [n for n, a in applications.items()
-             if uses_data_volume(a) or fallback_on_data_volume(effective_mode(a, shuffle), shuffle)]
-    if platform.history.enabled and platform.history.on_data_volume:
-        users.append("the History Server")
-    if users:
-        yield Problem("platform.storage.accessMode", f"the data claim is used by {', '.join(users)}; pods on other "
-                      "nodes cannot attach a ReadWriteOnce claim; set "
-                      "ReadWriteMany (with a storage class that offers it) or keep data and event logs in object "
-                      "storage (s3a://...)", platform.storage.access_mode)
-
-
-def _s3a_problems(spark: SparkConfig, platform: PlatformConfig,
-                  applications: Mapping[str, ApplicationConfig]) -> Iterator[Problem]:
-    """The stock image fails at the first s3a:// call (no S3AFileSystem class): say so before deploying."""
-    if spark.image.partition(":")[0] != STOCK_IMAGE:
-        return  # a custom image is expected to carry hadoop-aws (see docs/object-storage.md)
-    for name, app in applications.items():
-        if app.uses_s3a and HADOOP_AWS not in app.spark_conf.get("spark.jars.packages", ""):
-            yield Problem(f"applications.{name}.sparkConf", f"reads or writes s3a:// but {STOCK_IMAGE} has no "
-                          f"hadoop-aws; add spark.jars.packages: {HADOOP_AWS} and spark.jars.ivy: /tmp/.ivy2 "
-                          "(each driver downloads it), or use an image that carries it", show_got=False)
-    history = platform.history
-    if history.enabled and history.log_directory.startswith("s3a://"):
-        yield Problem("platform.history.logDirectory", f"the History Server cannot fetch hadoop-aws and {STOCK_IMAGE} "
-                      "lacks it; use an image that carries it (spark.image) or keep event logs on a ReadWriteMany "
-                      "data volume", history.log_directory)
-
-
-def _fallback_s3a_problems(cluster: ClusterConfig, spark: SparkConfig, platform: PlatformConfig,
-                           applications: Mapping[str, ApplicationConfig]) -> Iterator[Problem]:
-    """Decommissioning executors write to s3a:// fallback storage through hadoop-aws, which the stock image lacks."""
-    shuffle = platform_shuffle(cluster.kind, platform.shuffle)
-    path = shuffle.decommission.fallback_storage_path or ""
-    if not path.startswith("s3a://") or spark.image.partition(":")[0] != STOCK_IMAGE:
-        return
-    for name, app in applications.items():
-        if effective_mode(app, shuffle) == "decommission" and HADOOP_AWS not in app.spark_conf.get(
-                "spark.jars.packages", ""):
-            yield Problem(f"applications.{name}.sparkConf", f"its executors write decommissioned blocks to {path} "
-                          f"(platform.shuffle.decommission.fallbackStoragePath) but {STOCK_IMAGE} has no hadoop-aws; "
-                          f"add spark.jars.packages: {HADOOP_AWS} and spark.jars.ivy: /tmp/.ivy2, use an image that "
-                          "carries it, or a fallback folder on a ReadWriteMany data volume", show_got=False)
-
-
-def _credential_problems(creds: Any) -> Iterator[Problem]:
-    if creds is None:
-        return
-    if not isinstance(creds, Mapping):
-        yield Problem("objectStoreCredentials", "must be a mapping with accessKeyId and secretAccessKey",
-                      show_got=False)
-        return
-    for key in creds:
-        if key not in _CREDENTIAL_KEYS:
-            yield Problem(f"objectStoreCredentials.{key}", f"unknown key; valid keys: {', '.join(_CREDENTIAL_KEYS)}",
-                          show_got=False)
-    for key in _CREDENTIAL_KEYS:
-        if not isinstance(creds.get(key), str) or not creds.get(key):
-            yield Problem(f"objectStoreCredentials.{key}", "is missing; set it with `pulumi config set --secret "
-                          f"--path 'sparkstack:objectStoreCredentials.{key}' ...`", show_got=False)
-
-
-def stack_problems(sections: Mapping[str, Any], applications: Mapping[str, ApplicationConfig],
-                   secrets: Mapping[str, Any]) -> Iterator[Problem]:
-    """Rules that span sections, over the sections that parsed (None where a section did not)."""
-    cluster, platform, spark = sections.get("cluster"), sections.get("platform"), sections.get("spark")
-    if cluster is not None:
-        yield from cluster.problems(kubeconfig_set=secrets.get("kubeconfig") is not None)
-    for section in ("platform", "spark", "generator"):
-        if sections.get(section) is not None:
-            yield from sections[section].problems()
-    if spark is not None and platform is not None:
-        yield from _s3a_problems(spark, platform, applications)
-    if cluster is not None and platform is not None:
-        yield from _shared_claim_problems(cluster, platform, applications)
-        if spark is not None:
-            yield from _fallback_s3a_problems(cluster, spark, platform, applications)
-    yield from _credential_problems(secrets.get("objectStoreCredentials"))
 
 
 def config_error(lines: Iterable[str]) -> ConfigError:

@@ -27,8 +27,8 @@ from infra.config import (
     StackConfig,
     TeamConfig,
     config_error,
-    stack_problems,
 )
+from infra.config_rules import stack_problems
 from infra.fit import team_problems
 
 SECTIONS = ("cluster", "platform", "spark", "generator", "applications", "teams")

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import itertools
 import json
 import logging
 import os
@@ -29,7 +28,6 @@ import time
 import traceback
 import urllib.parse
 import uuid
-from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
@@ -107,50 +105,6 @@ def read_parsed(spark: SparkSession, files: list[InputFile]) -> DataFrame:
     return T.parse_lines(lines, F.col("_layout.positions"))
 
 
-RECORD_TEXT_LIMIT = 1 << 20  # bytes of a record spanning lines kept as its raw_line
-
-
-def spanning_lines(lines: Iterable[bytes], headers: set[bytes]) -> Iterator[tuple[int, bytes]]:
-    """``(record number, line)`` for every line of a record that spans lines, in file order, streamed.
-
-    A record spans lines when a line ends inside a quoted field (``sales_input.ends_inside_quotes``); it goes
-    on until a line ends outside one, or to the end of the file. Header lines are not part of the file's
-    records (the scan skipped them).
-    """
-    inside, record = False, -1
-    for line in lines:
-        if line in headers:
-            continue
-        if inside:
-            yield record, line
-            inside = sales_input.ends_inside_quotes(line, True)
-        elif b'"' in line and sales_input.ends_inside_quotes(line, False):
-            record, inside = record + 1, True
-            yield record, line
-
-
-def record_texts(spanning: Iterable[tuple[int, bytes]], write: Callable[[bytes], object]) -> list[tuple[bytes, int]]:
-    """Each record's raw text (its lines joined with ``\\n``, cut after ``RECORD_TEXT_LIMIT`` bytes) and its
-    line count; every member line is handed to ``write`` as it comes, so memory stays bounded by the limit."""
-    records: list[tuple[bytes, int]] = []
-    for number, group in itertools.groupby(spanning, key=lambda item: item[0]):
-        del number
-        parts, size, count, cut = [], 0, 0, False
-        for _, line in group:
-            write(b"#" + line + b"\n")  # '#' keeps a byte-order mark from being the file's first bytes
-            count += 1
-            if size <= RECORD_TEXT_LIMIT:
-                parts.append(line)
-                size += len(line) + 1
-            else:
-                cut = True
-        text = b"\n".join(parts)
-        if cut:
-            text = text[:RECORD_TEXT_LIMIT] + f"\n[... cut: {count:,} lines in all]".encode()
-        records.append((text, count))
-    return records
-
-
 def join_spanning_records(spark: SparkSession, groups: DataFrame, files: list[InputFile],
                           listing: sales_input.Listing, storage: Storage, scratch: str) -> DataFrame:
     """Make every quoted field that spans lines one rejected record (rare path, only when the scan saw one).
@@ -168,7 +122,7 @@ def join_spanning_records(spark: SparkSession, groups: DataFrame, files: list[In
         headers = {h.encode() for h in sales_input.skipped_headers(file, files)}
         members_uri = f"{scratch}/members-{number}.txt"
         with storage.writer(members_uri) as write:
-            records = record_texts(spanning_lines(listing.lines(file.uri), headers), write)
+            records = sales_input.record_texts(sales_input.spanning_lines(listing.lines(file.uri), headers), write)
         member_lines = read_lines(spark, [members_uri]).select(
             F.expr("substring(value, 2)").alias("raw"), F.lit(source_file).alias("source_file"))
         joined = [(bytearray(text), source_file, count) for text, count in records]

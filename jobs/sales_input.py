@@ -1,4 +1,5 @@
-"""Library module, not a job: find the sales ETL's input files and read each file's header.
+"""Library module, not a job: find the sales ETL's input files, read each file's header, and stream the lines of
+records that span lines (the rare path the scan flags).
 
 Only files with a ``main()`` entry point are jobs; this one is imported by ``sales_etl.py``.
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import glob
 import gzip
+import itertools
 import os
 import re
 import zlib
@@ -374,3 +376,48 @@ def input_roots(spec: str) -> str:
         if glob.has_magic(part):
             return "/".join(parts[:i])
     return uri
+
+
+# Records that span lines (a quoted field with a line break), streamed from a file's lines: the rare path.
+RECORD_TEXT_LIMIT = 1 << 20  # bytes of a record spanning lines kept as its raw_line
+
+
+def spanning_lines(lines: Iterable[bytes], headers: set[bytes]) -> Iterator[tuple[int, bytes]]:
+    """``(record number, line)`` for every line of a record that spans lines, in file order, streamed.
+
+    A record spans lines when a line ends inside a quoted field (``ends_inside_quotes``); it goes
+    on until a line ends outside one, or to the end of the file. Header lines are not part of the file's
+    records (the scan skipped them).
+    """
+    inside, record = False, -1
+    for line in lines:
+        if line in headers:
+            continue
+        if inside:
+            yield record, line
+            inside = ends_inside_quotes(line, True)
+        elif b'"' in line and ends_inside_quotes(line, False):
+            record, inside = record + 1, True
+            yield record, line
+
+
+def record_texts(spanning: Iterable[tuple[int, bytes]], write: Callable[[bytes], object]) -> list[tuple[bytes, int]]:
+    """Each record's raw text (its lines joined with ``\\n``, cut after ``RECORD_TEXT_LIMIT`` bytes) and its
+    line count; every member line is handed to ``write`` as it comes, so memory stays bounded by the limit."""
+    records: list[tuple[bytes, int]] = []
+    for number, group in itertools.groupby(spanning, key=lambda item: item[0]):
+        del number
+        parts, size, count, cut = [], 0, 0, False
+        for _, line in group:
+            write(b"#" + line + b"\n")  # '#' keeps a byte-order mark from being the file's first bytes
+            count += 1
+            if size <= RECORD_TEXT_LIMIT:
+                parts.append(line)
+                size += len(line) + 1
+            else:
+                cut = True
+        text = b"\n".join(parts)
+        if cut:
+            text = text[:RECORD_TEXT_LIMIT] + f"\n[... cut: {count:,} lines in all]".encode()
+        records.append((text, count))
+    return records

@@ -161,7 +161,7 @@ def test_spanning_records_are_found_in_order() -> None:
     lines = list(sales_input.iter_lines([data[i:i + 5] for i in range(0, len(data), 5)]))  # chunks cut anywhere
     assert lines == ref.physical_lines(data)
     written: list[bytes] = []
-    records = etl.record_texts(etl.spanning_lines(lines, {b"h"}), written.append)
+    records = sales_input.record_texts(sales_input.spanning_lines(lines, {b"h"}), written.append)
     assert records == [(b'A,"x\ny",1', 2), (b'C,"p\n\nq\nr",2', 4), (b'D,TV 55" x,"a""\nb",3', 2),
                        (b'E,"c"d,"e\nf"', 2), (b'G,"open\nH', 2)]
     assert b"".join(written).count(b"\n") == 12 and all(w.startswith(b"#") for w in written)
@@ -192,7 +192,8 @@ def test_records_spanning_lines_are_found_with_bounded_memory(tmp_path: Path) ->
 
     tracemalloc.start()
     try:
-        records = etl.record_texts(etl.spanning_lines(sales_input.LOCAL.lines(f"file:{path}"), set()), sink)
+        lines = sales_input.LOCAL.lines(f"file:{path}")
+        records = sales_input.record_texts(sales_input.spanning_lines(lines, set()), sink)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -202,8 +203,8 @@ def test_records_spanning_lines_are_found_with_bounded_memory(tmp_path: Path) ->
     # A quote left open swallows the rest of the file: its raw text is cut, its lines all counted.
     with path.open("ab") as file:
         file.write(b'L-2,"open\n' + row * 60_000)
-    records = etl.record_texts(etl.spanning_lines(sales_input.LOCAL.lines(f"file:{path}"), set()), sink)
-    assert records[1][1] == 60_001 and len(records[1][0]) < etl.RECORD_TEXT_LIMIT + 100
+    records = sales_input.record_texts(sales_input.spanning_lines(sales_input.LOCAL.lines(f"file:{path}"), set()), sink)
+    assert records[1][1] == 60_001 and len(records[1][0]) < sales_input.RECORD_TEXT_LIMIT + 100
     assert records[1][0].endswith(b"[... cut: 60,001 lines in all]")
 
 

@@ -153,6 +153,7 @@ def test_release_uses_chart_2x_keys_for_our_namespace(dev: Recording) -> None:
     assert release["repositoryOpts"]["repo"] == "https://kubeflow.github.io/spark-operator"
     values = release["values"]
     assert values["spark"]["jobNamespaces"] == ["spark-jobs"]
+    assert values["image"]["tag"] == values["hook"]["image"]["tag"] == "2.5.2"  # the chart's own version, exactly
     assert values["webhook"]["enable"] is True
     assert "sparkJobNamespaces" not in values and "serviceAccounts" not in values
     assert release["skipAwait"] is False

@@ -14,6 +14,7 @@ import pulumi_kubernetes as k8s
 
 from infra.config import MetricsConfig, OperatorConfig
 from infra.conventions import DRIVER_SA
+from infra.versions import OPERATOR_VERSION
 
 CHART = "spark-operator"
 
@@ -23,6 +24,10 @@ def operator_values(job_namespace: str, metrics: MetricsConfig, team_namespaces:
     """Chart values: watch exactly our job namespace and the teams'; we create the Spark service accounts and RBAC
     ourselves. With a batch scheduler, applications choose it (`batchScheduler: yunikorn`)."""
     values: dict[str, Any] = {
+        # The chart falls back to its appVersion for an empty tag; written out, the pin shows in the plan and the
+        # release's values (`hook` runs only with upgradeCrd, pinned all the same).
+        "image": {"tag": OPERATOR_VERSION},
+        "hook": {"image": {"tag": OPERATOR_VERSION}},
         "spark": {
             "jobNamespaces": [job_namespace, *team_namespaces],
             # The chart's Spark role is broader than a driver needs; ours is least-privilege (infra/platform/rbac.py).
