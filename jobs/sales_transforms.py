@@ -51,14 +51,10 @@ _QUOTED_FIELD = r',"[^"]*+(?:""[^"]*+)*+"'  # a comma and a closed quoted field
 _TOKEN = r',("[^"]*+(?:""[^"]*+)*+"[^,]*+|[^,]*+)'
 
 
-def _field(values: Column, position: int | Column) -> Column:
-    return F.get(values, position)
-
-
-def _unquoted(token: Column) -> Column:
-    """A token's value: a quoted field without its quotes and with ``""`` as ``"``; plain text as it is."""
-    inner = F.replace(token.substr(F.lit(2), F.length(token) - 2), F.lit('""'), F.lit('"'))
-    return F.when(token.startswith('"'), inner).otherwise(token)
+def _unquoted(value: Column) -> Column:
+    """A field's value: a quoted field without its quotes and with ``""`` as ``"``; plain text as it is."""
+    inner = F.replace(value.substr(F.lit(2), F.length(value) - 2), F.lit('""'), F.lit('"'))
+    return F.when(value.startswith('"'), inner).otherwise(value)
 
 
 def split_fields(lines: DataFrame, positions: Sequence[int] | Column = IN_ORDER) -> DataFrame:
@@ -68,35 +64,38 @@ def split_fields(lines: DataFrame, positions: Sequence[int] | Column = IN_ORDER)
     ``array<int>`` column when files with different layouts share the scan. Lines without a quote character are
     split on commas, the cheapest per-row path; lines with one are cut by the dialect's rules, so
     ``"Chicago, IL"`` is one field, ``"Quoted City"`` is ``Quoted City`` and ``TV 55" screens`` keeps its quote.
+    A field of a line without quotes never starts with one, so unquoting applies to every line alike.
 
     ``_open`` marks a line that ends inside a quoted field (a record spanning lines, see
-    ``multiline_correction``): once every closed quoted field (and what follows it up to the next comma) is
-    removed, a field still starts with a quote. Regex replacement consumes matches from the left, so it never
-    starts inside a quoted field it has removed, and a plain field cannot start with a quote. ``_stray`` marks
-    text between a closing quote and the next comma: removing the closed quoted fields alone leaves more.
+    ``multiline_correction``) and ``_stray`` one with text between a closing quote and the next comma. Both are
+    read from the line with each closed quoted field replaced by a line break (which no line contains): then a
+    field that still starts with a quote is open, and a line break followed by anything but a comma is stray.
+    Regex replacement consumes matches from the left, so it never starts inside a quoted field it has replaced.
+
+    The expressions are kept few on purpose: the scan's per-row code is one generated Java method, and HotSpot
+    does not compile a method over 8,000 bytes of bytecode (``-XX:HugeMethodLimit``): such a scan runs
+    interpreted, about 2x slower. ``tests/test_sales_transforms.py`` checks the size.
     """
     quoted = F.col("raw").contains('"')
     per_file = isinstance(positions, Column)
     line = F.concat(F.lit(","), F.col("raw"))
     staged = lines.select(
         "raw", "source_file", quoted.alias("_q"), *([positions.alias("_pos")] if per_file else []),
-        F.when(~quoted, F.split("raw", ",", -1)).alias("_parts"),
-        F.when(quoted, F.regexp_extract_all(line, F.lit(_TOKEN), 1)).alias("_tokens"),
-        F.when(quoted, F.regexp_replace(line, _QUOTED_FIELD + "[^,]*+", ",")).alias("_rest"),
-        F.when(quoted, F.regexp_replace(line, _QUOTED_FIELD, ",")).alias("_rest_stray"),
+        F.when(quoted, F.regexp_extract_all(line, F.lit(_TOKEN), 1)).otherwise(F.split("raw", ",", -1))
+        .alias("_values"),
+        F.when(quoted, F.regexp_replace(line, _QUOTED_FIELD, ",\n")).alias("_shape"),
     )
     at = (lambda i: F.col("_pos")[i]) if per_file else (lambda i: F.lit(positions[i]))
-    fields = [
-        F.trim(F.when(F.col("_q"), _unquoted(_field(F.col("_tokens"), at(i))))
-               .otherwise(_field(F.col("_parts"), at(i)))).alias(f"_{name}")
-        for i, name in enumerate(COLUMNS)
-    ]
-    return staged.select(
+    picked = staged.select(
         "raw", "source_file",
-        F.when(F.col("_q"), F.size("_tokens")).otherwise(F.size("_parts")).alias("_n"),
-        (F.col("_q") & F.col("_rest").contains(',"')).alias("_open"),
-        (F.col("_q") & (F.length("_rest_stray") != F.length("_rest"))).alias("_stray"),
-        *fields,
+        F.size("_values").alias("_n"),
+        (F.col("_q") & F.col("_shape").contains(',"')).alias("_open"),
+        (F.col("_q") & F.col("_shape").rlike("\n[^,]")).alias("_stray"),
+        *(F.get(F.col("_values"), at(i)).alias(f"_v{i}") for i in range(len(COLUMNS))),
+    )
+    return picked.select(
+        "raw", "source_file", "_n", "_open", "_stray",
+        *(F.trim(_unquoted(F.col(f"_v{i}"))).alias(f"_{name}") for i, name in enumerate(COLUMNS)),
     )
 
 

@@ -131,6 +131,36 @@ def test_transforms_on_a_tiny_frame(spark) -> None:
     groups.unpersist()
 
 
+# HotSpot leaves a method over 8,000 bytes of bytecode to the interpreter (``HugeMethodLimit``, a develop flag
+# in src/hotspot/share/runtime/globals.hpp, enforced while DontCompileHugeMethods is on: the default, see
+# ``java -XX:+PrintFlagsFinal``). The scan's whole per-row code is one generated method, so a scan over the limit
+# runs interpreted: that is what made issue 26's job 1.8x slower (8,179 bytes then, 5,339 before it).
+HUGE_METHOD_LIMIT = 8000
+
+
+@pytest.mark.spark
+@pytest.mark.parametrize("layouts", [1, 2], ids=["one-layout", "two-layouts"])
+def test_the_scan_stays_small_enough_for_the_jit(spark, tmp_path: Path, layouts: int) -> None:
+    """The job's own scan (read_parsed + aggregate) compiles to methods HotSpot will compile to machine code."""
+    header = list(T.COLUMNS)
+    for n in range(layouts):  # a second file with its columns in another order needs the per-file positions
+        names = header[n:] + header[:n]
+        row = dict(zip(T.COLUMNS, TEMPLATE, strict=True))
+        (tmp_path / f"{n}.csv").write_text(",".join(names) + "\n" + ",".join(row[c] for c in names) + "\n")
+    files = sales_input.resolve_input(str(tmp_path))
+    scan = T.aggregate(etl.read_parsed(spark, files))
+    debug = getattr(getattr(spark._jvm.org.apache.spark.sql.execution.debug, "package$"), "MODULE$")
+    adaptive = spark.conf.get("spark.sql.adaptive.enabled")
+    spark.conf.set("spark.sql.adaptive.enabled", "false")  # the final plan, whose stages carry their code
+    try:
+        stages = debug.codegenStringSeq(scan._jdf.queryExecution().executedPlan())
+        sizes = [stages.apply(i)._3().maxMethodCodeSize() for i in range(stages.size())]
+    finally:
+        spark.conf.set("spark.sql.adaptive.enabled", adaptive)
+    assert sizes and max(sizes) < HUGE_METHOD_LIMIT * 0.9, (  # a margin, so the next check added fails here
+        f"a generated method of {max(sizes)} bytes: HotSpot interprets methods over {HUGE_METHOD_LIMIT} bytes")
+
+
 def _expected(lines: list[str], path: Path) -> dict:
     """The reference over the same lines, written as a file (the reference reads files)."""
     import tempfile
