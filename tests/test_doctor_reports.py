@@ -390,3 +390,50 @@ def test_a_zip_entry_outside_its_folder_is_refused(tmp_path: Path) -> None:
     with zipfile.ZipFile(archive) as z, pytest.raises(SourceError, match="outside its folder"):
         _safe_extract(z, tmp_path / "out")
     assert not (tmp_path / "escaped").exists()
+
+
+# --- what the summary gathers for these outputs -------------------------------------------------------------------
+
+
+@pytest.mark.spark
+def test_stage_summaries_carry_times_quantiles_histograms_totals_and_peaks(logs: tuple[Path, dict[str, str]]) -> None:
+    import bisect
+    import statistics
+
+    from tools.doctor.diagnosis import diagnose
+    from tools.doctor.eventlog import open_log
+
+    path, events = troubled_paths(logs)
+    analysis, _ = diagnose(open_log(path))
+    bins = (10, 30, 100, 300, 1_000, 3_000, 10_000, 30_000, 100_000, 300_000)  # docs: fixed bins, ms
+    durations, peaks, totals = defaultdict(list), defaultdict(dict), defaultdict(lambda: [0, 0, 0, 0])
+    for e in task_ends(events):
+        stage, metrics = e["Stage ID"], e["Task Metrics"]
+        if e["Task End Reason"]["Reason"] == "Success":
+            durations[stage].append(e["Task Info"]["Finish Time"] - e["Task Info"]["Launch Time"])
+        heap = e.get("Task Executor Metrics", {}).get("JVMHeapMemory", 0)
+        if heap:
+            mine = peaks[stage].setdefault(e["Task Info"]["Executor ID"], 0)
+            peaks[stage][e["Task Info"]["Executor ID"]] = max(mine, heap)
+        read = metrics["Shuffle Read Metrics"]
+        totals[stage][0] += metrics["Input Metrics"]["Bytes Read"]
+        totals[stage][1] += metrics["Output Metrics"]["Bytes Written"]
+        totals[stage][2] += read["Remote Bytes Read"] + read["Local Bytes Read"]
+        totals[stage][3] += metrics["Shuffle Write Metrics"]["Shuffle Bytes Written"]
+    completed = {e["Stage Info"]["Stage ID"]: e["Stage Info"] for e in events
+                 if e["Event"] == "SparkListenerStageCompleted"}
+    assert [s.stage for s in analysis.stages] == sorted(completed)
+    for s in analysis.stages:
+        info = completed[s.stage]
+        assert (s.submitted_ms, s.completed_ms) == (info["Submission Time"], info["Completion Time"])
+        values = sorted(durations[s.stage])
+        quartiles = statistics.quantiles(values, n=4, method="inclusive") if len(values) > 1 else values * 3
+        assert s.duration_quantiles == pytest.approx((values[0], *quartiles, values[-1])), s.stage
+        histogram = [0] * (len(bins) + 1)
+        for d in values:
+            histogram[bisect.bisect_left(bins, d)] += 1
+        assert s.duration_histogram == tuple(histogram), s.stage
+        assert [s.input_bytes, s.output_bytes, s.shuffle_read_bytes, s.shuffle_write_bytes] == totals[s.stage]
+        assert {e: p["JVMHeapMemory"] for e, p in s.executor_peaks.items() if "JVMHeapMemory" in p and
+                p["JVMHeapMemory"]} == peaks[s.stage], s.stage
+    assert analysis.spark_conf["spark.app.name"] == "doctor-troubled"
