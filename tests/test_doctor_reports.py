@@ -434,6 +434,6 @@ def test_stage_summaries_carry_times_quantiles_histograms_totals_and_peaks(logs:
             histogram[bisect.bisect_left(bins, d)] += 1
         assert s.duration_histogram == tuple(histogram), s.stage
         assert [s.input_bytes, s.output_bytes, s.shuffle_read_bytes, s.shuffle_write_bytes] == totals[s.stage]
-        assert {e: p["JVMHeapMemory"] for e, p in s.executor_peaks.items() if "JVMHeapMemory" in p and
-                p["JVMHeapMemory"]} == peaks[s.stage], s.stage
+        heap = {e: p["JVMHeapMemory"] for e, p in s.executor_peaks.items() if p.get("JVMHeapMemory")}
+        assert heap == peaks[s.stage], s.stage
     assert analysis.spark_conf["spark.app.name"] == "doctor-troubled"

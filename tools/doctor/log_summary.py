@@ -36,10 +36,10 @@ WANTED |= {"SparkListenerStageExecutorMetrics"}  # per-stage executor peaks (spa
 # with spark.eventLog.logStageExecutorMetrics=true, off by default). The process-tree RSS figures are 0 unless
 # spark.executor.processTreeMetrics.enabled=true.
 PEAK_METRICS = ("JVMHeapMemory", "JVMOffHeapMemory", "OnHeapExecutionMemory", "OffHeapExecutionMemory",
-                "OnHeapStorageMemory", "OffHeapStorageMemory", "ProcessTreeJVMRSSMemory",
-                "ProcessTreePythonRSSMemory", "ProcessTreeOtherRSSMemory", "MajorGCTime")
+                "ProcessTreeJVMRSSMemory", "ProcessTreePythonRSSMemory", "ProcessTreeOtherRSSMemory")
 # Fixed task-duration histogram bins (upper edges, ms; the last bin is open): memory per stage stays constant.
 DURATION_BINS_MS = (10, 30, 100, 300, 1_000, 3_000, 10_000, 30_000, 100_000, 300_000)
+_EMPTY: dict[str, Any] = {}
 
 
 @dataclass
@@ -61,7 +61,7 @@ class _Running:
     executors_lost: set = field(default_factory=set)
     completed: int | None = None
     histogram: list = field(default_factory=lambda: [0] * (len(DURATION_BINS_MS) + 1))
-    totals: Counter = field(default_factory=Counter)  # input, output, shuffle read and write bytes
+    totals: list = field(default_factory=lambda: [0, 0, 0, 0])  # input, output, shuffle read and write bytes
     peaks: dict = field(default_factory=dict)  # executor id -> {metric: peak}
 
 
@@ -111,10 +111,13 @@ def _quantile(ordered: list, q: float) -> float:
 def _merge_peaks(into: dict[str, dict[str, int]], executor: str, metrics: dict[str, Any] | None) -> None:
     if not metrics:
         return
-    mine = into.setdefault(executor, {})
+    mine = into.get(executor)
+    if mine is None:
+        mine = into[executor] = {}
+    get, have = metrics.get, mine.get
     for name in PEAK_METRICS:
-        value = metrics.get(name)
-        if isinstance(value, int) and value > mine.get(name, -1):
+        value = get(name, 0)
+        if value > have(name, -1):
             mine[name] = value
 
 
@@ -124,8 +127,7 @@ def _with_extras(summary: StageSummary, run: _Running) -> StageSummary:
     summary.submitted_ms, summary.completed_ms = run.submitted, run.completed
     summary.duration_quantiles = tuple(_quantile(ordered, q) for q in (0, 0.25, 0.5, 0.75, 1)) if ordered else ()
     summary.duration_histogram = tuple(run.histogram)
-    summary.input_bytes, summary.output_bytes = run.totals["input"], run.totals["output"]
-    summary.shuffle_read_bytes, summary.shuffle_write_bytes = run.totals["shuffle_read"], run.totals["shuffle_write"]
+    summary.input_bytes, summary.output_bytes, summary.shuffle_read_bytes, summary.shuffle_write_bytes = run.totals
     summary.executor_peaks = run.peaks
     return summary
 
@@ -175,7 +177,6 @@ class Analysis:
         self._done_rdds: dict[frozenset, int] = {}  # RDD ids of a completed stage -> that stage
         self._stage_rdds: dict[int, frozenset] = {}
         self.spark_conf: dict[str, str] = {}  # every Spark property of the environment update
-        self.executor_peaks: dict[str, dict[str, int]] = {}  # executor id -> metric -> peak over the application
 
     def _seen(self, ms: int | None) -> None:
         if isinstance(ms, int) and (self.last_ms is None or ms > self.last_ms):
@@ -229,7 +230,6 @@ class Analysis:
         elif kind == "SparkListenerStageExecutorMetrics":
             run = self.running.get((event.get("Stage ID"), event.get("Stage Attempt ID", 0)))
             executor = str(event.get("Executor ID", ""))
-            _merge_peaks(self.executor_peaks, executor, event.get("Executor Metrics"))
             if run is not None:
                 _merge_peaks(run.peaks, executor, event.get("Executor Metrics"))
         elif kind == "SparkListenerEnvironmentUpdate":
@@ -275,14 +275,15 @@ class Analysis:
     def _task_extras(self, run: _Running, info: dict[str, Any], metrics: dict[str, Any],
                      peaks: dict[str, Any] | None, success: bool) -> None:
         """Byte totals, executor peaks and the duration histogram: O(1) per task, O(executors) per stage."""
-        shuffle_read, shuffle_write = metrics.get("Shuffle Read Metrics", {}), metrics.get("Shuffle Write Metrics", {})
-        run.totals["input"] += metrics.get("Input Metrics", {}).get("Bytes Read", 0)
-        run.totals["output"] += metrics.get("Output Metrics", {}).get("Bytes Written", 0)
-        run.totals["shuffle_read"] += shuffle_read.get("Remote Bytes Read", 0) + shuffle_read.get("Local Bytes Read", 0)
-        run.totals["shuffle_write"] += shuffle_write.get("Shuffle Bytes Written", 0)
-        executor = str(info.get("Executor ID", ""))
-        _merge_peaks(run.peaks, executor, peaks)
-        _merge_peaks(self.executor_peaks, executor, peaks)
+        totals, get = run.totals, metrics.get
+        if metrics:
+            shuffle_read = get("Shuffle Read Metrics") or _EMPTY
+            totals[0] += (get("Input Metrics") or _EMPTY).get("Bytes Read", 0)
+            totals[1] += (get("Output Metrics") or _EMPTY).get("Bytes Written", 0)
+            totals[2] += shuffle_read.get("Remote Bytes Read", 0) + shuffle_read.get("Local Bytes Read", 0)
+            totals[3] += (get("Shuffle Write Metrics") or _EMPTY).get("Shuffle Bytes Written", 0)
+        if peaks:
+            _merge_peaks(run.peaks, str(info.get("Executor ID", "")), peaks)
         if success:
             duration = max(0, (info.get("Finish Time") or 0) - (info.get("Launch Time") or 0))
             run.histogram[bisect.bisect_left(DURATION_BINS_MS, duration)] += 1
@@ -358,6 +359,15 @@ class Analysis:
             self.stages.append(self._summarize(key, run, run.name, len(run.run_ms), wall, "still running at the end"
                                                " of the log"))
         self.running.clear()
+
+    @property
+    def executor_peaks(self) -> dict[str, dict[str, int]]:
+        """Executor id -> metric -> its peak over every stage attempt (computed when asked: O(stages x executors))."""
+        peaks: dict[str, dict[str, int]] = {}
+        for summary in self.stages:
+            for executor, metrics in summary.executor_peaks.items():
+                _merge_peaks(peaks, executor, metrics)
+        return peaks
 
     def cores(self) -> int:
         """Cores the application had: the most its executors held at once, else what spark.master says."""
