@@ -73,11 +73,7 @@ def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
 @pytest.mark.spark
 def test_suggestion_from_measured_peaks_passes_config_checks_and_policy_pack(
         logs: tuple[Path, dict[str, str]]) -> None:
-    from sparkstack_rules import SCHEDULED_SPARK_APPLICATION, SPARK_APPLICATION
 
-    from infra.config_loader import parse_config
-    from tests.policy_server import PolicyPackServer
-    from tools.plan.mock_engine import run_program, stack_config
 
     path, events = troubled_paths(logs)
     done = doctor(str(path), "--suggest", "sales-etl")
@@ -110,13 +106,24 @@ def test_suggestion_from_measured_peaks_passes_config_checks_and_policy_pack(
     partitions = max(math.ceil(max(written.values()) / (128 * MIB)), 2 * executors * 2)
     assert suggested["sparkConf"] == {"spark.sql.shuffle.partitions": str(partitions)}  # AQE was off in this run
 
-    # Applied to the dev stack's application: the config checks and then the policy pack over gRPC.
+    applied = applied_to_dev_stack(suggested)
+    assert applied["executor"]["memory"] == expected_memory  # the suggestion reached the application
+
+
+def applied_to_dev_stack(suggested: dict[str, Any]) -> dict[str, Any]:
+    """Merge the suggestion into the dev stack's sales-etl; the config checks must accept it and the policy pack,
+    over gRPC on every resource the program then registers, must report nothing. Returns the application's spec."""
+    from sparkstack_rules import SCHEDULED_SPARK_APPLICATION, SPARK_APPLICATION
+
+    from infra.config_loader import parse_config
+    from tests.policy_server import PolicyPackServer
+    from tools.plan.mock_engine import run_program, stack_config
+
     config = stack_config("dev")
     apps = config["sparkstack:applications"]
     apps["sales-etl"] = merge(apps["sales-etl"], suggested)
     sections = {key.split(":", 1)[1]: value for key, value in config.items()}
-    parsed = parse_config(sections)
-    assert parsed.applications["sales-etl"].executor.memory == expected_memory
+    parse_config(sections)  # raises ConfigError naming every refused key
     recording = run_program(config)
     pack = PolicyPackServer().start()
     try:
@@ -129,8 +136,66 @@ def test_suggestion_from_measured_peaks_passes_config_checks_and_policy_pack(
     checked = {r.type for r in recording.resources}
     assert {SPARK_APPLICATION, SCHEDULED_SPARK_APPLICATION} <= checked
     assert found == []
-    spec = next(r for r in recording.resources if r.type == SPARK_APPLICATION).inputs["spec"]
-    assert spec["executor"]["memory"] == expected_memory  # the suggestion reached the application
+    return next(r for r in recording.resources if r.type == SPARK_APPLICATION).inputs["spec"]
+
+
+@pytest.mark.spark
+def test_suggestion_for_a_cluster_run_with_process_tree_and_driver_metrics(logs: tuple[Path, dict[str, str]],
+                                                                          tmp_path: Path) -> None:
+    """The troubled log edited minimally into a Kubernetes run: tasks on executor 1 with process-tree memory, the
+    driver's peak in a SparkListenerStageExecutorMetrics event, dynamic allocation off."""
+    from tools.doctor.diagnosis import diagnose
+    from tools.doctor.eventlog import open_log
+    from tools.doctor.suggest import suggest
+
+    _, events = troubled_paths(logs)
+    python_rss, driver_heap = 300 * MIB, 1800 * MIB
+    edited: list[dict[str, Any]] = []
+    for e in copy.deepcopy(events):
+        if e["Event"] == "SparkListenerEnvironmentUpdate":
+            e["Spark Properties"].update({"spark.master": "k8s://https://10.0.0.1:443", "spark.executor.memory": "1g",
+                                          "spark.driver.memory": "4g", "spark.dynamicAllocation.enabled": "false"})
+        if e["Event"] == "SparkListenerExecutorAdded":
+            e["Executor ID"] = "1"
+        if e["Event"] == "SparkListenerTaskEnd":
+            e["Task Info"]["Executor ID"] = "1"
+            metrics = e.get("Task Executor Metrics") or {}
+            if metrics.get("JVMHeapMemory"):
+                metrics.update({"ProcessTreeJVMRSSMemory": metrics["JVMHeapMemory"] + 200 * MIB,
+                                "ProcessTreePythonRSSMemory": python_rss})
+        if e["Event"] == "SparkListenerStageCompleted" and e["Stage Info"]["Stage ID"] == 0:
+            edited.append({"Event": "SparkListenerStageExecutorMetrics", "Executor ID": "driver", "Stage ID": 0,
+                           "Stage Attempt ID": 0, "Executor Metrics": {"JVMHeapMemory": driver_heap}})
+        edited.append(e)
+    log = tmp_path / "spark-0123456789abcdef"
+    log.write_text("".join(json.dumps(e) + "\n" for e in edited))
+    done = doctor(str(log), "--suggest", "sales-etl")
+    assert done.returncode == 0, done.stderr
+    suggested = yaml.safe_load(done.stdout)["sales-etl"]
+    ends = task_ends(edited)
+    heap = max(e.get("Task Executor Metrics", {}).get("JVMHeapMemory", 0) for e in ends)
+    rss = max(e.get("Task Executor Metrics", {}).get("ProcessTreeJVMRSSMemory", 0) for e in ends) + python_rss
+
+    def size(mib: float, floor: int) -> str:
+        value = max(floor, math.ceil(mib / 256) * 256)
+        return f"{value // 1024}g" if value % 1024 == 0 else f"{value}m"
+
+    spilled = sum(e["Task Metrics"]["Memory Bytes Spilled"] + e["Task Metrics"]["Disk Bytes Spilled"] for e in ends)
+    assert spilled > 0  # stage 2: so the executor keeps at least the run's 1g
+    memory = size(max(heap * 1.25 / MIB, 1024), 512)
+    memory_mib = int(memory[:-1]) * (1024 if memory.endswith("g") else 1)
+    assert suggested["executor"]["memory"] == memory
+    assert suggested["executor"]["memoryOverhead"] == size(max((rss - heap) / MIB * 1.25, 384, memory_mib * 0.2),
+                                                           384)
+    assert suggested["driver"]["memory"] == size(driver_heap * 1.25 / MIB, 2048) == "2304m"
+    assert suggested["dynamicAllocation"] == {"enabled": False}
+    assert suggested["executor"]["instances"] >= 1
+    spec = applied_to_dev_stack(suggested)
+    assert (spec["executor"]["memoryOverhead"], spec["driver"]["memory"]) == (
+        suggested["executor"]["memoryOverhead"], "2304m")
+    # A run that died of OOM measured less than it needed: at least the run's 1g x 1.5.
+    analysis, _ = diagnose(open_log(log))
+    assert suggest(analysis, "x", oom=True).settings["executor"]["memory"] == size(max(1024 * 1.5, memory_mib), 512)
 
 
 @pytest.mark.spark
