@@ -128,6 +128,8 @@ def doctor_reads_the_rest_api(port: int, apps: dict[str, str], rolling: Path) ->
     local = doctor(str(rolling), "--json")
     assert remote.returncode == local.returncode == 1, remote.stderr
     assert json.loads(remote.stdout) == json.loads(local.stdout)
+    report = doctor("--history-server", url, "--app", apps["troubled"])
+    assert report.returncode == 1 and f"log: {url} application {apps['troubled']}, downloaded (rolling" in report.stdout
     unknown = doctor("--history-server", url, "--app", "app-that-is-not-there")
     assert unknown.returncode == 2 and "HTTP 404" in unknown.stderr and "Traceback" not in unknown.stderr
 

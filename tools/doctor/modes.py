@@ -105,5 +105,10 @@ def run(args: argparse.Namespace) -> int:
         described = f"{doc['application']['name']} ({doc['application']['id']}), {source}"
         print(json.dumps(advice.to_json(), indent=2) if args.json else suggest.render_yaml(advice, described))
         return OK
-    print(json.dumps(doc, indent=2) if args.json else render(log, analysis, findings, args.verbose))
+    text = json.dumps(doc, indent=2) if args.json else render(log, analysis, findings, args.verbose)
+    if not args.json and str(source) != args.path:  # a download: name where it came from, not the temporary copy
+        text = text.replace(f"log: {log.path}", f"log: {source}, downloaded", 1)
+    elif not args.json and is_remote(str(source)):
+        text = text.replace(f"log: {log.path}", f"log: {source}, copied", 1)
+    print(text)
     return FINDINGS if any(f.severity != "info" for f in findings) else OK
