@@ -66,6 +66,8 @@ def test_history_server_lists_a_real_application(tmp_path_factory: pytest.TempPa
     log_dir = tmp_path / "spark-events"
     log_dir.mkdir()
     shutil.copy(root / "clean" / f"{apps['clean']}.zstd", log_dir)
+    rolling = root / "troubled" / f"eventlog_v2_{apps['troubled']}"  # a rolling log: several files in the zip
+    shutil.copytree(rolling, log_dir / rolling.name)
     port = free_port()
     sparkstack = Path(sys.executable).parent / "sparkstack"  # the installed console script, as a user runs it
     server = subprocess.Popen([str(sparkstack), "history", str(log_dir), "--port", str(port)],
@@ -76,12 +78,14 @@ def test_history_server_lists_a_real_application(tmp_path_factory: pytest.TempPa
         listed = None
         while time.monotonic() < deadline and server.poll() is None:
             listed = applications(port)
-            if listed:
+            if listed and len(listed) == 2:
                 break
             time.sleep(0.5)
         assert listed, f"no application listed within {START_TIMEOUT_S} s; exit code {server.poll()}"
-        assert [(a["id"], a["name"]) for a in listed] == [(apps["clean"], "doctor-clean")]
-        assert listed[0]["attempts"][0]["completed"] is True
+        assert sorted((a["id"], a["name"]) for a in listed) == sorted(
+            [(apps["clean"], "doctor-clean"), (apps["troubled"], "doctor-troubled")])
+        assert all(a["attempts"][0]["completed"] is True for a in listed)
+        doctor_reads_the_rest_api(port, apps, rolling)
         # Where it listens, read from the kernel's socket tables (not by trying an address this machine may lack).
         listening = listening_addresses(port)
         assert listening and all(address.is_loopback for address in listening), listening
@@ -101,6 +105,33 @@ def test_history_server_lists_a_real_application(tmp_path_factory: pytest.TempPa
         time.sleep(0.2)
     assert not group_alive(server.pid), "a process of the History Server outlived it"
     assert applications(port) is None
+
+
+def doctor_reads_the_rest_api(port: int, apps: dict[str, str], rolling: Path) -> None:
+    """`sparkstack doctor --history-server`: the listing, one application's log through /logs (a zip of the rolling
+    files), the same report as from the files themselves, and an unknown id as bad input."""
+    url = f"http://127.0.0.1:{port}"
+    sparkstack = str(Path(sys.executable).parent / "sparkstack")
+
+    def doctor(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sparkstack, "doctor", *args], cwd=REPO, capture_output=True, text=True, timeout=300)
+
+    listing = doctor("--history-server", url, "--json")
+    assert listing.returncode == 0, listing.stderr
+    rows = {r["id"]: r for r in json.loads(listing.stdout)}
+    assert set(rows) == {apps["clean"], apps["troubled"]}
+    assert {r["status"] for r in rows.values()} == {"completed"}
+    assert rows[apps["troubled"]]["name"] == "doctor-troubled"
+    human = doctor("--history-server", url)
+    assert human.returncode == 0 and apps["troubled"] in human.stdout and "completed" in human.stdout
+    remote = doctor("--history-server", url, "--app", apps["troubled"], "--json")
+    local = doctor(str(rolling), "--json")
+    assert remote.returncode == local.returncode == 1, remote.stderr
+    assert json.loads(remote.stdout) == json.loads(local.stdout)
+    report = doctor("--history-server", url, "--app", apps["troubled"])
+    assert report.returncode == 1 and f"log: {url} application {apps['troubled']}, downloaded (rolling" in report.stdout
+    unknown = doctor("--history-server", url, "--app", "app-that-is-not-there")
+    assert unknown.returncode == 2 and "HTTP 404" in unknown.stderr and "Traceback" not in unknown.stderr
 
 
 def test_refuses_a_missing_directory_and_a_busy_port(tmp_path: Path) -> None:

@@ -86,7 +86,8 @@ def _recorder(path: Path, log: Path) -> None:
 def _project(tmp_path: Path, *real: str) -> tuple[Path, Path]:
     """A copy of the project's `real` scripts in a scratch folder, every other script a recorder."""
     project, log = tmp_path / "project", tmp_path / "calls.log"
-    for name in ("scripts/setup.sh", "scripts/build-engines.sh", "scripts/test.sh", "bin/python"):
+    for name in ("scripts/setup.sh", "scripts/install-browser.sh", "scripts/build-engines.sh", "scripts/test.sh",
+                 "bin/python"):
         _recorder(project / name, log)
     for name in real:
         (project / name).parent.mkdir(parents=True, exist_ok=True)
@@ -97,7 +98,7 @@ def _project(tmp_path: Path, *real: str) -> tuple[Path, Path]:
 def test_ci_installs_the_pinned_uv_before_anything_else(tmp_path: Path) -> None:
     project, log = _project(tmp_path, ".ci/run")
     subprocess.run([project / ".ci/run"], check=True, env={"PATH": os.environ["PATH"]})
-    assert log.read_text().splitlines() == ["setup.sh --uv", "build-engines.sh ", "test.sh "]
+    assert log.read_text().splitlines() == ["setup.sh --uv", "install-browser.sh ", "build-engines.sh ", "test.sh "]
 
 
 @pytest.mark.parametrize(("args", "uv", "expected"), [

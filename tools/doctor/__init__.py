@@ -4,7 +4,10 @@
   streamed in bounded memory;
 - `log_summary.py`: folding its events into per-stage summaries;
 - `diagnosis.py`: the doctor's checks, its report and its command (`sparkstack doctor`);
-- `history_server.py`: Spark's own History Server from the pyspark wheel on 127.0.0.1 (`sparkstack history`).
+- `history_server.py`: Spark's own History Server from the pyspark wheel on 127.0.0.1 (`sparkstack history`);
+- `sources.py`: logs from a History Server's REST API or object storage; `suggest.py`: `--suggest`;
+  `report_html.py`: `--html`; `compare.py`: two runs side by side; `modes.py`: those options on the command line.
 
-Within tools/ it may import: tools.console. Outside: the standard library, the codec packages and pyspark.
+Within tools/ it may import: tools.console. Outside: the standard library, the codec packages and pyspark;
+fsspec (with s3fs or gcsfs) only where installed, for s3a:// and gs:// paths.
 """

@@ -15,10 +15,10 @@ import re
 import sys
 import textwrap
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from tools.console import BAD_INPUT, FINDINGS, OK, QUIET, Progress, add_json, add_verbose
+from tools.doctor import modes
 from tools.doctor.eventlog import EventLog, EventLogError, open_log
 from tools.doctor.log_summary import JVM_OOM, SPARK_OOM, WANTED, Analysis, first_line, oom_kind
 
@@ -384,13 +384,16 @@ DESCRIPTION = ("Diagnose one Spark application from its event log (a file or an 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("path", type=Path, help="event log file, eventlog_v2_* directory, or a directory of logs "
-                                                "(the newest is read), e.g. data/spark-events")
+    parser.add_argument("path", nargs="?", help="event log file, eventlog_v2_* directory, or a directory of logs "
+                                                "(the newest is read), e.g. data/spark-events; s3a:// and gs:// too")
     add_json(parser, "the machine-readable report")
     add_verbose(parser, "also print each finding's numbers (the evidence the JSON report carries)")
+    modes.add_arguments(parser)  # PATH NEW, --suggest, --html, --history-server
 
 
 def run(args: argparse.Namespace) -> int:
+    if modes.handles(args):
+        return modes.run(args)
     progress = Progress()
     try:
         with progress.until_done():

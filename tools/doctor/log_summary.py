@@ -7,6 +7,7 @@ when it completes, so memory grows with the number of stages, not of tasks or by
 
 from __future__ import annotations
 
+import bisect
 import re
 from array import array
 from collections import Counter
@@ -28,6 +29,17 @@ WANTED = {
     "SparkListenerExecutorAdded", "SparkListenerExecutorRemoved", "SparkListenerJobStart", "SparkListenerJobEnd",
     "SparkListenerStageSubmitted", "SparkListenerStageCompleted", "SparkListenerTaskEnd",
 }
+WANTED |= {"SparkListenerStageExecutorMetrics"}  # per-stage executor peaks (spark.eventLog.logStageExecutorMetrics)
+
+# Executor memory metrics kept as peaks (ExecutorMetricType in spark-core_2.13-4.0.4.jar names them): per stage and
+# executor from each task end's "Task Executor Metrics" (always logged) and SparkListenerStageExecutorMetrics (only
+# with spark.eventLog.logStageExecutorMetrics=true, off by default). The process-tree RSS figures are 0 unless
+# spark.executor.processTreeMetrics.enabled=true.
+PEAK_METRICS = ("JVMHeapMemory", "JVMOffHeapMemory", "OnHeapExecutionMemory", "OffHeapExecutionMemory",
+                "ProcessTreeJVMRSSMemory", "ProcessTreePythonRSSMemory", "ProcessTreeOtherRSSMemory")
+# Fixed task-duration histogram bins (upper edges, ms; the last bin is open): memory per stage stays constant.
+DURATION_BINS_MS = (10, 30, 100, 300, 1_000, 3_000, 10_000, 30_000, 100_000, 300_000)
+_EMPTY: dict[str, Any] = {}
 
 
 @dataclass
@@ -47,6 +59,10 @@ class _Running:
     failures: Counter = field(default_factory=Counter)
     failed_tasks: set = field(default_factory=set)
     executors_lost: set = field(default_factory=set)
+    completed: int | None = None
+    histogram: list = field(default_factory=lambda: [0] * (len(DURATION_BINS_MS) + 1))
+    totals: list = field(default_factory=lambda: [0, 0, 0, 0])  # input, output, shuffle read and write bytes
+    peaks: dict = field(default_factory=dict)  # executor id -> {metric: peak}
 
 
 @dataclass
@@ -70,6 +86,50 @@ class StageSummary:
     failures: Counter  # (reason, exception, message) -> failed attempts
     failed_tasks: set
     executors_lost: set
+    # For the HTML report, --suggest and the comparison (tools/doctor/report_html.py, suggest.py, compare.py):
+    submitted_ms: int | None = None
+    completed_ms: int | None = None
+    duration_quantiles: tuple[float, ...] = ()  # successful tasks' durations (ms): min, p25, median, p75, max
+    duration_histogram: tuple[int, ...] = ()  # successful tasks per DURATION_BINS_MS bin
+    input_bytes: int = 0
+    output_bytes: int = 0
+    shuffle_read_bytes: int = 0
+    shuffle_write_bytes: int = 0
+    executor_peaks: dict[str, dict[str, int]] = field(default_factory=dict)  # executor -> metric -> peak
+
+
+def _quantile(ordered: list, q: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default), on an already sorted list."""
+    if not ordered:
+        return 0.0
+    pos = (len(ordered) - 1) * q
+    low = int(pos)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+
+
+def _merge_peaks(into: dict[str, dict[str, int]], executor: str, metrics: dict[str, Any] | None) -> None:
+    if not metrics:
+        return
+    mine = into.get(executor)
+    if mine is None:
+        mine = into[executor] = {}
+    get, have = metrics.get, mine.get
+    for name in PEAK_METRICS:
+        value = get(name, 0)
+        if value > have(name, -1):
+            mine[name] = value
+
+
+def _with_extras(summary: StageSummary, run: _Running) -> StageSummary:
+    """The fields the report, the suggestion and the comparison read, from what the stage attempt gathered."""
+    ordered = sorted(run.duration_ms)
+    summary.submitted_ms, summary.completed_ms = run.submitted, run.completed
+    summary.duration_quantiles = tuple(_quantile(ordered, q) for q in (0, 0.25, 0.5, 0.75, 1)) if ordered else ()
+    summary.duration_histogram = tuple(run.histogram)
+    summary.input_bytes, summary.output_bytes, summary.shuffle_read_bytes, summary.shuffle_write_bytes = run.totals
+    summary.executor_peaks = run.peaks
+    return summary
 
 
 def _median(values: array) -> float:
@@ -116,6 +176,7 @@ class Analysis:
         self.lost_mid_stage: list[tuple[str, list[int]]] = []  # (executor, stages running when it was removed)
         self._done_rdds: dict[frozenset, int] = {}  # RDD ids of a completed stage -> that stage
         self._stage_rdds: dict[int, frozenset] = {}
+        self.spark_conf: dict[str, str] = {}  # every Spark property of the environment update
 
     def _seen(self, ms: int | None) -> None:
         if isinstance(ms, int) and (self.last_ms is None or ms > self.last_ms):
@@ -166,8 +227,14 @@ class Analysis:
             self.end_ms = event.get("Timestamp")
             self.exit_code = event.get("ExitCode")
             self._seen(self.end_ms)
+        elif kind == "SparkListenerStageExecutorMetrics":
+            run = self.running.get((event.get("Stage ID"), event.get("Stage Attempt ID", 0)))
+            executor = str(event.get("Executor ID", ""))
+            if run is not None:
+                _merge_peaks(run.peaks, executor, event.get("Executor Metrics"))
         elif kind == "SparkListenerEnvironmentUpdate":
             props = event.get("Spark Properties", {})
+            self.spark_conf = {str(k): str(v) for k, v in props.items()}
             keep = ("spark.master", "spark.sql.adaptive.enabled", "spark.sql.adaptive.skewJoin.enabled",
                     "spark.executor.memory", "spark.executor.memoryOverhead", "spark.driver.memory",
                     "spark.executor.cores", "spark.executor.instances", "spark.sql.shuffle.partitions",
@@ -193,6 +260,7 @@ class Analysis:
         run.all_run_ms += metrics.get("Executor Run Time", 0)
         run.memory_spilled += metrics.get("Memory Bytes Spilled", 0)
         run.disk_spilled += metrics.get("Disk Bytes Spilled", 0)
+        self._task_extras(run, info, metrics, event.get("Task Executor Metrics"), kind == "Success")
         if kind == "Success":
             shuffle = metrics.get("Shuffle Read Metrics", {})
             run.run_ms.append(metrics.get("Executor Run Time", 0))
@@ -203,6 +271,22 @@ class Analysis:
         if kind in NOT_FAILURES:
             return
         self._failure(key[0], run.failures, run.failed_tasks, run.executors_lost, info, reason)
+
+    def _task_extras(self, run: _Running, info: dict[str, Any], metrics: dict[str, Any],
+                     peaks: dict[str, Any] | None, success: bool) -> None:
+        """Byte totals, executor peaks and the duration histogram: O(1) per task, O(executors) per stage."""
+        totals, get = run.totals, metrics.get
+        if metrics:
+            shuffle_read = get("Shuffle Read Metrics") or _EMPTY
+            totals[0] += (get("Input Metrics") or _EMPTY).get("Bytes Read", 0)
+            totals[1] += (get("Output Metrics") or _EMPTY).get("Bytes Written", 0)
+            totals[2] += shuffle_read.get("Remote Bytes Read", 0) + shuffle_read.get("Local Bytes Read", 0)
+            totals[3] += (get("Shuffle Write Metrics") or _EMPTY).get("Shuffle Bytes Written", 0)
+        if peaks:
+            _merge_peaks(run.peaks, str(info.get("Executor ID", "")), peaks)
+        if success:
+            duration = max(0, (info.get("Finish Time") or 0) - (info.get("Launch Time") or 0))
+            run.histogram[bisect.bisect_left(DURATION_BINS_MS, duration)] += 1
 
     def _failure(self, stage: int, failures: Counter, failed_tasks: set, lost: set, info: dict[str, Any],
                  reason: dict[str, Any]) -> None:
@@ -248,6 +332,7 @@ class Analysis:
         if ids and not info.get("Failure Reason"):
             self._done_rdds.setdefault(ids, key[0])
         run = self.running.pop(key, _Running())
+        run.submitted, run.completed = info.get("Submission Time") or run.submitted, info.get("Completion Time")
         submitted, completed = info.get("Submission Time") or run.submitted, info.get("Completion Time")
         summary = self._summarize(key, run, info.get("Stage Name") or run.name,
                                   info.get("Number of Tasks", len(run.run_ms)),
@@ -259,13 +344,13 @@ class Analysis:
     @staticmethod
     def _summarize(key: tuple[int, int], run: _Running, name: str, tasks: int, wall_s: float | None,
                    failed: str | None) -> StageSummary:
-        return StageSummary(
+        return _with_extras(StageSummary(
             stage=key[0], attempt=key[1], name=name, tasks=tasks, wall_s=wall_s, failed=failed,
             run=_max_median(run.run_ms), shuffle_read=_max_median(run.shuffle_read),
             input_read=_max_median(run.input_read), median_duration_ms=_median(run.duration_ms),
             run_s=run.all_run_ms / 1000, gc_s=run.gc_ms / 1000, memory_spilled=run.memory_spilled,
             disk_spilled=run.disk_spilled, failures=run.failures, failed_tasks=run.failed_tasks,
-            executors_lost=run.executors_lost)
+            executors_lost=run.executors_lost), run)
 
     def close(self) -> None:
         """Stages still running when the log ends are summarized with what they did."""
@@ -274,6 +359,15 @@ class Analysis:
             self.stages.append(self._summarize(key, run, run.name, len(run.run_ms), wall, "still running at the end"
                                                " of the log"))
         self.running.clear()
+
+    @property
+    def executor_peaks(self) -> dict[str, dict[str, int]]:
+        """Executor id -> metric -> its peak over every stage attempt (computed when asked: O(stages x executors))."""
+        peaks: dict[str, dict[str, int]] = {}
+        for summary in self.stages:
+            for executor, metrics in summary.executor_peaks.items():
+                _merge_peaks(peaks, executor, metrics)
+        return peaks
 
     def cores(self) -> int:
         """Cores the application had: the most its executors held at once, else what spark.master says."""
