@@ -169,11 +169,14 @@ def test_slow_first_tasks_are_not_skew(logs: tuple[Path, dict[str, str]]) -> Non
 
 
 @pytest.mark.spark
-@pytest.mark.parametrize("stragglers", [1, 2])
-def test_task_time_skew_needs_more_than_one_straggler(logs: tuple[Path, dict[str, str]], tmp_path: Path,
-                                                      stragglers: int) -> None:
-    """The real warm-up stage with 1 or 2 of its tasks made 30 s long: 2 fire (max/median >= 10x, max >= 5 s),
-    1 does not (a straggler: speculation's domain)."""
+@pytest.mark.parametrize(("slow", "slow_ms", "rest_ms", "fires"), [
+    (1, 30_000, None, False),  # one straggler: speculation's domain, not skew
+    (2, 30_000, None, True),  # two tasks at 10x the median and above 5 s
+    (2, 4_900, 400, False),  # 12x, but the slowest task is under DataFlint's 5 s: not worth a finding
+])
+def test_task_time_skew(logs: tuple[Path, dict[str, str]], tmp_path: Path, slow: int, slow_ms: int,
+                        rest_ms: int | None, fires: bool) -> None:
+    """The real warm-up stage with the run time of its first tasks (and of the rest) edited."""
     root, apps = logs
     lines = zstd_lines(single(root, apps, "round2"))
     events = [json.loads(line) for line in lines]
@@ -185,23 +188,26 @@ def test_task_time_skew_needs_more_than_one_straggler(logs: tuple[Path, dict[str
     edited, made, new_runs = 0, [], []
     for line, e in zip(lines, events, strict=True):
         if e["Event"] == "SparkListenerTaskEnd" and e["Stage ID"] == stage:
-            if edited < stragglers:
-                e["Task Metrics"]["Executor Run Time"] = 30_000
+            metrics = e["Task Metrics"]
+            if edited < slow:
+                metrics["Executor Run Time"] = slow_ms
                 edited += 1
-                line = json.dumps(e)
-            new_runs.append(e["Task Metrics"]["Executor Run Time"])
+            elif rest_ms is not None:
+                metrics["Executor Run Time"] = rest_ms
+            line = json.dumps(e)
+            new_runs.append(metrics["Executor Run Time"])
         made.append(line)
     path = tmp_path / apps["round2"]
     path.write_text("\n".join(made) + "\n")
     median = statistics.median(new_runs)
+    assert slow_ms / median >= 10
     found = [f for f in findings_of(doctor(path), "skew") if f["stage"] == stage]
-    if stragglers == 1:
+    if not fires:
         assert found == []
     else:
-        assert 30_000 / median >= 10
         (finding,) = found
         assert finding["evidence"]["metric"] == "task_run_ms" and finding["severity"] == "warning"
-        assert (finding["evidence"]["max"], finding["evidence"]["median"]) == (30_000, median)
+        assert (finding["evidence"]["max"], finding["evidence"]["median"]) == (slow_ms, median)
 
 
 # --- OOM kinds named right --------------------------------------------------------------------------------------
