@@ -11,7 +11,9 @@ start-up is the slow part. Usage: python tests/scenarios/eventlog_apps.py OUT_DI
   classes (org.apache.spark.io.*CompressionCodec), so each reader is tested on bytes Spark wrote;
 - OUT_DIR/round2/: the doctor's second round, one zstd file: a sort-merge join skewed below AQE's skew threshold,
   a repartition by a key of three values with AQE switched off at run time (spark.conf.set, so it shows only in
-  the SQL execution's modifiedConfigs), a stage with two slow warm-up-like tasks, and a cancelled job group;
+  the SQL execution's modifiedConfigs and the job's properties), 120 small parquet files written and read back, a
+  small broadcast join, a DataFrame cached and used once, a stage with two slow warm-up-like tasks, and a
+  cancelled job group;
 - OUT_DIR/killed/: an application stopped while a job runs (SparkContext.stop, which is what the JVM's shutdown
   hook calls when the Python driver is killed): ApplicationEnd, then the job's JobFailed;
 - OUT_DIR/dead/: an application with a failed job whose driver JVM is killed (SIGKILL) during its next job, the
@@ -32,6 +34,7 @@ from pathlib import Path
 
 from pyspark import TaskContext
 from pyspark.sql import SparkSession
+from pyspark.sql.functions import broadcast
 
 ROWS_SKEW = 1_000_000
 ROWS_SPILL = 200_000
@@ -133,6 +136,7 @@ def troubled(out: Path) -> str:
 SMJ_ROWS = 600_000  # ~20 MiB in the hot join partition: above the doctor's 16 MiB floor, below AQE's 256 MB
 FEW_KEYS_ROWS = 600_000
 WARMUP_SLOW_S, WARMUP_FAST_S = 1.1, 0.3
+SMALL_FILES = 120  # more than DataFlint's 100
 
 
 def warm_up_like(x: int) -> int:
@@ -168,6 +172,18 @@ def round2(out: Path) -> str:
     (spark.range(0, FEW_KEYS_ROWS, 1, 4).selectExpr("id % 3 AS k", "uuid() AS pad", "uuid() AS pad2")
      .repartition(8, "k").write.format("noop").mode("overwrite").save())
     spark.conf.unset("spark.sql.adaptive.enabled")
+    # SMALL_FILES parquet files of a few KB written, then read back: small files both ways
+    small = out / "round2-small-files"
+    (spark.range(0, SMALL_FILES * 1000, 1, 4).selectExpr("id", "id * 3 AS v").repartition(SMALL_FILES)
+     .write.mode("overwrite").parquet(str(small)))
+    spark.read.parquet(str(small)).selectExpr("sum(v)").collect()
+    # a small broadcast join (far under the broadcast check's 1 GiB)
+    (spark.range(0, 100_000, 1, 2).join(broadcast(spark.range(0, 500).selectExpr("id", "id AS w")), "id")
+     .write.format("noop").mode("overwrite").save())
+    # a DataFrame cached and used by one action only: the cache buys nothing
+    cached = spark.range(0, 200_000, 1, 2).selectExpr("id", "uuid() AS pad").persist()
+    cached.selectExpr("count(pad)").collect()
+    cached.unpersist()
     # two slow tasks among eight, no key at all
     sc.parallelize(range(8), 8).map(warm_up_like).count()
     # a job cancelled by its group: a failed job without a failed task

@@ -14,12 +14,12 @@ import json
 import re
 import sys
 import textwrap
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tools.console import BAD_INPUT, FINDINGS, OK, QUIET, Progress, add_json, add_verbose
 from tools.doctor.eventlog import EventLog, EventLogError, open_log
+from tools.doctor.finding import Finding, level, mib, size_bytes
 from tools.doctor.log_summary import (
     BROADCAST_OOM,
     JVM_OOM,
@@ -30,11 +30,21 @@ from tools.doctor.log_summary import (
     first_line,
     oom_kind,
 )
+from tools.doctor.resource_checks import (
+    check_cache,
+    check_executor_imbalance,
+    check_idle_cores,
+    check_large_partition,
+    check_long_stage,
+    check_memory_sizing,
+)
+from tools.doctor.sql_checks import check_broadcast, check_join_strategy, check_small_files
 
 SEVERITIES = ("critical", "warning", "info")
 REPORT_WIDTH = 110
 CHECKS = ("driver_oom", "executor_oom", "job_failures", "recomputed_stages", "task_failures", "skew", "spill", "gc",
-          "partitions")
+          "memory_sizing", "large_partition", "broadcast", "join_strategy", "small_files", "executor_imbalance",
+          "long_stage", "idle_cores", "partitions", "cache")
 
 # skew: max/median of a per-task quantity within one stage. 2x and 10x are SparkScope's stage-skew defaults (low and
 # high severity, on task time), which also ignore stages shorter than 30 s; that floor holds here for task time.
@@ -67,41 +77,16 @@ GC_HEAP_FULL = 0.70
 TINY_TASK_MS = 100.0
 TINY_MIN_TASKS = 200
 TINY_CRITICAL_TASKS = 10_000
+# DataFlint's rule beside ours: more than 5,000 tasks with a median under 500 ms.
+MANY_TASKS, MANY_TASKS_MS = 5000, 500.0
 TASKS_PER_CORE = (2, 4)
 FEW_TASKS_INFO_S, FEW_TASKS_WARNING_S = 2.0, 30.0
+# A stage that reads a shuffle of under 16 MiB in all has few tasks on purpose (AQE coalesced them): more tasks
+# would not be faster; its time is start-up (seen on the clean application's first aggregation, 19 KB in 2.5 s).
+FEW_TASKS_MIN_SHUFFLE = 16 * 1024**2
 
 _EXIT_CODE = re.compile(r"exit code (\d+)")
 MAX_RESULT_SIZE = "spark.driver.maxResultSize"
-
-
-@dataclass
-class Finding:
-    check: str
-    severity: str
-    stage: int | None
-    evidence: dict[str, Any]
-    advice: str
-    summary: str  # one line for the human report; not part of the JSON
-
-    def to_json(self) -> dict[str, Any]:
-        return {"check": self.check, "severity": self.severity, "stage": self.stage, "evidence": self.evidence,
-                "advice": self.advice}
-
-
-def _mib(n: float) -> str:
-    return f"{n / 1024**2:,.1f} MiB"
-
-
-def _severity(ratio: float, warning: float, critical: float) -> str | None:
-    return "critical" if ratio >= critical else "warning" if ratio >= warning else None
-
-
-def _bytes(text: str | None, default: int) -> int:
-    """A byte size as Spark reads it (JavaUtils.byteStringAsBytes: b, k, m, g, t, p, binary units)."""
-    match = re.fullmatch(r"\s*(\d+)\s*([kmgtp]?)b?\s*", (text or "").lower())
-    if not match:
-        return default
-    return int(match.group(1)) * 1024 ** " kmgtp".index(match.group(2) or " ")
 
 
 def _on(settings: dict[str, str], props: dict[str, str], key: str) -> bool:
@@ -112,7 +97,7 @@ def _aqe_skew_advice(a: Analysis, s: StageSummary, top: float, median: float) ->
     """Why AQE did not split this stage's largest partition, with the keys that decide it (OptimizeSkewedJoin:
     a partition is skewed when larger than skewedPartitionFactor x the median and than
     skewedPartitionThresholdInBytes; defaults 5.0 and 256MB, SQLConf in spark-catalyst_2.13-4.0.4.jar)."""
-    threshold = _bytes(s.settings.get(SKEW_THRESHOLD_KEY, a.properties.get(SKEW_THRESHOLD_KEY)),
+    threshold = size_bytes(s.settings.get(SKEW_THRESHOLD_KEY, a.properties.get(SKEW_THRESHOLD_KEY)),
                        SKEW_THRESHOLD_DEFAULT)
     try:
         factor = float(s.settings.get(SKEW_FACTOR_KEY, a.properties.get(SKEW_FACTOR_KEY, "5.0")))
@@ -124,16 +109,16 @@ def _aqe_skew_advice(a: Analysis, s: StageSummary, top: float, median: float) ->
                 evidence)
     below = []
     if top <= threshold:
-        below.append(f"below {SKEW_THRESHOLD_KEY} ({_mib(threshold)})")
+        below.append(f"below {SKEW_THRESHOLD_KEY} ({mib(threshold)})")
     if median and top <= factor * median:
-        below.append(f"not above {SKEW_FACTOR_KEY} ({factor:g}) x the median ({_mib(median)})")
+        below.append(f"not above {SKEW_FACTOR_KEY} ({factor:g}) x the median ({mib(median)})")
     if not below:
         return ("AQE should have split this partition; check that the join is not a broadcast or full outer join "
                 "(AQE cannot split those sides). ", evidence)
     suggest = max(16 * 1024**2, int(top // 2) // 1024**2 * 1024**2)
     return (f"AQE is on, but it splits a sort-merge join partition only when it is larger than both "
             f"{SKEW_FACTOR_KEY} x the median partition and {SKEW_THRESHOLD_KEY}; the largest partition is "
-            f"{_mib(top)}, {' and '.join(below)}. To let AQE split it, lower {SKEW_THRESHOLD_KEY} (e.g. to "
+            f"{mib(top)}, {' and '.join(below)}. To let AQE split it, lower {SKEW_THRESHOLD_KEY} (e.g. to "
             f"{suggest // 1024**2}m) and, if needed, {SKEW_FACTOR_KEY}. ", evidence)
 
 
@@ -150,7 +135,7 @@ def _check_skew(a: Analysis, out: list[Finding]) -> None:
             if top < SKEW_MIN_BYTES:
                 continue
             if median > 0:
-                severity = _severity(top / median, SKEW_WARNING, SKEW_CRITICAL)
+                severity = level(top / median, SKEW_WARNING, SKEW_CRITICAL)
                 if severity:
                     candidates.append((top / median, metric, top, median, index, severity, None))
                 continue
@@ -161,7 +146,7 @@ def _check_skew(a: Analysis, out: list[Finding]) -> None:
                 candidates.append((0.0, metric, top, median, index, "warning", (busy, busy_median)))
             else:
                 candidates.append((ratio, metric, top, busy_median, index,
-                                   _severity(ratio, SKEW_WARNING, SKEW_CRITICAL), None))
+                                   level(ratio, SKEW_WARNING, SKEW_CRITICAL), None))
         top, median, index = s.run
         if (median > 0 and top >= SKEW_TIME_MIN_MS and s.run_second / median >= SKEW_TIME_RATIO):
             candidates.append((top / median, "task_run_ms", top, median, index, "warning", None))
@@ -180,7 +165,7 @@ def _check_skew(a: Analysis, out: list[Finding]) -> None:
                       "to it), or spread each key over several partitions with a random suffix.")
             out.append(Finding("skew", severity, s.stage, evidence, advice,
                                f"{metric.replace('_', ' ')}: only {busy} of {s.tasks} tasks got data (largest "
-                               f"{_mib(top)}, the others that got any {_mib(busy_median)}): too few distinct keys"))
+                               f"{mib(top)}, the others that got any {mib(busy_median)}): too few distinct keys"))
             continue
         evidence["problem"] = "skew"
         if metric == "task_run_ms":
@@ -189,7 +174,7 @@ def _check_skew(a: Analysis, out: list[Finding]) -> None:
                       "heavier key, an expensive UDF path) or ran on a slow executor. If it recurs on the same "
                       "partitions, spread that work (salt the key); if not, consider spark.speculation=true.")
         else:
-            shown = f"{_mib(top)} vs median {_mib(median)}"
+            shown = f"{mib(top)} vs median {mib(median)}"
             if not aqe:
                 aqe_text = ("enable AQE skew handling (spark.sql.adaptive.enabled=true, "
                             "spark.sql.adaptive.skewJoin.enabled=true) so Spark splits the oversized partitions"
@@ -218,7 +203,7 @@ def _check_spill(a: Analysis, out: list[Finding]) -> None:
                   "where execution memory lives). On Kubernetes spill lands on spark.local.dir's emptyDir scratch "
                   "volume (platform.storage.scratchSizeLimit).")
         out.append(Finding("spill", severity, s.stage, evidence, advice,
-                           f"spilled {_mib(s.memory_spilled)} from memory, {_mib(s.disk_spilled)} to disk"))
+                           f"spilled {mib(s.memory_spilled)} from memory, {mib(s.disk_spilled)} to disk"))
 
 
 def _local_task_ooms(a: Analysis) -> list[str]:
@@ -427,6 +412,7 @@ def _check_task_failures(a: Analysis, out: list[Finding]) -> None:
         (kind, cls, message), _count = ranked[0]
         severity = "critical" if s.failed else "warning"
         evidence = {"failed_attempts": attempts, "failed_tasks": len(s.failed_tasks), "reason": kind,
+                    "failure_rate": round(len(s.failed_tasks) / s.tasks, 3) if s.tasks else None,
                     "exception": cls, "message": message[:500], "stage_failed": bool(s.failed),
                     "by_reason": [{"reason": k, "exception": c, "count": n} for (k, c, _), n in ranked]}
         what = cls if kind == "ExceptionFailure" else kind
@@ -443,7 +429,7 @@ def _check_task_failures(a: Analysis, out: list[Finding]) -> None:
 def _heap_max(a: Analysis) -> int:
     """The heap tasks ran in: spark.driver.memory in local mode, else spark.executor.memory (1g by default)."""
     key = "spark.driver.memory" if a.local_mode else "spark.executor.memory"
-    return _bytes(a.properties.get(key), 1024**3) if a.properties.get(key) else 1024**3
+    return size_bytes(a.properties.get(key), 1024**3) if a.properties.get(key) else 1024**3
 
 
 def _check_gc(a: Analysis, out: list[Finding]) -> None:
@@ -475,7 +461,7 @@ def _check_gc(a: Analysis, out: list[Finding]) -> None:
 def _gc_finding(out: list[Finding], gc_s: float, run_s: float, heap_peak: int, heap_max: int, heap_key: str,
                 majors: int | None, jvm_gc_s: float | None, full_advice: str, stage: int | None) -> None:
     share = gc_s / run_s
-    severity = _severity(share, GC_WARNING, GC_CRITICAL)
+    severity = level(share, GC_WARNING, GC_CRITICAL)
     if not severity:
         return
     evidence = {"gc_s": round(gc_s, 3), "run_s": round(run_s, 3), "share": round(share, 3),
@@ -502,7 +488,8 @@ def _check_partitions(a: Analysis, out: list[Finding]) -> None:
     cores = a.cores()
     low, high = (n * cores for n in TASKS_PER_CORE)
     for s in a.stages:
-        if (s.tasks >= TINY_MIN_TASKS and s.tasks > high and s.median_duration_ms < TINY_TASK_MS):
+        if s.tasks > high and ((s.tasks >= TINY_MIN_TASKS and s.median_duration_ms < TINY_TASK_MS) or
+                               (s.tasks > MANY_TASKS and s.median_duration_ms < MANY_TASKS_MS)):
             severity = "critical" if s.tasks >= TINY_CRITICAL_TASKS else "warning"
             evidence = {"problem": "tiny_tasks", "tasks": s.tasks, "median_task_ms": s.median_duration_ms,
                         "cores": cores, "suggested_tasks": [low, high]}
@@ -511,7 +498,8 @@ def _check_partitions(a: Analysis, out: list[Finding]) -> None:
                       "spark.sql.shuffle.partitions, or keep AQE's partition coalescing on.")
             out.append(Finding("partitions", severity, s.stage, evidence, advice,
                                f"{s.tasks:,} tasks with a median of {s.median_duration_ms:.0f} ms on {cores} cores"))
-        elif cores and s.tasks < cores and s.wall_s is not None and s.wall_s >= FEW_TASKS_INFO_S and not s.failed:
+        elif (cores and s.tasks < cores and s.wall_s is not None and s.wall_s >= FEW_TASKS_INFO_S and not s.failed
+              and not 0 < s.shuffle_read[0] * s.tasks < FEW_TASKS_MIN_SHUFFLE):
             severity = "warning" if s.wall_s >= FEW_TASKS_WARNING_S else "info"
             evidence = {"problem": "too_few_tasks", "tasks": s.tasks, "cores": cores, "stage_s": s.wall_s,
                         "idle_cores": cores - s.tasks, "suggested_tasks": [low, high]}
@@ -542,6 +530,9 @@ def diagnose(log: EventLog, progress: Progress = QUIET) -> tuple[Analysis, list[
     _check_spill(analysis, findings)
     _check_gc(analysis, findings)
     _check_partitions(analysis, findings)
+    for check in (check_memory_sizing, check_large_partition, check_broadcast, check_join_strategy, check_small_files,
+                  check_executor_imbalance, check_long_stage, check_idle_cores, check_cache):
+        check(analysis, findings)
     findings.sort(key=lambda f: (SEVERITIES.index(f.severity), CHECKS.index(f.check),
                                  -1 if f.stage is None else f.stage))
     return analysis, findings

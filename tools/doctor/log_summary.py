@@ -13,6 +13,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from tools.doctor.sql_summary import SQL_EVENTS, SqlMetrics
+
 # Kubernetes: ExecutorPodsLifecycleManager.describeExitCode (spark-kubernetes_2.13-4.0.4.jar) words the executor
 # exit codes; the removal reason reads "The executor with id N exited with exit code 137(SIGKILL, possible
 # container OOM)." followed by the container statuses ("termination reason: OOMKilled"). 52 is SparkExitCode.OOM,
@@ -42,6 +44,7 @@ WANTED = {
     "SparkListenerApplicationStart", "SparkListenerApplicationEnd", "SparkListenerEnvironmentUpdate",
     "SparkListenerExecutorAdded", "SparkListenerExecutorRemoved", "SparkListenerJobStart", "SparkListenerJobEnd",
     "SparkListenerStageSubmitted", "SparkListenerStageCompleted", "SparkListenerTaskEnd", SQL_EXECUTION_END,
+    *SQL_EVENTS,
 }
 
 
@@ -64,6 +67,8 @@ class _Running:
     executors_lost: set = field(default_factory=set)
     heap_peak: int = 0  # the largest JVMHeapMemory in the task-end executor metrics
     shuffle_join: bool = False  # reads two shuffles zipped together: a sort-merge (or shuffled hash) join
+    shuffle_write_max: int = 0  # the largest task's shuffle bytes written (one map output)
+    output_max: int = 0  # the largest task's output bytes written
 
 
 @dataclass
@@ -95,6 +100,29 @@ class StageSummary:
     settings: dict = field(default_factory=dict)  # JOB_SETTINGS of the job that ran it, as run
     execution_id: int | None = None  # spark.sql.execution.id of that job
     shuffle_join: bool = False  # the stage zips two shuffled inputs (ZippedPartitionsRDD2): a shuffled join
+    shuffle_write_max: int = 0
+    output_max: int = 0
+
+
+@dataclass
+class ExecutorWork:
+    """What one executor's tasks did over the application (Dr. Elephant's executor distributions)."""
+
+    tasks: int = 0
+    run_ms: int = 0
+    input_bytes: int = 0
+    shuffle_read: int = 0
+    shuffle_write: int = 0
+    heap_peak: int = 0
+
+
+@dataclass
+class CachedRdd:
+    """A persisted RDD (a cached DataFrame's InMemoryRelation among them) as completed stages reported it."""
+
+    name: str
+    jobs: set = field(default_factory=set)  # "query N" or "job N" that used it
+    partitions: int = 0
 
 
 def _median(values: array) -> float:
@@ -150,6 +178,10 @@ class Analysis:
         self.stage_settings: dict[int, dict[str, str]] = {}  # stage -> JOB_SETTINGS of its job, as run
         self.stage_execution: dict[int, int] = {}  # stage -> spark.sql.execution.id of its job
         self.sql_errors: list[tuple[int, str]] = []  # (execution id, errorMessage) of failed SQL executions
+        self.sql = SqlMetrics()  # files, broadcasts and joins of each SQL query (tools/doctor/sql_summary.py)
+        self.executor_work: dict[str, ExecutorWork] = {}  # what each executor's tasks did, for imbalance
+        self.cached: dict[int, CachedRdd] = {}  # RDD id -> a persisted RDD as the stages saw it
+        self.stage_job: dict[int, int] = {}  # stage id -> the job that submitted it first
         # The executors' own cumulative GC counters, the largest sample of each (task-end executor metrics).
         self.jvm_gc_ms: dict[str, int] = {}
         self.major_gcs: dict[str, int] = {}
@@ -198,7 +230,10 @@ class Analysis:
             message = event.get("errorMessage") or ""
             if message:
                 self.sql_errors.append((event.get("executionId", -1), message))
+            self.sql.end(int(event.get("executionId", -1)))
             self._seen(event.get("time"))
+        elif kind in SQL_EVENTS:
+            self.sql.feed(event)
         elif kind == "SparkListenerExecutorAdded":
             cores = event.get("Executor Info", {}).get("Total Cores", 0)
             self.executor_cores[event["Executor ID"]] = cores
@@ -241,6 +276,7 @@ class Analysis:
         settings = {k: props[k] for k in JOB_SETTINGS if k in props}
         execution = props.get("spark.sql.execution.id")
         for stage in stages:
+            self.stage_job.setdefault(stage, job)
             if settings:
                 self.stage_settings[stage] = settings
             if execution is not None and str(execution).isdigit():
@@ -264,6 +300,7 @@ class Analysis:
         reason = event.get("Task End Reason", {})
         kind = reason.get("Reason", "Success")
         self._seen(info.get("Finish Time"))
+        self.sql.task_accumulables(info.get("Accumulables") or ())
         if kind == "Resubmitted":  # usually after its stage completed: the executor holding its output is gone
             self.resubmitted[key[0]] += 1
         if key in self.completed:
@@ -277,12 +314,29 @@ class Analysis:
         run.all_run_ms += metrics.get("Executor Run Time", 0)
         run.memory_spilled += metrics.get("Memory Bytes Spilled", 0)
         run.disk_spilled += metrics.get("Disk Bytes Spilled", 0)
+        executor = info.get("Executor ID", "")
+        work = self.executor_work.get(executor)
+        if work is None:
+            work = self.executor_work[executor] = ExecutorWork()
+        work.run_ms += metrics.get("Executor Run Time", 0)
+        if executor_metrics:
+            work.heap_peak = max(work.heap_peak, executor_metrics.get("JVMHeapMemory", 0))
         if kind == "Success":
             shuffle = metrics.get("Shuffle Read Metrics", {})
+            shuffle_read = shuffle.get("Remote Bytes Read", 0) + shuffle.get("Local Bytes Read", 0)
+            input_bytes = metrics.get("Input Metrics", {}).get("Bytes Read", 0)
+            written = metrics.get("Shuffle Write Metrics", {}).get("Shuffle Bytes Written", 0)
+            output = metrics.get("Output Metrics", {}).get("Bytes Written", 0)
+            work.tasks += 1
+            work.input_bytes += input_bytes
+            work.shuffle_read += shuffle_read
+            work.shuffle_write += written
+            run.shuffle_write_max = max(run.shuffle_write_max, written)
+            run.output_max = max(run.output_max, output)
             run.run_ms.append(metrics.get("Executor Run Time", 0))
             run.duration_ms.append(max(0, (info.get("Finish Time") or 0) - (info.get("Launch Time") or 0)))
-            run.shuffle_read.append(shuffle.get("Remote Bytes Read", 0) + shuffle.get("Local Bytes Read", 0))
-            run.input_read.append(metrics.get("Input Metrics", {}).get("Bytes Read", 0))
+            run.shuffle_read.append(shuffle_read)
+            run.input_read.append(input_bytes)
             return
         if kind in NOT_FAILURES:
             return
@@ -326,7 +380,24 @@ class Analysis:
         if ids and earlier is not None and earlier != info["Stage ID"] and tasks < partitions:
             self.rerun_map_stages.append((info["Stage ID"], earlier, tasks, partitions))
 
+    def _cache_seen(self, info: dict[str, Any]) -> None:
+        """Persisted RDDs in a completed stage, and the queries (or, outside SQL, the jobs) that used them. How much
+        of each stayed cached is not in a default log (block updates are not logged), so it is not judged."""
+        stage = info["Stage ID"]
+        user = (f"query {self.stage_execution[stage]}" if stage in self.stage_execution else
+                f"job {self.stage_job.get(stage, -1)}")
+        for r in info.get("RDD Info") or ():
+            level = r.get("Storage Level") or {}
+            if not (level.get("Use Memory") or level.get("Use Disk") or level.get("Use Off Heap")):
+                continue
+            rdd = self.cached.get(r.get("RDD ID"))
+            if rdd is None:
+                rdd = self.cached[r.get("RDD ID")] = CachedRdd(r.get("Name", ""))
+            rdd.jobs.add(user)
+            rdd.partitions = r.get("Number of Partitions", 0)
+
     def _finish_stage(self, info: dict[str, Any]) -> None:
+        self._cache_seen(info)
         key = (info["Stage ID"], info.get("Stage Attempt ID", 0))
         ids = self._stage_rdds.get(key[0])
         if ids and not info.get("Failure Reason"):
@@ -356,7 +427,8 @@ class Analysis:
             disk_spilled=run.disk_spilled, failures=run.failures, failed_tasks=run.failed_tasks,
             executors_lost=run.executors_lost, run_second=_second(run.run_ms),
             shuffle_nonzero=_nonzero(run.shuffle_read), input_nonzero=_nonzero(run.input_read),
-            heap_peak=run.heap_peak, shuffle_join=run.shuffle_join)
+            heap_peak=run.heap_peak, shuffle_join=run.shuffle_join, shuffle_write_max=run.shuffle_write_max,
+            output_max=run.output_max)
 
     def close(self) -> None:
         """Stages still running when the log ends are summarized with what they did."""
