@@ -66,9 +66,13 @@ class SqlMetrics:
             query = self._open.setdefault(execution, _Query(str(event.get("description") or "")))
             plan = event.get("sparkPlanInfo")
             if plan:
-                if kind == ADAPTIVE_UPDATE:  # AQE re-planned: a join it turned into a broadcast join is gone
-                    self._forget(query, ("join_side", "broadcast"))
+                # AQE re-planned: a join it turned into a broadcast join is gone; what the new plan still has
+                # keeps the values counted so far
+                forgotten = self._forget(query, ("join_side", "broadcast")) if kind == ADAPTIVE_UPDATE else []
                 self._register(execution, query, plan)
+                for acc_id in forgotten:
+                    if acc_id not in self._owner:
+                        self._values.pop(acc_id, None)
         elif kind == DRIVER_ACCUM:
             for update in event.get("accumUpdates") or ():
                 if len(update) == 2 and update[0] in self._owner:
@@ -114,10 +118,13 @@ class SqlMetrics:
                 summary.joins.append((small, large))
         self.queries.append(summary)
 
-    def _forget(self, query: _Query, roles: tuple[str, ...]) -> None:
+    def _forget(self, query: _Query, roles: tuple[str, ...]) -> list[int]:
+        forgotten = []
         for acc_id in [a for a, (role, _) in query.roles.items() if role in roles]:
             del query.roles[acc_id]
             self._owner.pop(acc_id, None)
+            forgotten.append(acc_id)
+        return forgotten
 
     def _claim(self, execution: int, query: _Query, acc_id: Any, role: str, key: Any = None) -> None:
         if isinstance(acc_id, int):
