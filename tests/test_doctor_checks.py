@@ -264,21 +264,27 @@ def test_memory_sizing(logs: tuple[Path, dict[str, str]], tmp_path: Path) -> Non
 SHUFFLE_PROOF = REPO / "tests" / "scenarios" / "shuffle_proof"
 
 
-def test_executor_imbalance_on_a_real_two_executor_log(tmp_path: Path) -> None:
-    """tools/dev/shuffle_proof.py's real local-cluster log: balanced under Dr. Elephant's floors as run; with
-    executor 1's task run times made 100x longer, it is far above the median executor."""
+@pytest.mark.parametrize(("factor", "severity"), [(100, "critical"), (5, None)])
+def test_executor_imbalance_on_a_real_two_executor_log(tmp_path: Path, factor: int, severity: str | None) -> None:
+    """tools/dev/shuffle_proof.py's real local-cluster log: balanced as run. With executor 1's task run times made
+    100x longer, it is far above the median executor; 5x is a ratio above 3.16 too, but its executor worked under
+    Dr. Elephant's 5-minute floor."""
     source = next(SHUFFLE_PROOF.glob("decommission-on-*.zstd"))
     assert findings_of(doctor(source), "executor_imbalance") == []
     events = [json.loads(line) for line in zstd_lines(source)]
     run: dict[str, int] = defaultdict(int)
     for e in task_ends(events):
         if e["Task Info"]["Executor ID"] == "1":
-            e["Task Metrics"]["Executor Run Time"] *= 100
+            e["Task Metrics"]["Executor Run Time"] *= factor
         run[e["Task Info"]["Executor ID"]] += e["Task Metrics"]["Executor Run Time"]
     median = statistics.median(run.values())
-    assert len(run) >= 2 and run["1"] / median >= 10
-    (finding,) = findings_of(doctor(write(tmp_path / source.stem, events)), "executor_imbalance")
-    assert finding["severity"] == "critical"
+    assert len(run) >= 2 and run["1"] / median >= 3.17
+    found = findings_of(doctor(write(tmp_path / source.stem, events)), "executor_imbalance")
+    if severity is None:
+        assert run["1"] < 5 * 60_000 and found == []
+        return
+    (finding,) = found
+    assert finding["severity"] == severity
     assert (finding["evidence"]["metric"], finding["evidence"]["executor"]) == ("run_ms", "1")
     assert (finding["evidence"]["max"], finding["evidence"]["median"]) == (run["1"], median)
 
