@@ -192,6 +192,7 @@ def _check_skew(a: Analysis, out: list[Finding]) -> None:
 
 
 def _check_spill(a: Analysis, out: list[Finding]) -> None:
+    heap_key = "spark.driver.memory" if a.local_mode else "spark.executor.memory"
     for s in a.stages:
         if not (s.memory_spilled or s.disk_spilled):
             continue
@@ -199,7 +200,7 @@ def _check_spill(a: Analysis, out: list[Finding]) -> None:
         evidence = {"memory_bytes_spilled": s.memory_spilled, "disk_bytes_spilled": s.disk_spilled,
                     "tasks": s.tasks}
         advice = ("Tasks ran out of execution memory and wrote sorted runs to disk. Use more partitions so each task "
-                  "holds less (spark.sql.shuffle.partitions, repartition), or raise spark.executor.memory (the heap, "
+                  f"holds less (spark.sql.shuffle.partitions, repartition), or raise {heap_key} (the heap, "
                   "where execution memory lives). On Kubernetes spill lands on spark.local.dir's emptyDir scratch "
                   "volume (platform.storage.scratchSizeLimit).")
         out.append(Finding("spill", severity, s.stage, evidence, advice,
