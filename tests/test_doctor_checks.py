@@ -312,3 +312,85 @@ def test_many_short_tasks_dataflint(tmp_path: Path) -> None:
         if e["Event"].startswith("SparkListenerStage"):
             e["Stage Info"]["Number of Tasks"] = 5000
     assert findings_of(doctor(write(tmp_path / "local-2", events)), "partitions") == []
+
+
+def test_driver_heap_from_stage_executor_metrics(tmp_path: Path) -> None:
+    """On a cluster the driver's heap shows only in SparkListenerStageExecutorMetrics (written with
+    spark.eventLog.logStageExecutorMetrics=true): the shuffle proof's real log with one such event for the driver,
+    in the shape JsonProtocol.stageExecutorMetricsToJson writes (spark-core_2.13-4.0.4.jar)."""
+    source = next(SHUFFLE_PROOF.glob("decommission-on-*.zstd"))
+    events = [json.loads(line) for line in zstd_lines(source)]
+    env = next(e for e in events if e["Event"] == "SparkListenerEnvironmentUpdate")["Spark Properties"]
+    heap = 512 * 1024**2
+    assert env["spark.driver.memory"] == "512m" and env["spark.master"].startswith("local-cluster[")
+    done = next(i for i, e in enumerate(events) if e["Event"] == "SparkListenerStageCompleted")
+    stage = events[done]["Stage Info"]
+    events.insert(done, {"Event": "SparkListenerStageExecutorMetrics", "Executor ID": "driver",
+                         "Stage ID": stage["Stage ID"], "Stage Attempt ID": stage["Stage Attempt ID"],
+                         "Executor Metrics": {"JVMHeapMemory": int(0.97 * heap), "TotalGCTime": 10,
+                                              "MajorGCCount": 1}})
+    (finding,) = findings_of(doctor(write(tmp_path / source.stem, events)), "memory_sizing")
+    assert finding["severity"] == "warning" and finding["evidence"]["executor"] == "driver"
+    assert finding["evidence"]["setting"] == "spark.driver.memory" and finding["evidence"]["peak_share"] == 0.97
+
+
+@pytest.mark.spark
+def test_spill_as_a_fraction_of_the_data_read(logs: tuple[Path, dict[str, str]]) -> None:
+    """Dr. Elephant measures spill against the data processed: the troubled sort stage, from the raw events."""
+    root, apps = logs
+    events = raw_events(root / "variants" / "none" / apps["troubled"])
+    spilled: dict[int, int] = defaultdict(int)
+    read: dict[int, int] = defaultdict(int)
+    for e in task_ends(events):
+        m = e["Task Metrics"]
+        spilled[e["Stage ID"]] += m["Memory Bytes Spilled"]
+        if e["Task End Reason"]["Reason"] == "Success":
+            shuffle = m["Shuffle Read Metrics"]
+            read[e["Stage ID"]] += m["Input Metrics"]["Bytes Read"] + shuffle["Remote Bytes Read"] + shuffle[
+                "Local Bytes Read"]
+    (finding,) = findings_of(doctor(root / "variants" / "none" / apps["troubled"]), "spill")
+    stage = finding["stage"]
+    assert finding["evidence"]["bytes_processed"] == read[stage]
+    assert finding["evidence"]["spill_fraction"] == (round(spilled[stage] / read[stage], 3) if read[stage] else None)
+
+
+@pytest.mark.spark
+def test_small_shuffle_partitions_spark_advisor(logs: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
+    """The real 120-task stage of round2 made to read 12 MiB of shuffle per task (1.4 GiB in all): info."""
+    root, apps = logs
+    events = [json.loads(line) for line in lines_of(root, apps, "round2")]
+    counts: dict[int, int] = defaultdict(int)
+    for e in task_ends(events):
+        counts[e["Stage ID"]] += 1
+    (stage,) = [s for s, n in counts.items() if n == 120]
+    for e in task_ends(events):
+        if e["Stage ID"] == stage:
+            e["Task Metrics"]["Shuffle Read Metrics"].update({"Local Bytes Read": 12 * 1024**2,
+                                                              "Remote Bytes Read": 0})
+    found = [f for f in findings_of(doctor(write(tmp_path / apps["round2"], events)), "partitions")
+             if f["stage"] == stage]
+    (finding,) = found
+    assert finding["severity"] == "info" and finding["evidence"]["problem"] == "small_shuffle_read_partitions"
+    assert finding["evidence"]["bytes"] == 120 * 12 * 1024**2
+    assert "spark.sql.adaptive.advisoryPartitionSizeInBytes" in finding["advice"]
+
+
+@pytest.mark.spark
+def test_a_stage_aqe_coalesced_to_one_task_is_not_too_few_tasks(logs: tuple[Path, dict[str, str]],
+                                                                tmp_path: Path) -> None:
+    """The clean application's one-task stages read a few KB of shuffle (AQE coalesced them): made 5 s long, still
+    no finding; the troubled one-task stage without a shuffle still gets one (test_doctor.test_partitions)."""
+    root, apps = logs
+    events = [json.loads(line) for line in lines_of(root, apps, "clean")]
+    counts: dict[int, int] = defaultdict(int)
+    shuffle: dict[int, int] = defaultdict(int)
+    for e in task_ends(events):
+        counts[e["Stage ID"]] += 1
+        m = e["Task Metrics"]["Shuffle Read Metrics"]
+        shuffle[e["Stage ID"]] += m["Local Bytes Read"] + m["Remote Bytes Read"]
+    single = [s for s, n in counts.items() if n == 1 and 0 < shuffle[s] < 16 * 1024**2]
+    assert single
+    for e in events:
+        if e["Event"] == "SparkListenerStageCompleted" and e["Stage Info"]["Stage ID"] in single:
+            e["Stage Info"]["Completion Time"] = e["Stage Info"]["Submission Time"] + 5000
+    assert findings_of(doctor(write(tmp_path / apps["clean"], events)), "partitions") == []

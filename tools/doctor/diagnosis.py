@@ -79,6 +79,11 @@ TINY_MIN_TASKS = 200
 TINY_CRITICAL_TASKS = 10_000
 # DataFlint's rule beside ours: more than 5,000 tasks with a median under 500 ms.
 MANY_TASKS, MANY_TASKS_MS = 5000, 500.0
+# spark-advisor: input under 10 MB a task, shuffle partitions far from 128 MB (under 16 MiB here); only in a stage
+# that read 1 GiB or more (ours), where the number of tasks costs something.
+SMALL_INPUT_PER_TASK = 10 * 1024**2
+SMALL_SHUFFLE_PER_TASK = 16 * 1024**2
+SMALL_PARTITIONS_MIN_TOTAL = 1024**3
 TASKS_PER_CORE = (2, 4)
 FEW_TASKS_INFO_S, FEW_TASKS_WARNING_S = 2.0, 30.0
 # A stage that reads a shuffle of under 16 MiB in all has few tasks on purpose (AQE coalesced them): more tasks
@@ -197,8 +202,11 @@ def _check_spill(a: Analysis, out: list[Finding]) -> None:
         if not (s.memory_spilled or s.disk_spilled):
             continue
         severity = "critical" if s.disk_spilled >= SPILL_CRITICAL_DISK_BYTES else "warning"
+        processed = s.input_total + s.shuffle_read_total
         evidence = {"memory_bytes_spilled": s.memory_spilled, "disk_bytes_spilled": s.disk_spilled,
-                    "tasks": s.tasks}
+                    "tasks": s.tasks, "bytes_processed": processed,
+                    # Dr. Elephant's measure: spill against the data the stage read
+                    "spill_fraction": round(s.memory_spilled / processed, 3) if processed else None}
         advice = ("Tasks ran out of execution memory and wrote sorted runs to disk. Use more partitions so each task "
                   f"holds less (spark.sql.shuffle.partitions, repartition), or raise {heap_key} (the heap, "
                   "where execution memory lives). On Kubernetes spill lands on spark.local.dir's emptyDir scratch "
@@ -500,7 +508,7 @@ def _check_partitions(a: Analysis, out: list[Finding]) -> None:
             out.append(Finding("partitions", severity, s.stage, evidence, advice,
                                f"{s.tasks:,} tasks with a median of {s.median_duration_ms:.0f} ms on {cores} cores"))
         elif (cores and s.tasks < cores and s.wall_s is not None and s.wall_s >= FEW_TASKS_INFO_S and not s.failed
-              and not 0 < s.shuffle_read[0] * s.tasks < FEW_TASKS_MIN_SHUFFLE):
+              and not 0 < s.shuffle_read_total < FEW_TASKS_MIN_SHUFFLE):
             severity = "warning" if s.wall_s >= FEW_TASKS_WARNING_S else "info"
             evidence = {"problem": "too_few_tasks", "tasks": s.tasks, "cores": cores, "stage_s": s.wall_s,
                         "idle_cores": cores - s.tasks, "suggested_tasks": [low, high]}
@@ -508,6 +516,31 @@ def _check_partitions(a: Analysis, out: list[Finding]) -> None:
                       f"core ({low}-{high} here), e.g. repartition() before the heavy step or more input splits.")
             out.append(Finding("partitions", severity, s.stage, evidence, advice,
                                f"{s.tasks} task(s) on {cores} cores for {s.wall_s:,.1f} s"))
+        else:
+            _small_partitions(s, out)
+
+
+def _small_partitions(s: StageSummary, out: list[Finding]) -> None:
+    """spark-advisor's rules: input splits under 10 MB a task, shuffle partitions far under 128 MB (here under
+    16 MiB, an eighth), in a stage that read at least 1 GiB, where the count of tasks is the cost."""
+    if not s.tasks:
+        return
+    for what, total, small, fix in (
+        ("input", s.input_total, SMALL_INPUT_PER_TASK, "raise spark.sql.files.maxPartitionBytes (and "
+                                                        "spark.sql.files.openCostInBytes for many small files)"),
+        ("shuffle read", s.shuffle_read_total, SMALL_SHUFFLE_PER_TASK,
+         "lower spark.sql.shuffle.partitions, or with AQE keep spark.sql.adaptive.coalescePartitions.enabled on "
+         "and spark.sql.adaptive.advisoryPartitionSizeInBytes near 128m"),
+    ):
+        per_task = total / s.tasks
+        if total >= SMALL_PARTITIONS_MIN_TOTAL and per_task < small:
+            evidence = {"problem": f"small_{what.replace(' ', '_')}_partitions", "tasks": s.tasks,
+                        "bytes": total, "bytes_per_task": round(per_task)}
+            advice = (f"{s.tasks:,} tasks read {mib(per_task)} of {what} each: each task's fixed cost is paid for "
+                      f"little data. Aim for ~128 MiB per task: {fix}.")
+            out.append(Finding("partitions", "info", s.stage, evidence, advice,
+                               f"{s.tasks:,} tasks of {mib(per_task)} {what} each"))
+            return
 
 
 PROGRESS_EVERY = 50_000  # events between two progress updates on a terminal

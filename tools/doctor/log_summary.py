@@ -44,7 +44,7 @@ WANTED = {
     "SparkListenerApplicationStart", "SparkListenerApplicationEnd", "SparkListenerEnvironmentUpdate",
     "SparkListenerExecutorAdded", "SparkListenerExecutorRemoved", "SparkListenerJobStart", "SparkListenerJobEnd",
     "SparkListenerStageSubmitted", "SparkListenerStageCompleted", "SparkListenerTaskEnd", SQL_EXECUTION_END,
-    *SQL_EVENTS,
+    "SparkListenerStageExecutorMetrics", *SQL_EVENTS,
 }
 
 
@@ -69,6 +69,8 @@ class _Running:
     shuffle_join: bool = False  # reads two shuffles zipped together: a sort-merge (or shuffled hash) join
     shuffle_write_max: int = 0  # the largest task's shuffle bytes written (one map output)
     output_max: int = 0  # the largest task's output bytes written
+    input_total: int = 0
+    shuffle_read_total: int = 0
 
 
 @dataclass
@@ -102,6 +104,8 @@ class StageSummary:
     shuffle_join: bool = False  # the stage zips two shuffled inputs (ZippedPartitionsRDD2): a shuffled join
     shuffle_write_max: int = 0
     output_max: int = 0
+    input_total: int = 0  # bytes read by its successful tasks
+    shuffle_read_total: int = 0
 
 
 @dataclass
@@ -234,6 +238,8 @@ class Analysis:
             self._seen(event.get("time"))
         elif kind in SQL_EVENTS:
             self.sql.feed(event)
+        elif kind == "SparkListenerStageExecutorMetrics":
+            self._stage_executor_metrics(event)
         elif kind == "SparkListenerExecutorAdded":
             cores = event.get("Executor Info", {}).get("Total Cores", 0)
             self.executor_cores[event["Executor ID"]] = cores
@@ -292,6 +298,22 @@ class Analysis:
             self.jvm_gc_ms[executor] = max(self.jvm_gc_ms.get(executor, 0), total)
             self.major_gcs[executor] = max(self.major_gcs.get(executor, 0), major)
 
+    def _stage_executor_metrics(self, event: dict[str, Any]) -> None:
+        """Each executor's peaks over a stage, the driver's too: written at the stage's end when
+        spark.eventLog.logStageExecutorMetrics=true (false by default), the only place a cluster driver's heap
+        shows in the log."""
+        executor, metrics = event.get("Executor ID", ""), event.get("Executor Metrics") or {}
+        work = self.executor_work.get(executor)
+        if work is None:
+            work = self.executor_work[executor] = ExecutorWork()
+        work.heap_peak = max(work.heap_peak, metrics.get("JVMHeapMemory", 0))
+        run = self.running.get((event.get("Stage ID"), event.get("Stage Attempt ID", 0)))
+        if run is not None:
+            self._executor_metrics(run, executor, metrics)
+        elif metrics.get("TotalGCTime") or metrics.get("MajorGCCount"):
+            self.jvm_gc_ms[executor] = max(self.jvm_gc_ms.get(executor, 0), metrics.get("TotalGCTime", 0))
+            self.major_gcs[executor] = max(self.major_gcs.get(executor, 0), metrics.get("MajorGCCount", 0))
+
     def _task_end(self, event: dict[str, Any]) -> None:
         self.tasks += 1
         key = (event["Stage ID"], event.get("Stage Attempt ID", 0))
@@ -331,6 +353,8 @@ class Analysis:
             work.input_bytes += input_bytes
             work.shuffle_read += shuffle_read
             work.shuffle_write += written
+            run.input_total += input_bytes
+            run.shuffle_read_total += shuffle_read
             run.shuffle_write_max = max(run.shuffle_write_max, written)
             run.output_max = max(run.output_max, output)
             run.run_ms.append(metrics.get("Executor Run Time", 0))
@@ -428,7 +452,7 @@ class Analysis:
             executors_lost=run.executors_lost, run_second=_second(run.run_ms),
             shuffle_nonzero=_nonzero(run.shuffle_read), input_nonzero=_nonzero(run.input_read),
             heap_peak=run.heap_peak, shuffle_join=run.shuffle_join, shuffle_write_max=run.shuffle_write_max,
-            output_max=run.output_max)
+            output_max=run.output_max, input_total=run.input_total, shuffle_read_total=run.shuffle_read_total)
 
     def close(self) -> None:
         """Stages still running when the log ends are summarized with what they did."""
@@ -442,7 +466,8 @@ class Analysis:
     @property
     def local_mode(self) -> bool:
         """Tasks ran inside the driver JVM (spark.master local[...]): its heap is spark.driver.memory."""
-        return self.properties.get("spark.master", "").startswith("local")
+        master = self.properties.get("spark.master", "")
+        return master == "local" or master.startswith("local[")  # not local-cluster[...]: executors are JVMs
 
     def killed_jobs(self) -> list[int]:
         """Jobs failed because the SparkContext stopped under them: the application was stopped or killed."""

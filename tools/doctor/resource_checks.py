@@ -36,11 +36,6 @@ LONG_STAGE_S = (15 * 60.0, 30 * 60.0, 60 * 60.0)
 LONG_TASK_MS = (2.5 * 60_000, 15 * 60_000)
 
 
-def _heap(a: Analysis) -> tuple[str, int]:
-    key = "spark.driver.memory" if a.local_mode else "spark.executor.memory"
-    return key, size_bytes(a.properties.get(key), 1024**3)
-
-
 def check_idle_cores(a: Analysis, out: list[Finding]) -> None:
     end = a.end_ms or a.last_ms
     cores = a.cores()
@@ -65,20 +60,24 @@ def check_idle_cores(a: Analysis, out: list[Finding]) -> None:
 
 
 def check_memory_sizing(a: Analysis, out: list[Finding]) -> None:
-    key, heap = _heap(a)
+    """Each JVM's heap peak against its setting: executors against spark.executor.memory, the driver (where tasks
+    run in local mode, or from SparkListenerStageExecutorMetrics on a cluster) against spark.driver.memory."""
     for executor, work in sorted(a.executor_work.items()):
         peak = work.heap_peak
-        if not peak or (executor == "driver") != a.local_mode:
+        if not peak:
             continue
+        key = "spark.driver.memory" if executor == "driver" else "spark.executor.memory"
+        heap = size_bytes(a.properties.get(key), 1024**3)
+        who = "the driver" if executor == "driver" else f"executor {executor}"
         share = peak / heap
         evidence: dict[str, Any] = {"executor": executor, "heap_peak_bytes": peak, "heap_bytes": heap,
                                     "peak_share": round(share, 3), "setting": key}
         if share > MEMORY_HIGH:
             advice = (f"The heap peaked at {share:.0%} of {key} ({size(peak)} of {size(heap)}): one more large "
-                      f"task and it fails with OutOfMemoryError, or spends its time in GC. Raise {key} (by 20 % or "
-                      "more) or make tasks hold less (more partitions).")
+                      f"task or result and it fails with OutOfMemoryError, or spends its time in GC. Raise {key} "
+                      "(by 20 % or more) or make tasks hold less (more partitions).")
             out.append(Finding("memory_sizing", "warning", None, evidence, advice,
-                               f"executor {executor}: heap peak {share:.0%} of {key} (under-provisioned)"))
+                               f"{who}: heap peak {share:.0%} of {key} (under-provisioned)"))
         elif share < MEMORY_LOW and heap >= MEMORY_TRIM_MIN_BYTES:
             suggested = int(peak * MEMORY_MARGIN)
             evidence["suggested_bytes"] = suggested
@@ -86,7 +85,7 @@ def check_memory_sizing(a: Analysis, out: list[Finding]) -> None:
                       f"{-(-suggested // 1024**2)}m (the peak x {MEMORY_MARGIN}) would do and frees memory for "
                       "more executors. The peak is sampled at heartbeats, so keep the margin.")
             out.append(Finding("memory_sizing", "info", None, evidence, advice,
-                               f"executor {executor}: heap peak {share:.0%} of {key} (over-provisioned)"))
+                               f"{who}: heap peak {share:.0%} of {key} (over-provisioned)"))
 
 
 def check_large_partition(a: Analysis, out: list[Finding]) -> None:
