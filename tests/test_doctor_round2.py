@@ -394,3 +394,21 @@ def test_no_check_fires_on_the_clean_log(logs: tuple[Path, dict[str, str]]) -> N
     doc = doctor(single(root, apps, "clean"))
     assert doc["findings"] == [] and doc["application"]["status"] == "completed"
 
+
+
+@pytest.mark.spark
+def test_a_non_zero_exit_code_is_reported(logs: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
+    """The clean log with ApplicationEnd's ExitCode 1 (a driver program that failed after its jobs): failed."""
+    root, apps = logs
+    events = raw_of(root, apps, "clean")
+    end = next(e for e in events if e["Event"] == "SparkListenerApplicationEnd")
+    assert end["ExitCode"] == 0
+    end["ExitCode"] = 1
+    path = tmp_path / apps["clean"]
+    path.write_text("".join(json.dumps(e) + "\n" for e in events))
+    doc = doctor(path)
+    assert doc["application"]["status"] == "failed" and doc["application"]["exit_code"] == 1
+    (finding,) = findings_of(doc, "job_failures")
+    assert finding["severity"] == "warning" and finding["evidence"]["exit_code"] == 1
+    log = open_log(path)
+    assert f"({apps['clean']}): failed (exit code 1), " in render(log, *diagnose(log)).splitlines()[0]
