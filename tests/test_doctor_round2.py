@@ -377,12 +377,14 @@ def test_a_folder_with_strays_and_an_empty_in_progress_log(logs: tuple[Path, dic
     (tmp_path / "README.md").write_text("# event logs\n")
     (tmp_path / "local-9999999999999.inprogress").touch()  # newest, empty: an application that just started
     (tmp_path / "eventlog_v2_local-8").mkdir()
+    (tmp_path / "local-7.zstd").write_bytes(b"<html>not a log</html>")  # a half-copied or misnamed file
     assert main([str(tmp_path), "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["application"]["id"] == apps["clean"]
     assert sorted(doc["notes"]) == [
         "skipped README.md: not an event log (Spark names them <appId>[.zstd|.lz4|.snappy][.inprogress])",
         "skipped eventlog_v2_local-8: no events_<n>_local-8 files yet",
+        "skipped local-7.zstd: does not start like a zstd event log",
         "skipped local-9999999999999.inprogress: empty (an application that has not written its first event yet)"]
     assert main([str(tmp_path)]) == 0
     assert "note: skipped README.md" in capsys.readouterr().out
