@@ -155,6 +155,33 @@ def test_too_few_keys_with_aqe_switched_off_at_run_time(logs: tuple[Path, dict[s
 
 
 @pytest.mark.spark
+def test_a_hot_key_among_few_is_still_skew(logs: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
+    """The three-key stage with one of its empty tasks given 1 MiB: the median is still 0, but among the tasks
+    that got data the largest is far above the rest: skew, measured against those tasks."""
+    root, apps = logs
+    raw = raw_of(root, apps, "round2")
+    props = job_properties(raw)
+    reads = shuffle_reads(raw)
+    (stage,) = [s for s, p in props.items() if p.get("spark.sql.adaptive.enabled") == "false" and s in reads
+                and max(reads[s]) > 0]
+    edited = 0
+    for e in task_ends(raw):
+        m = e["Task Metrics"]["Shuffle Read Metrics"]
+        if e["Stage ID"] == stage and m["Local Bytes Read"] + m["Remote Bytes Read"] == 0 and edited < 1:
+            m["Local Bytes Read"] = 1024**2
+            edited += 1
+    new_reads = shuffle_reads(raw)[stage]
+    busy = [r for r in new_reads if r]
+    assert statistics.median(new_reads) == 0 and max(busy) / statistics.median(busy) >= 2
+    path = tmp_path / apps["round2"]
+    path.write_text("".join(json.dumps(e) + "\n" for e in raw))
+    (finding,) = [f for f in findings_of(doctor(path), "skew") if f["stage"] == stage]
+    assert finding["evidence"]["problem"] == "skew" and finding["evidence"]["median"] == 0
+    assert finding["evidence"]["nonempty_median"] == statistics.median(busy)
+    assert finding["evidence"]["ratio"] == round(max(busy) / statistics.median(busy), 1)
+
+
+@pytest.mark.spark
 def test_slow_first_tasks_are_not_skew(logs: tuple[Path, dict[str, str]]) -> None:
     """Two slow tasks among eight (fresh Python workers plus a longer sleep), no data: no skew."""
     root, apps = logs

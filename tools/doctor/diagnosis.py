@@ -142,28 +142,28 @@ def _check_skew(a: Analysis, out: list[Finding]) -> None:
             if median > 0:
                 severity = level(top / median, SKEW_WARNING, SKEW_CRITICAL)
                 if severity:
-                    candidates.append((top / median, metric, top, median, index, severity, None))
+                    candidates.append((top / median, metric, top, median, index, severity, {}))
                 continue
             # Most tasks read nothing: compare the largest with the tasks that read anything. If those are alike,
             # the key has too few distinct values for the partitions; no one key is hot.
             ratio = top / busy_median if busy_median else 1.0
+            nonempty = {"nonempty_tasks": busy, "nonempty_median": busy_median}
             if ratio < SKEW_WARNING:
-                candidates.append((0.0, metric, top, median, index, "warning", (busy, busy_median)))
-            else:
-                candidates.append((ratio, metric, top, busy_median, index,
-                                   level(ratio, SKEW_WARNING, SKEW_CRITICAL), None))
+                candidates.append((0.0, metric, top, median, index, "warning", {"problem": "few_keys", **nonempty}))
+            else:  # a hot key among few: the ratio is against the tasks that got data
+                candidates.append((ratio, metric, top, median, index, level(ratio, SKEW_WARNING, SKEW_CRITICAL),
+                                   nonempty))
         top, median, index = s.run
         if (median > 0 and top >= SKEW_TIME_MIN_MS and s.run_second / median >= SKEW_TIME_RATIO):
-            candidates.append((top / median, "task_run_ms", top, median, index, "warning", None))
+            candidates.append((top / median, "task_run_ms", top, median, index, "warning", {}))
         if not candidates:
             continue
-        ratio, metric, top, median, index, severity, few = max(candidates, key=lambda c: c[0])
+        ratio, metric, top, median, index, severity, extra = max(candidates, key=lambda c: c[0])
         evidence = {"metric": metric, "max": top, "median": median, "ratio": round(ratio, 1) if ratio else None,
                     "tasks": s.tasks, "max_task_index": index, "aqe_enabled": aqe, "max_task_run_ms": s.run[0],
-                    "median_task_run_ms": s.run[1], "shuffle_join": s.shuffle_join}
-        if few is not None:
-            busy, busy_median = few
-            evidence.update({"problem": "few_keys", "nonempty_tasks": busy, "nonempty_median": busy_median})
+                    "median_task_run_ms": s.run[1], "shuffle_join": s.shuffle_join, "problem": "skew", **extra}
+        if evidence["problem"] == "few_keys":
+            busy, busy_median = extra["nonempty_tasks"], extra["nonempty_median"]
             advice = (f"Only {busy} of {s.tasks} tasks got any data, and those got about the same amount: the key "
                       "has too few distinct values to spread over the partitions (no single key is hot, so salting "
                       "one key is not the fix). Partition or group by a key with more distinct values (add a column "
@@ -172,20 +172,21 @@ def _check_skew(a: Analysis, out: list[Finding]) -> None:
                                f"{metric.replace('_', ' ')}: only {busy} of {s.tasks} tasks got data (largest "
                                f"{mib(top)}, the others that got any {mib(busy_median)}): too few distinct keys"))
             continue
-        evidence["problem"] = "skew"
+        basis = extra.get("nonempty_median", median)  # with a median of 0, the tasks that got data
         if metric == "task_run_ms":
             shown = f"{top / 1000:,.1f} s vs median {median / 1000:,.1f} s"
             advice = ("Some tasks run far longer than the rest with no more data: they do more work per row (a "
                       "heavier key, an expensive UDF path) or ran on a slow executor. If it recurs on the same "
                       "partitions, spread that work (salt the key); if not, consider spark.speculation=true.")
         else:
-            shown = f"{mib(top)} vs median {mib(median)}"
+            shown = (f"{mib(top)} vs median {mib(median)}" if basis == median else
+                     f"{mib(top)} vs {mib(basis)} in the tasks that got any (median 0)")
             if not aqe:
                 aqe_text = ("enable AQE skew handling (spark.sql.adaptive.enabled=true, "
                             "spark.sql.adaptive.skewJoin.enabled=true) so Spark splits the oversized partitions"
                             + (" of this sort-merge join. " if s.shuffle_join else " of sort-merge joins. "))
             elif s.shuffle_join:
-                aqe_text, more = _aqe_skew_advice(a, s, top, median)
+                aqe_text, more = _aqe_skew_advice(a, s, top, basis)
                 evidence.update(more)
             else:
                 aqe_text = ("AQE is on, but it splits skewed partitions only in sort-merge joins and rebalance(), "
