@@ -307,6 +307,8 @@ class Analysis:
         if work is None:
             work = self.executor_work[executor] = ExecutorWork()
         work.heap_peak = max(work.heap_peak, metrics.get("JVMHeapMemory", 0))
+        if executor == "driver" and not self.local_mode:
+            return  # a cluster driver's heap is not where the tasks' GC happened
         run = self.running.get((event.get("Stage ID"), event.get("Stage Attempt ID", 0)))
         if run is not None:
             self._executor_metrics(run, executor, metrics)
