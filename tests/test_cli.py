@@ -127,7 +127,8 @@ def test_doctor_reports_a_small_log_and_the_old_entry_point_says_the_same(tmp_pa
     result = sparkstack("doctor", str(log), "--json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {"application": {"id": "local-9", "name": "cli-check", "duration_s": 1.5,
-                                                         "completed": True}, "findings": []}
+                                                         "completed": True, "status": "completed",
+                                                         "exit_code": None}, "findings": [], "notes": []}
     human = sparkstack("doctor", str(log))
     assert human.returncode == 0 and human.stdout.startswith("cli-check (local-9): completed, 1.5 s, 0 stages")
     old = subprocess.run([sys.executable, "-m", "tools.doctor", str(log)], cwd=ROOT, capture_output=True, text=True)

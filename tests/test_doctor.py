@@ -279,9 +279,10 @@ def test_executor_oom_hand_made(logs: tuple[Path, dict[str, str]], tmp_path: Pat
 
 
 @pytest.mark.spark
-def test_driver_oom_hand_made(logs: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
-    """The real clean log whose last job fails with the abort message Spark writes when the task that ran in the
-    driver JVM (local mode: executor driver) threw OutOfMemoryError, and which then stops: no ApplicationEnd."""
+def test_task_oom_in_local_mode_hand_made(logs: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
+    """The real clean log whose last job fails with the abort message Spark writes when a task threw
+    OutOfMemoryError in local mode (executor driver), and which then stops: no ApplicationEnd. In local mode tasks
+    run in the driver JVM, but it is a task's memory, not a collect(): executor_oom, not driver_oom (issue 20)."""
     root, apps = logs
     lines = clean_lines(root, apps["clean"])
     last_job = max(i for i, line in enumerate(lines) if '"Event":"SparkListenerJobEnd"' in line)
@@ -292,15 +293,18 @@ def test_driver_oom_hand_made(logs: tuple[Path, dict[str, str]], tmp_path: Path)
                    "heap space", "Stack Trace": []}}
     made = [*lines[:last_job], json.dumps(job)]
     assert not any('"SparkListenerApplicationEnd"' in line for line in made)
+    assert any('"spark.master":"local[2]"' in line for line in made)
     path = tmp_path / f"{apps['clean']}.inprogress"
     path.write_text("\n".join(made) + "\n")
     log = open_log(path)
     doc = report(log, *diagnose(log))
-    (finding,) = findings_of(doc, "driver_oom")
-    assert finding["severity"] == "critical" and finding["stage"] is None
-    assert "java.lang.OutOfMemoryError: Java heap space" in finding["evidence"]["oom"]
+    assert findings_of(doc, "driver_oom") == []
+    (finding,) = findings_of(doc, "executor_oom")
+    assert finding["severity"] == "critical" and finding["evidence"]["kind"] == "local"
+    assert "java.lang.OutOfMemoryError: Java heap space" in finding["evidence"]["reason"]
     assert finding["evidence"]["log_ends_without_application_end"] is True
-    assert "spark.driver.memory" in finding["advice"]
+    assert "raise spark.driver.memory" in finding["advice"] and "more partitions" in finding["advice"]
+    assert "instead of collect()" not in finding["advice"]
     assert doc["application"]["completed"] is False
 
 
@@ -353,12 +357,14 @@ def test_cli_json_shape_and_exit_codes(logs: tuple[Path, dict[str, str]],
     result = run_cli(str(root / "variants" / "snappy" / f"{apps['troubled']}.snappy"), "--json")
     assert result.returncode == 1, result.stderr
     doc = json.loads(result.stdout)
-    assert set(doc) == {"application", "findings"}
-    assert set(doc["application"]) == {"id", "name", "duration_s", "completed"}
+    assert set(doc) == {"application", "findings", "notes"}  # fields are added, never renamed
+    assert set(doc["application"]) == {"id", "name", "duration_s", "completed", "status", "exit_code"}
     start = next(e["Timestamp"] for e in troubled_raw if e["Event"] == "SparkListenerApplicationStart")
     end = next(e["Timestamp"] for e in troubled_raw if e["Event"] == "SparkListenerApplicationEnd")
     assert doc["application"] == {"id": apps["troubled"], "name": "doctor-troubled",
-                                  "duration_s": (end - start) / 1000, "completed": True}
+                                  "duration_s": (end - start) / 1000, "completed": True, "status": "completed",
+                                  "exit_code": 0}
+    assert doc["notes"] == []
     order = {"critical": 0, "warning": 1, "info": 2}
     assert [order[f["severity"]] for f in doc["findings"]] == sorted(order[f["severity"]] for f in doc["findings"])
     for finding in doc["findings"]:

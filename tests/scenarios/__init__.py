@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +18,12 @@ def event_logs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str
     """Run eventlog_apps.py into the session's temporary directory the first time it is asked for.
 
     Both test modules call this from their own session fixture; the marker file makes the second call free.
+    SPARKSTACK_EVENTLOG_APPS=DIR reuses the logs a previous run of eventlog_apps.py wrote to DIR (while working on
+    the doctor: the applications take a few minutes on a shared machine).
     """
+    reuse = os.environ.get("SPARKSTACK_EVENTLOG_APPS")
+    if reuse:
+        return Path(reuse), json.loads((Path(reuse) / "apps.json").read_text())
     root = tmp_path_factory.getbasetemp() / "eventlog-apps"
     done = root / "done"
     if not done.exists():

@@ -9,6 +9,13 @@ start-up is the slow part. Usage: python tests/scenarios/eventlog_apps.py OUT_DI
   files, which the tiny tasks push past the 10 MiB minimum file size so it rolls over;
 - OUT_DIR/variants/{none,lz4,snappy}/: the troubled events re-encoded as single files by Spark's own codec
   classes (org.apache.spark.io.*CompressionCodec), so each reader is tested on bytes Spark wrote;
+- OUT_DIR/round2/: the doctor's second round, one zstd file: a sort-merge join skewed below AQE's skew threshold,
+  a repartition by a key of three values with AQE switched off at run time (spark.conf.set, so it shows only in
+  the SQL execution's modifiedConfigs and the job's properties), 120 small parquet files written and read back, a
+  small broadcast join, a DataFrame cached and used once, a stage with two slow warm-up-like tasks, and a
+  cancelled job group;
+- OUT_DIR/killed/: an application stopped while a job runs (SparkContext.stop, which is what the JVM's shutdown
+  hook calls when the Python driver is killed): ApplicationEnd, then the job's JobFailed;
 - OUT_DIR/dead/: an application with a failed job whose driver JVM is killed (SIGKILL) during its next job, the
   way a driver container dies when it is OOM-killed: its rolling directory is left .inprogress;
 - OUT_DIR/apps.json: the application id of each.
@@ -27,6 +34,7 @@ from pathlib import Path
 
 from pyspark import TaskContext
 from pyspark.sql import SparkSession
+from pyspark.sql.functions import broadcast
 
 ROWS_SKEW = 1_000_000
 ROWS_SPILL = 200_000
@@ -125,6 +133,103 @@ def troubled(out: Path) -> str:
     return app_id
 
 
+SMJ_ROWS = 600_000  # ~20 MiB in the hot join partition: above the doctor's 16 MiB floor, below AQE's 256 MB
+FEW_KEYS_ROWS = 600_000
+WARMUP_SLOW_S, WARMUP_FAST_S = 1.1, 0.3
+SMALL_FILES = 120  # more than DataFlint's 100
+
+
+def warm_up_like(x: int) -> int:
+    """Tasks 0 and 1 are slow, like the first tasks on fresh JVMs; the rest are short; no data to speak of."""
+    time.sleep(WARMUP_SLOW_S if TaskContext.get().partitionId() < 2 else WARMUP_FAST_S)
+    return x
+
+
+def sleep_long(x: int) -> int:
+    time.sleep(30)
+    return x
+
+
+def round2(out: Path) -> str:
+    """The problems of issue 20 that a local run can make for real (stage ids in the comments)."""
+    spark = session("doctor-round2", "local[2]", out / "round2", rolling=False, **{
+        "spark.sql.adaptive.enabled": "true",
+        "spark.sql.adaptive.coalescePartitions.enabled": "false",  # keep 8 partitions, so the skew shows
+        "spark.sql.autoBroadcastJoinThreshold": "-1",  # a sort-merge join
+        "spark.sql.shuffle.partitions": str(SHUFFLE_PARTITIONS),
+        "spark.shuffle.spill.numElementsForceSpillThreshold": str(2**31 - 1),  # no forced spill here
+    })
+    sc = spark.sparkContext
+    app_id = sc.applicationId
+    # sort-merge join, AQE on: 90 % of the left rows share key 0; the hot partition is well below
+    # spark.sql.adaptive.skewJoin.skewedPartitionThresholdInBytes (256 MB), so AQE leaves it whole
+    left = spark.range(0, SMJ_ROWS, 1, 4).selectExpr("CASE WHEN id % 10 < 9 THEN 0 ELSE id % 1000 END AS k",
+                                                      "uuid() AS pad")
+    right = spark.range(0, 1000, 1, 2).selectExpr("id AS k", "id * 2 AS w")
+    left.join(right, "k").write.format("noop").mode("overwrite").save()
+    # three evenly sized keys in 8 partitions: five partitions are empty (median 0); AQE off at run time
+    spark.conf.set("spark.sql.adaptive.enabled", "false")
+    (spark.range(0, FEW_KEYS_ROWS, 1, 4).selectExpr("id % 3 AS k", "uuid() AS pad", "uuid() AS pad2")
+     .repartition(8, "k").write.format("noop").mode("overwrite").save())
+    spark.conf.unset("spark.sql.adaptive.enabled")
+    # SMALL_FILES parquet files of a few KB written, then read back: small files both ways
+    small = out / "round2-small-files"
+    (spark.range(0, SMALL_FILES * 1000, 1, 4).selectExpr("id", "id * 3 AS v").repartition(SMALL_FILES)
+     .write.mode("overwrite").parquet(str(small)))
+    spark.read.parquet(str(small)).selectExpr("sum(v)").collect()
+    # a small broadcast join (far under the broadcast check's 1 GiB)
+    (spark.range(0, 100_000, 1, 2).join(broadcast(spark.range(0, 500).selectExpr("id", "id AS w")), "id")
+     .write.format("noop").mode("overwrite").save())
+    # a DataFrame cached and used by one action only: the cache buys nothing
+    cached = spark.range(0, 200_000, 1, 2).selectExpr("id", "uuid() AS pad").persist()
+    cached.selectExpr("count(pad)").collect()
+    cached.unpersist()
+    # two slow tasks among eight, no key at all
+    sc.parallelize(range(8), 8).map(warm_up_like).count()
+    # a job cancelled by its group: a failed job without a failed task
+    def cancelled() -> None:
+        sc.setJobGroup("doomed", "cancelled on purpose", interruptOnCancel=True)
+        with contextlib.suppress(Exception):
+            sc.parallelize(range(2), 2).map(sleep_long).count()
+
+    worker = threading.Thread(target=cancelled, daemon=True)
+    worker.start()
+    wait_for_running_job(sc)
+    sc.cancelJobGroup("doomed")
+    worker.join(60)
+    spark.stop()
+    return app_id
+
+
+def wait_for_running_job(sc, timeout_s: float = 60) -> None:  # sc: a SparkContext
+    """Until the tracker reports an active job (and a running stage), so a cancel or stop meets it."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        tracker = sc.statusTracker()
+        if tracker.getActiveJobsIds() and tracker.getActiveStageIds():
+            time.sleep(0.5)  # let its tasks start
+            return
+        time.sleep(0.1)
+    raise SystemExit("no job started")
+
+
+def killed(out: Path) -> str:
+    """A job runs when the application is stopped: SparkContext.stop, as the JVM's shutdown hook runs it."""
+    spark = session("doctor-killed", "local[2]", out / "killed", rolling=False)
+    sc = spark.sparkContext
+    app_id = sc.applicationId
+    sc.parallelize(range(4), 2).count()
+
+    def doomed() -> None:
+        with contextlib.suppress(Exception):
+            sc.parallelize(range(2), 2).map(sleep_long).count()
+
+    threading.Thread(target=doomed, daemon=True).start()
+    wait_for_running_job(sc)
+    spark.stop()
+    return app_id
+
+
 def always_fail(x: int) -> int:
     raise RuntimeError("input file is corrupt")
 
@@ -187,4 +292,6 @@ if __name__ == "__main__":
     out_dir = Path(sys.argv[1])
     apps = {"clean": clean(out_dir)}
     apps["troubled"] = troubled(out_dir)
+    apps["round2"] = round2(out_dir)
+    apps["killed"] = killed(out_dir)
     dead(out_dir, apps)

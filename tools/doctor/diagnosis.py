@@ -14,17 +14,37 @@ import json
 import re
 import sys
 import textwrap
-from dataclasses import dataclass
 from typing import Any
 
 from tools.console import BAD_INPUT, FINDINGS, OK, QUIET, Progress, add_json, add_verbose
 from tools.doctor import modes
 from tools.doctor.eventlog import EventLog, EventLogError, open_log
-from tools.doctor.log_summary import JVM_OOM, SPARK_OOM, WANTED, Analysis, first_line, oom_kind
+from tools.doctor.finding import Finding, level, mib, size_bytes
+from tools.doctor.log_summary import (
+    BROADCAST_OOM,
+    JVM_OOM,
+    SPARK_OOM,
+    WANTED,
+    Analysis,
+    StageSummary,
+    first_line,
+    oom_kind,
+)
+from tools.doctor.resource_checks import (
+    check_cache,
+    check_executor_imbalance,
+    check_idle_cores,
+    check_large_partition,
+    check_long_stage,
+    check_memory_sizing,
+)
+from tools.doctor.sql_checks import check_broadcast, check_join_strategy, check_small_files
 
 SEVERITIES = ("critical", "warning", "info")
 REPORT_WIDTH = 110
-CHECKS = ("driver_oom", "executor_oom", "recomputed_stages", "task_failures", "skew", "spill", "gc", "partitions")
+CHECKS = ("driver_oom", "executor_oom", "job_failures", "recomputed_stages", "task_failures", "skew", "spill", "gc",
+          "memory_sizing", "large_partition", "broadcast", "join_strategy", "small_files", "executor_imbalance",
+          "long_stage", "idle_cores", "partitions", "cache")
 
 # skew: max/median of a per-task quantity within one stage. 2x and 10x are SparkScope's stage-skew defaults (low and
 # high severity, on task time), which also ignore stages shorter than 30 s; that floor holds here for task time.
@@ -32,8 +52,15 @@ CHECKS = ("driver_oom", "executor_oom", "recomputed_stages", "task_failures", "s
 # read enough to matter.
 SKEW_WARNING, SKEW_CRITICAL = 2.0, 10.0
 SKEW_MIN_TASKS = 3
-SKEW_MIN_STAGE_S = 30.0
 SKEW_MIN_BYTES = 16 * 1024**2
+# Task time alone (no more data): DataFlint's rule, max/median above 10x with the slowest task above 5 s; here the
+# second slowest task must pass the ratio too, so one straggler alone does not fire (warm-up tasks on fresh JVMs,
+# one slow node: spark.speculation's domain, not skew).
+SKEW_TIME_RATIO = 10.0
+SKEW_TIME_MIN_MS = 5000.0
+SKEW_THRESHOLD_KEY = "spark.sql.adaptive.skewJoin.skewedPartitionThresholdInBytes"
+SKEW_FACTOR_KEY = "spark.sql.adaptive.skewJoin.skewedPartitionFactor"
+SKEW_THRESHOLD_DEFAULT = 256 * 1024**2
 # spill: any spill is worth a warning; spilling a GiB to disk makes the stage disk-bound.
 SPILL_CRITICAL_DISK_BYTES = 1024**3
 # gc: share of executor run time spent in JVM GC, 10 %/20 % (Dr. Elephant's GC heuristic is stricter: severe from
@@ -41,89 +68,163 @@ SPILL_CRITICAL_DISK_BYTES = 1024**3
 # noise (one 50 ms pause is 10 % of a 0.5 s stage), and under a second of GC there is little to win.
 GC_WARNING, GC_CRITICAL = 0.10, 0.20
 GC_MIN_GC_S = 1.0
+# The heap counts as filling up from 70 % of its size (DataFlint's over-provisioning line): below that, with no
+# full collection, GC is young-generation churn that a bigger heap does not cure.
+GC_HEAP_FULL = 0.70
 # partitions: Spark's tuning guide says tasks as short as ~200 ms are fine; below 100 ms scheduling and
 # serialization overhead is comparable to the work. 200 tasks is the default spark.sql.shuffle.partitions, the
 # usual source of thousands of tiny tasks on small data. The seed's rule is 2-4 tasks per core.
 TINY_TASK_MS = 100.0
 TINY_MIN_TASKS = 200
 TINY_CRITICAL_TASKS = 10_000
+# DataFlint's rule beside ours: more than 5,000 tasks with a median under 500 ms.
+MANY_TASKS, MANY_TASKS_MS = 5000, 500.0
+# spark-advisor: input under 10 MB a task, shuffle partitions far from 128 MB (under 16 MiB here); only in a stage
+# that read 1 GiB or more (ours), where the number of tasks costs something.
+SMALL_INPUT_PER_TASK = 10 * 1024**2
+SMALL_SHUFFLE_PER_TASK = 16 * 1024**2
+SMALL_PARTITIONS_MIN_TOTAL = 1024**3
 TASKS_PER_CORE = (2, 4)
 FEW_TASKS_INFO_S, FEW_TASKS_WARNING_S = 2.0, 30.0
+# A stage that reads a shuffle of under 16 MiB in all has few tasks on purpose (AQE coalesced them): more tasks
+# would not be faster; its time is start-up (seen on the clean application's first aggregation, 19 KB in 2.5 s).
+FEW_TASKS_MIN_SHUFFLE = 16 * 1024**2
 
 _EXIT_CODE = re.compile(r"exit code (\d+)")
 MAX_RESULT_SIZE = "spark.driver.maxResultSize"
 
 
-@dataclass
-class Finding:
-    check: str
-    severity: str
-    stage: int | None
-    evidence: dict[str, Any]
-    advice: str
-    summary: str  # one line for the human report; not part of the JSON
-
-    def to_json(self) -> dict[str, Any]:
-        return {"check": self.check, "severity": self.severity, "stage": self.stage, "evidence": self.evidence,
-                "advice": self.advice}
+def _on(settings: dict[str, str], props: dict[str, str], key: str) -> bool:
+    return settings.get(key, props.get(key, "true")).strip().lower() != "false"
 
 
-def _mib(n: float) -> str:
-    return f"{n / 1024**2:,.1f} MiB"
-
-
-def _severity(ratio: float, warning: float, critical: float) -> str | None:
-    return "critical" if ratio >= critical else "warning" if ratio >= warning else None
+def _aqe_skew_advice(a: Analysis, s: StageSummary, top: float, median: float) -> tuple[str, dict[str, Any]]:
+    """Why AQE did not split this stage's largest partition, with the keys that decide it (OptimizeSkewedJoin:
+    a partition is skewed when larger than skewedPartitionFactor x the median and than
+    skewedPartitionThresholdInBytes; defaults 5.0 and 256MB, SQLConf in spark-catalyst_2.13-4.0.4.jar)."""
+    threshold = size_bytes(s.settings.get(SKEW_THRESHOLD_KEY, a.properties.get(SKEW_THRESHOLD_KEY)),
+                       SKEW_THRESHOLD_DEFAULT)
+    try:
+        factor = float(s.settings.get(SKEW_FACTOR_KEY, a.properties.get(SKEW_FACTOR_KEY, "5.0")))
+    except ValueError:
+        factor = 5.0
+    evidence = {"skew_threshold_bytes": threshold, "skew_factor": factor}
+    if not _on(s.settings, a.properties, "spark.sql.adaptive.skewJoin.enabled"):
+        return ("AQE is on but its skew-join handling is off: set spark.sql.adaptive.skewJoin.enabled=true. ",
+                evidence)
+    below = []
+    if top <= threshold:
+        below.append(f"below {SKEW_THRESHOLD_KEY} ({mib(threshold)})")
+    if median and top <= factor * median:
+        below.append(f"not above {SKEW_FACTOR_KEY} ({factor:g}) x the median ({mib(median)})")
+    if not below:
+        return ("AQE should have split this partition; check that the join is not a broadcast or full outer join "
+                "(AQE cannot split those sides). ", evidence)
+    suggest = max(16 * 1024**2, int(top // 2) // 1024**2 * 1024**2)
+    return (f"AQE is on, but it splits a sort-merge join partition only when it is larger than both "
+            f"{SKEW_FACTOR_KEY} x the median partition and {SKEW_THRESHOLD_KEY}; the largest partition is "
+            f"{mib(top)}, {' and '.join(below)}. To let AQE split it, lower {SKEW_THRESHOLD_KEY} (e.g. to "
+            f"{suggest // 1024**2}m) and, if needed, {SKEW_FACTOR_KEY}. ", evidence)
 
 
 def _check_skew(a: Analysis, out: list[Finding]) -> None:
-    aqe = a.properties.get("spark.sql.adaptive.enabled", "true") != "false"
     for s in a.stages:
+        if s.tasks < SKEW_MIN_TASKS:
+            continue
+        aqe = _on(s.settings, a.properties, "spark.sql.adaptive.enabled")
         candidates = []
-        for metric, (top, median, index), floor_ok in (
-            ("shuffle_read_bytes", s.shuffle_read, s.shuffle_read[0] >= SKEW_MIN_BYTES),
-            ("input_bytes", s.input_read, s.input_read[0] >= SKEW_MIN_BYTES),
-            ("task_run_ms", s.run, (s.wall_s or 0) >= SKEW_MIN_STAGE_S),
+        for metric, (top, median, index), (busy, busy_median) in (
+            ("shuffle_read_bytes", s.shuffle_read, s.shuffle_nonzero),
+            ("input_bytes", s.input_read, s.input_nonzero),
         ):
-            if s.tasks < SKEW_MIN_TASKS or not floor_ok:
+            if top < SKEW_MIN_BYTES:
                 continue
-            ratio = top / median if median > 0 else float("inf")
-            severity = _severity(ratio, SKEW_WARNING, SKEW_CRITICAL)
-            if severity:
-                candidates.append((ratio, metric, top, median, index, severity))
+            if median > 0:
+                severity = level(top / median, SKEW_WARNING, SKEW_CRITICAL)
+                if severity:
+                    candidates.append((top / median, metric, top, median, index, severity, {}))
+                continue
+            # Most tasks read nothing: compare the largest with the tasks that read anything. If those are alike,
+            # the key has too few distinct values for the partitions; no one key is hot.
+            ratio = top / busy_median if busy_median else 1.0
+            nonempty = {"nonempty_tasks": busy, "nonempty_median": busy_median}
+            if ratio < SKEW_WARNING:
+                candidates.append((0.0, metric, top, median, index, "warning", {"problem": "few_keys", **nonempty}))
+            else:  # a hot key among few: the ratio is against the tasks that got data
+                candidates.append((ratio, metric, top, median, index, level(ratio, SKEW_WARNING, SKEW_CRITICAL),
+                                   nonempty))
+        top, median, index = s.run
+        if (median > 0 and top >= SKEW_TIME_MIN_MS and s.run_second / median >= SKEW_TIME_RATIO):
+            candidates.append((top / median, "task_run_ms", top, median, index, "warning", {}))
         if not candidates:
             continue
-        ratio, metric, top, median, index, severity = max(candidates, key=lambda c: c[0])
-        evidence = {"metric": metric, "max": top, "median": median, "ratio": None if ratio == float("inf") else
-                    round(ratio, 1), "tasks": s.tasks, "max_task_index": index, "aqe_enabled": aqe,
-                    "max_task_run_ms": s.run[0], "median_task_run_ms": s.run[1]}
-        shown = (f"{_mib(top)} vs median {_mib(median)}" if metric.endswith("bytes")
-                 else f"{top / 1000:,.1f} s vs median {median / 1000:,.1f} s")
-        ratio_text = "median 0" if ratio == float("inf") else f"{ratio:,.0f}x"
-        advice = ("One key holds most of the data. Salt the key (add a random suffix, aggregate twice) or "
-                  "broadcast the small side of a join; " +
-                  ("enable AQE skew handling (spark.sql.adaptive.enabled=true, spark.sql.adaptive.skewJoin.enabled"
-                   "=true) so Spark splits the oversized partitions. " if not aqe else
-                   "AQE is on, but it splits skewed partitions only in sort-merge joins and rebalance(), not in "
-                   "aggregations or repartition(). ") +
-                  "More memory only hides it.")
+        ratio, metric, top, median, index, severity, extra = max(candidates, key=lambda c: c[0])
+        evidence = {"metric": metric, "max": top, "median": median, "ratio": round(ratio, 1) if ratio else None,
+                    "tasks": s.tasks, "max_task_index": index, "aqe_enabled": aqe, "max_task_run_ms": s.run[0],
+                    "median_task_run_ms": s.run[1], "shuffle_join": s.shuffle_join, "problem": "skew", **extra}
+        if evidence["problem"] == "few_keys":
+            busy, busy_median = extra["nonempty_tasks"], extra["nonempty_median"]
+            advice = (f"Only {busy} of {s.tasks} tasks got any data, and those got about the same amount: the key "
+                      "has too few distinct values to spread over the partitions (no single key is hot, so salting "
+                      "one key is not the fix). Partition or group by a key with more distinct values (add a column "
+                      "to it), or spread each key over several partitions with a random suffix.")
+            out.append(Finding("skew", severity, s.stage, evidence, advice,
+                               f"{metric.replace('_', ' ')}: only {busy} of {s.tasks} tasks got data (largest "
+                               f"{mib(top)}, the others that got any {mib(busy_median)}): too few distinct keys"))
+            continue
+        basis = extra.get("nonempty_median", median)  # with a median of 0, the tasks that got data
+        if metric == "task_run_ms":
+            shown = f"{top / 1000:,.1f} s vs median {median / 1000:,.1f} s"
+            advice = ("Some tasks run far longer than the rest with no more data: they do more work per row (a "
+                      "heavier key, an expensive UDF path) or ran on a slow executor. If it recurs on the same "
+                      "partitions, spread that work (salt the key); if not, consider spark.speculation=true.")
+        else:
+            shown = (f"{mib(top)} vs median {mib(median)}" if basis == median else
+                     f"{mib(top)} vs {mib(basis)} in the tasks that got any (median 0)")
+            if not aqe:
+                aqe_text = ("enable AQE skew handling (spark.sql.adaptive.enabled=true, "
+                            "spark.sql.adaptive.skewJoin.enabled=true) so Spark splits the oversized partitions"
+                            + (" of this sort-merge join. " if s.shuffle_join else " of sort-merge joins. "))
+            elif s.shuffle_join:
+                aqe_text, more = _aqe_skew_advice(a, s, top, basis)
+                evidence.update(more)
+            else:
+                aqe_text = ("AQE is on, but it splits skewed partitions only in sort-merge joins and rebalance(), "
+                            "not in aggregations or repartition(). ")
+            advice = ("One key holds most of the data. Salt the key (add a random suffix, aggregate twice) or "
+                      "broadcast the small side of a join; " + aqe_text + "More memory only hides it.")
         out.append(Finding("skew", severity, s.stage, evidence, advice,
-                           f"{metric.replace('_', ' ')} max {shown} ({ratio_text}) over {s.tasks} tasks"))
+                           f"{metric.replace('_', ' ')} max {shown} ({ratio:,.0f}x) over {s.tasks} tasks"))
 
 
 def _check_spill(a: Analysis, out: list[Finding]) -> None:
+    heap_key = "spark.driver.memory" if a.local_mode else "spark.executor.memory"
     for s in a.stages:
         if not (s.memory_spilled or s.disk_spilled):
             continue
         severity = "critical" if s.disk_spilled >= SPILL_CRITICAL_DISK_BYTES else "warning"
+        processed = s.input_total + s.shuffle_read_total
         evidence = {"memory_bytes_spilled": s.memory_spilled, "disk_bytes_spilled": s.disk_spilled,
-                    "tasks": s.tasks}
+                    "tasks": s.tasks, "bytes_processed": processed,
+                    # Dr. Elephant's measure: spill against the data the stage read
+                    "spill_fraction": round(s.memory_spilled / processed, 3) if processed else None}
         advice = ("Tasks ran out of execution memory and wrote sorted runs to disk. Use more partitions so each task "
-                  "holds less (spark.sql.shuffle.partitions, repartition), or raise spark.executor.memory (the heap, "
+                  f"holds less (spark.sql.shuffle.partitions, repartition), or raise {heap_key} (the heap, "
                   "where execution memory lives). On Kubernetes spill lands on spark.local.dir's emptyDir scratch "
                   "volume (platform.storage.scratchSizeLimit).")
         out.append(Finding("spill", severity, s.stage, evidence, advice,
-                           f"spilled {_mib(s.memory_spilled)} from memory, {_mib(s.disk_spilled)} to disk"))
+                           f"spilled {mib(s.memory_spilled)} from memory, {mib(s.disk_spilled)} to disk"))
+
+
+def _local_task_ooms(a: Analysis) -> list[str]:
+    """OutOfMemoryErrors thrown by tasks in local mode, where the executor is the driver JVM ("executor driver"):
+    a task's heap problem, not a driver's, even though the driver's heap is the one that filled."""
+    if not a.local_mode:
+        return []
+    found = [f"{cls}: {msg}" for _, e, cls, msg in a.oom_tasks if e == "driver"]
+    found += [m for _, m in a.jobs_failed if JVM_OOM in m and "executor driver" in m]
+    found += [m for _, m in a.sql_errors if JVM_OOM in m and "executor driver" in m]
+    return found
 
 
 def _check_executor_oom(a: Analysis, out: list[Finding]) -> None:
@@ -132,6 +233,9 @@ def _check_executor_oom(a: Analysis, out: list[Finding]) -> None:
         if executor == "driver":
             continue
         by_kind.setdefault(oom_kind(reason) or "jvm", []).append((executor, reason))
+    local = _local_task_ooms(a)
+    if local:
+        by_kind["local"] = [("driver", local[0])]
     for _stage, executor, cls, message in a.oom_tasks:
         if executor == "driver" or any(e == executor for kind in by_kind.values() for e, _ in kind):
             continue
@@ -150,6 +254,14 @@ def _check_executor_oom(a: Analysis, out: list[Finding]) -> None:
                       "spark.executor.memoryOverhead (Python workers, Arrow, netty buffers live there), not "
                       "spark.executor.memory; for PySpark keep it at 25 % of memory or more.")
             summary = f"{len(executors)} executor(s) OOM-killed by Kubernetes (exit code 137)"
+        elif kind == "local":
+            evidence["local_mode"] = True
+            evidence["log_ends_without_application_end"] = a.end_ms is None
+            advice = ("A task threw OutOfMemoryError. In local mode tasks run inside the driver JVM, so its heap is "
+                      "spark.driver.memory (spark.executor.memory does not apply): raise spark.driver.memory, or use "
+                      "more partitions so each task holds less; on a cluster the same task would need "
+                      "spark.executor.memory. This is a task's memory, not a collect() on the driver.")
+            summary = "a task ran out of memory (java.lang.OutOfMemoryError in local mode, inside the driver JVM)"
         elif kind == "execution":
             advice = ("A task could not get execution memory (SparkOutOfMemoryError). Use more partitions so each "
                       "task holds less, or raise spark.executor.memory.")
@@ -165,13 +277,22 @@ def _check_executor_oom(a: Analysis, out: list[Finding]) -> None:
 
 def _check_driver_oom(a: Analysis, log: EventLog, out: list[Finding]) -> None:
     evidence: dict[str, Any] = {}
-    oom = [m for _, m in a.jobs_failed if JVM_OOM in m and "executor driver" in m]
-    oom += [f"{cls}: {msg}" for _, executor, cls, msg in a.oom_tasks if executor == "driver"]
+    local = set(_local_task_ooms(a))
+    oom = [m for _, m in a.jobs_failed if JVM_OOM in m and "executor driver" in m and m not in local]
+    oom += [f"{cls}: {msg}" for _, executor, cls, msg in a.oom_tasks if executor == "driver"
+            and f"{cls}: {msg}" not in local]
     oom += [r for e, r in a.removed if e == "driver"]
     if a.exit_code == 52:
         oom.append("application exit code 52 (SparkExitCode.OOM)")
+    # The driver's own death inside a SQL query: all tasks succeeded, the driver failed decoding the result
+    # (collect) or building a broadcast; only SparkListenerSQLExecutionEnd.errorMessage says so.
+    broadcast = [m for _, m in a.sql_errors if BROADCAST_OOM in m]
+    oom += [m for _, m in a.sql_errors if (JVM_OOM in m or SPARK_OOM in m) and m not in local
+            and "Job aborted due to stage failure" not in m and BROADCAST_OOM not in m]
     result_size = [m for _, m in a.jobs_failed if MAX_RESULT_SIZE in m]
     ended = a.end_ms is not None
+    if broadcast:
+        evidence["broadcast"] = first_line(broadcast[0])
     if oom:
         evidence["oom"] = first_line(oom[0])
     if result_size:
@@ -179,16 +300,25 @@ def _check_driver_oom(a: Analysis, log: EventLog, out: list[Finding]) -> None:
     if not ended:
         evidence["log_ends_without_application_end"] = True
         evidence["in_progress"] = log.in_progress
+        evidence["cut_mid_event"] = log.truncated
         evidence["jobs_running_at_end"] = sorted(a.jobs_running)
         evidence["jobs_failed"] = [j for j, _ in a.jobs_failed]
-    died = not ended and bool(a.jobs_running or a.jobs_failed)
-    if not (oom or result_size or not ended):
-        return
+    running_stages = [s.stage for s in a.stages if s.failed == "still running at the end of the log"]
+    died = not ended and bool(a.jobs_running or a.jobs_failed or running_stages)
+    if not (oom or broadcast or result_size or not ended) or (local and not (oom or broadcast)):
+        return  # a local task's OOM (executor_oom) explains a log that stops
     advice = ("Give the driver more room: raise spark.driver.memory for a java.lang.OutOfMemoryError, "
               "spark.driver.memoryOverhead if Kubernetes killed the driver pod (exit 137), and keep large results "
               "off the driver (write them out instead of collect()/toPandas(); raise spark.driver.maxResultSize "
               "only together with driver memory).")
-    if oom:
+    if broadcast:
+        threshold = a.properties.get("spark.sql.autoBroadcastJoinThreshold", "10MB")
+        severity, summary = "critical", "the driver ran out of memory building a broadcast table (broadcast join)"
+        advice = (f"A broadcast join's table did not fit in the driver: Spark builds every broadcast on the driver "
+                  f"before sending it out. Lower spark.sql.autoBroadcastJoinThreshold (now {threshold}) and "
+                  "spark.sql.adaptive.autoBroadcastJoinThreshold, or set them to -1 and drop broadcast() hints on "
+                  "big tables; or raise spark.driver.memory to hold the table (several times its size on disk).")
+    elif oom:
         severity, summary = "critical", "the driver ran out of memory (OutOfMemoryError)"
     elif died:
         severity = "critical"
@@ -200,10 +330,54 @@ def _check_driver_oom(a: Analysis, log: EventLog, out: list[Finding]) -> None:
                   " If the application is in fact still running, run the doctor again when it ends.")
     elif result_size:
         severity, summary = "warning", "a job was aborted for exceeding spark.driver.maxResultSize"
+    elif log.truncated:
+        severity = "warning"
+        summary = ("the log is cut off mid-event and ends without the application ending: the driver was most "
+                   "likely killed while writing (what it was running is lost with the cut)")
+        advice = ("A compressed log loses its unwritten block when the JVM dies (lz4 writes whole 32 KB blocks), so "
+                  "the job that was running may not show. Check the driver pod's events and exit code; if the "
+                  "application is in fact still running, run the doctor again when it ends. " + advice)
     else:
         severity, summary = "info", "the log ends without the application ending (still running, or killed)"
         advice = "If the application is not running any more, its driver was killed; check the driver pod's events."
     out.append(Finding("driver_oom", severity, None, evidence, advice, summary))
+
+
+def _check_job_failures(a: Analysis, out: list[Finding]) -> None:
+    """Failed jobs that the task_failures check does not explain: cancelled jobs, and jobs failed because the
+    application was stopped under them (killed)."""
+    failed_stages = {s.stage for s in a.stages if s.failures}
+    unexplained = [(j, m) for j, m in a.jobs_failed if not failed_stages & set(a.job_stages.get(j, ()))]
+    exit_code = a.exit_code if a.exit_code not in (None, 0, 52) else None  # 52 (OOM) is driver_oom's
+    if not unexplained and exit_code is None:
+        return
+    if not unexplained:
+        out.append(Finding("job_failures", "warning", None, {"exit_code": exit_code, "jobs": a.jobs,
+                                                               "jobs_failed": len(a.jobs_failed)},
+                           "The application ended with a non-zero exit code although its jobs did not fail: the "
+                           "driver program itself failed (an exception in the driver code, sys.exit). Read the "
+                           "driver log.", f"the application ended with exit code {exit_code}"))
+        return
+    killed = a.killed_jobs()
+    evidence = {"failed_jobs": [{"job": j, "message": first_line(m)[:300]} for j, m in unexplained],
+                "jobs": a.jobs, "jobs_failed": len(a.jobs_failed),
+                "failure_rate": round(len(a.jobs_failed) / a.jobs, 3) if a.jobs else None,
+                "killed": bool(killed), "failed_after_application_end": a.failed_after_end}
+    if killed:
+        severity = "critical"
+        summary = (f"the application was stopped while job(s) {', '.join(map(str, killed))} ran: "
+                   "the driver was killed or stopped mid-job, so its work is incomplete")
+        advice = ("SparkContext stopped with jobs still running (\"cancelled because SparkContext was shut down\"): "
+                  "the driver process was killed (SIGTERM, a pod eviction, a deadline such as "
+                  "activeDeadlineSeconds) or the program called spark.stop() without waiting for its jobs. Check the "
+                  "driver pod's events; rerun the application, its output is incomplete.")
+    else:
+        severity = "warning"
+        summary = f"{len(unexplained)} job(s) failed without a failed task: {first_line(unexplained[0][1])[:120]}"
+        advice = ("A job failed without any task failing: it was cancelled (a job group, a timeout, the UI's kill "
+                  "link) or failed on the driver before its tasks ran. If nobody meant to cancel it, read the "
+                  "message and the driver log.")
+    out.append(Finding("job_failures", severity, None, evidence, advice, summary))
 
 
 def _check_recomputed_stages(a: Analysis, out: list[Finding]) -> None:
@@ -248,6 +422,7 @@ def _check_task_failures(a: Analysis, out: list[Finding]) -> None:
         (kind, cls, message), _count = ranked[0]
         severity = "critical" if s.failed else "warning"
         evidence = {"failed_attempts": attempts, "failed_tasks": len(s.failed_tasks), "reason": kind,
+                    "failure_rate": round(len(s.failed_tasks) / s.tasks, 3) if s.tasks else None,
                     "exception": cls, "message": message[:500], "stage_failed": bool(s.failed),
                     "by_reason": [{"reason": k, "exception": c, "count": n} for (k, c, _), n in ranked]}
         what = cls if kind == "ExceptionFailure" else kind
@@ -261,38 +436,70 @@ def _check_task_failures(a: Analysis, out: list[Finding]) -> None:
                            f"{attempts} failed task attempt(s) ({what}: {message[:120]}); {outcome}"))
 
 
+def _heap_max(a: Analysis) -> int:
+    """The heap tasks ran in: spark.driver.memory in local mode, else spark.executor.memory (1g by default)."""
+    key = "spark.driver.memory" if a.local_mode else "spark.executor.memory"
+    return size_bytes(a.properties.get(key), 1024**3) if a.properties.get(key) else 1024**3
+
+
 def _check_gc(a: Analysis, out: list[Finding]) -> None:
-    advice = ("The JVM spends its time collecting garbage: the heap is too small for what tasks keep alive. Raise "
-              "spark.executor.memory (the heap, not memoryOverhead), use more partitions or fewer "
-              "spark.executor.cores so each task holds less, and avoid building huge groups (collect_list over a "
-              "hot key: salt it).")
+    """GC share of task run time, per stage and overall. Each task's JVM GC Time is the JVM's GC time while it ran,
+    so tasks side by side each count a pause: the seconds add up to more than the JVM's own TotalGCTime, but so do
+    their run times, and the share stays right. What the share cannot tell is whether a bigger heap helps: only if
+    the heap filled. The executors' own figures say that: with no full (major) collection and a heap peak under
+    GC_HEAP_FULL of its size, the time goes to young-generation churn, and the advice and severity say so."""
+    heap_max = _heap_max(a)
+    heap_key = "spark.driver.memory" if a.local_mode else "spark.executor.memory"
+    app_peak = max((s.heap_peak for s in a.stages), default=0)
+    majors = sum(a.major_gcs.values()) if a.major_gcs else None
+    jvm_gc_s = round(sum(a.jvm_gc_ms.values()) / 1000, 3) if a.jvm_gc_ms else None
+    full_advice = ("The JVM spends its time collecting garbage: the heap is too small for what tasks keep alive. "
+                   f"Raise {heap_key} (the heap, not memoryOverhead), use more partitions or fewer "
+                   "spark.executor.cores so each task holds less, and avoid building huge groups (collect_list over "
+                   "a hot key: salt it).")
     total_run = total_gc = 0.0
     for s in a.stages:
         total_run += s.run_s
         total_gc += s.gc_s
-        if s.gc_s < GC_MIN_GC_S or not s.run_s:
-            continue
-        share = s.gc_s / s.run_s
-        severity = _severity(share, GC_WARNING, GC_CRITICAL)
-        if severity:
-            out.append(Finding("gc", severity, s.stage, {"gc_s": round(s.gc_s, 3), "run_s": round(s.run_s, 3),
-                                                         "share": round(share, 3)}, advice,
-                               f"{share:.0%} of executor run time in GC ({s.gc_s:,.1f} s of {s.run_s:,.1f} s)"))
+        if s.gc_s >= GC_MIN_GC_S and s.run_s:
+            _gc_finding(out, s.gc_s, s.run_s, s.heap_peak or app_peak, heap_max, heap_key, majors, jvm_gc_s,
+                        full_advice, s.stage)
     if total_gc >= GC_MIN_GC_S and total_run:
-        share = total_gc / total_run
-        severity = _severity(share, GC_WARNING, GC_CRITICAL)
-        if severity:
-            out.append(Finding("gc", severity, None, {"gc_s": round(total_gc, 3), "run_s": round(total_run, 3),
-                                                      "share": round(share, 3)}, advice,
-                               f"{share:.0%} of all executor run time in GC ({total_gc:,.1f} s of "
-                               f"{total_run:,.1f} s)"))
+        _gc_finding(out, total_gc, total_run, app_peak, heap_max, heap_key, majors, jvm_gc_s, full_advice, None)
+
+
+def _gc_finding(out: list[Finding], gc_s: float, run_s: float, heap_peak: int, heap_max: int, heap_key: str,
+                majors: int | None, jvm_gc_s: float | None, full_advice: str, stage: int | None) -> None:
+    share = gc_s / run_s
+    severity = level(share, GC_WARNING, GC_CRITICAL)
+    if not severity:
+        return
+    evidence = {"gc_s": round(gc_s, 3), "run_s": round(run_s, 3), "share": round(share, 3),
+                "heap_peak_bytes": heap_peak or None, "heap_max_bytes": heap_max,
+                "heap_peak_share": round(heap_peak / heap_max, 3) if heap_peak else None,
+                "major_gcs": majors, "jvm_gc_s": jvm_gc_s}
+    churn = bool(heap_peak) and heap_peak < GC_HEAP_FULL * heap_max and majors == 0
+    evidence["young_gc_churn"] = churn
+    if churn:
+        severity = "warning" if severity == "critical" else "info"
+        advice = (f"The heap never came near full (peak {heap_peak / heap_max:.0%} of {heap_key}) and no full "
+                  "collection ran: the time goes to young-generation collections of short-lived objects, and a "
+                  "bigger heap will not help. Allocate less per row (built-in functions instead of Python or Scala "
+                  "UDFs, no boxed collections), or give the young generation more room (-Xmn in "
+                  "spark.executor.extraJavaOptions).")
+    else:
+        advice = full_advice
+    where = "of all executor run time" if stage is None else "of executor run time"
+    out.append(Finding("gc", severity, stage, evidence, advice,
+                       f"{share:.0%} {where} in GC ({gc_s:,.1f} s of {run_s:,.1f} s)"))
 
 
 def _check_partitions(a: Analysis, out: list[Finding]) -> None:
     cores = a.cores()
     low, high = (n * cores for n in TASKS_PER_CORE)
     for s in a.stages:
-        if (s.tasks >= TINY_MIN_TASKS and s.tasks > high and s.median_duration_ms < TINY_TASK_MS):
+        if s.tasks > high and ((s.tasks >= TINY_MIN_TASKS and s.median_duration_ms < TINY_TASK_MS) or
+                               (s.tasks > MANY_TASKS and s.median_duration_ms < MANY_TASKS_MS)):
             severity = "critical" if s.tasks >= TINY_CRITICAL_TASKS else "warning"
             evidence = {"problem": "tiny_tasks", "tasks": s.tasks, "median_task_ms": s.median_duration_ms,
                         "cores": cores, "suggested_tasks": [low, high]}
@@ -301,7 +508,8 @@ def _check_partitions(a: Analysis, out: list[Finding]) -> None:
                       "spark.sql.shuffle.partitions, or keep AQE's partition coalescing on.")
             out.append(Finding("partitions", severity, s.stage, evidence, advice,
                                f"{s.tasks:,} tasks with a median of {s.median_duration_ms:.0f} ms on {cores} cores"))
-        elif cores and s.tasks < cores and s.wall_s is not None and s.wall_s >= FEW_TASKS_INFO_S and not s.failed:
+        elif (cores and s.tasks < cores and s.wall_s is not None and s.wall_s >= FEW_TASKS_INFO_S and not s.failed
+              and not 0 < s.shuffle_read_total < FEW_TASKS_MIN_SHUFFLE):
             severity = "warning" if s.wall_s >= FEW_TASKS_WARNING_S else "info"
             evidence = {"problem": "too_few_tasks", "tasks": s.tasks, "cores": cores, "stage_s": s.wall_s,
                         "idle_cores": cores - s.tasks, "suggested_tasks": [low, high]}
@@ -309,6 +517,31 @@ def _check_partitions(a: Analysis, out: list[Finding]) -> None:
                       f"core ({low}-{high} here), e.g. repartition() before the heavy step or more input splits.")
             out.append(Finding("partitions", severity, s.stage, evidence, advice,
                                f"{s.tasks} task(s) on {cores} cores for {s.wall_s:,.1f} s"))
+        else:
+            _small_partitions(s, out)
+
+
+def _small_partitions(s: StageSummary, out: list[Finding]) -> None:
+    """spark-advisor's rules: input splits under 10 MB a task, shuffle partitions far under 128 MB (here under
+    16 MiB, an eighth), in a stage that read at least 1 GiB, where the count of tasks is the cost."""
+    if not s.tasks:
+        return
+    for what, total, small, fix in (
+        ("input", s.input_total, SMALL_INPUT_PER_TASK, "raise spark.sql.files.maxPartitionBytes (and "
+                                                        "spark.sql.files.openCostInBytes for many small files)"),
+        ("shuffle read", s.shuffle_read_total, SMALL_SHUFFLE_PER_TASK,
+         "lower spark.sql.shuffle.partitions, or with AQE keep spark.sql.adaptive.coalescePartitions.enabled on "
+         "and spark.sql.adaptive.advisoryPartitionSizeInBytes near 128m"),
+    ):
+        per_task = total / s.tasks
+        if total >= SMALL_PARTITIONS_MIN_TOTAL and per_task < small:
+            evidence = {"problem": f"small_{what.replace(' ', '_')}_partitions", "tasks": s.tasks,
+                        "bytes": total, "bytes_per_task": round(per_task)}
+            advice = (f"{s.tasks:,} tasks read {mib(per_task)} of {what} each: each task's fixed cost is paid for "
+                      f"little data. Aim for ~128 MiB per task: {fix}.")
+            out.append(Finding("partitions", "info", s.stage, evidence, advice,
+                               f"{s.tasks:,} tasks of {mib(per_task)} {what} each"))
+            return
 
 
 PROGRESS_EVERY = 50_000  # events between two progress updates on a terminal
@@ -327,35 +560,62 @@ def diagnose(log: EventLog, progress: Progress = QUIET) -> tuple[Analysis, list[
     _check_executor_oom(analysis, findings)
     _check_recomputed_stages(analysis, findings)
     _check_task_failures(analysis, findings)
+    _check_job_failures(analysis, findings)
     _check_skew(analysis, findings)
     _check_spill(analysis, findings)
     _check_gc(analysis, findings)
     _check_partitions(analysis, findings)
+    for check in (check_memory_sizing, check_large_partition, check_broadcast, check_join_strategy, check_small_files,
+                  check_executor_imbalance, check_long_stage, check_idle_cores, check_cache):
+        check(analysis, findings)
     findings.sort(key=lambda f: (SEVERITIES.index(f.severity), CHECKS.index(f.check),
                                  -1 if f.stage is None else f.stage))
     return analysis, findings
 
 
+def status(log: EventLog, analysis: Analysis) -> str:
+    """completed; killed (stopped while jobs ran: ApplicationEnd, then their JobFailed); failed (a non-zero exit
+    code in ApplicationEnd); incomplete (no ApplicationEnd, or still .inprogress)."""
+    if analysis.killed_jobs():
+        return "killed"
+    if analysis.end_ms is None or log.in_progress:
+        return "incomplete"
+    return "failed" if analysis.exit_code not in (None, 0) else "completed"
+
+
 def report(log: EventLog, analysis: Analysis, findings: list[Finding]) -> dict[str, Any]:
-    """The --json document."""
+    """The --json document. Fields are only ever added: `status` and `exit_code` in round 2, and `notes` (files
+    passed over in a directory of logs)."""
     end = analysis.end_ms or analysis.last_ms
     duration = (end - analysis.start_ms) / 1000 if end and analysis.start_ms else 0.0
+    state = status(log, analysis)
     return {"application": {"id": analysis.app_id, "name": analysis.app_name, "duration_s": round(duration, 3),
-                            "completed": analysis.end_ms is not None and not log.in_progress},
-            "findings": [f.to_json() for f in findings]}
+                            "completed": state in ("completed", "failed"), "status": state,
+                            "exit_code": analysis.exit_code},
+            "findings": [f.to_json() for f in findings], "notes": list(log.notes)}
+
+
+_STATES = {"completed": "completed", "failed": "failed", "incomplete": "did not complete",
+           "killed": "stopped while jobs ran (killed)"}
 
 
 def render(log: EventLog, analysis: Analysis, findings: list[Finding], verbose: bool = False) -> str:
     """The human report: one header, then each finding with its numbers and the fix."""
     doc = report(log, analysis, findings)["application"]
-    state = "completed" if doc["completed"] else "did not complete"
+    state = _STATES[doc["status"]]
+    if doc["status"] == "failed":
+        state += f" (exit code {doc['exit_code']})"
     layout = f"rolling, {len(log.files)} file(s)" if log.rolling else "single file"
     layout += f", {log.codec or 'uncompressed'}"
     if log.truncated:
         layout += ", cut off mid-event"
-    lines = [f"{doc['name']} ({doc['id']}): {state}, {doc['duration_s']:,.1f} s, {len(analysis.stages)} stages, "
+    if doc["id"] is None:  # the log stops before SparkListenerApplicationStart (only LogStart was written)
+        title = "an application that never started (the log has no SparkListenerApplicationStart)"
+    else:
+        title = f"{doc['name'] or 'unnamed'} ({doc['id']})"
+    lines = [f"{title}: {state}, {doc['duration_s']:,.1f} s, {len(analysis.stages)} stages, "
              f"{analysis.tasks:,} tasks, {analysis.cores()} cores",
-             f"log: {log.path} ({layout})", ""]
+             f"log: {log.path} ({layout})", *(f"note: {n}" for n in log.notes), ""]
     if not findings:
         lines.append("No findings: nothing to fix.")
     advised: set[str] = set()

@@ -38,6 +38,7 @@ READ_SIZE = 1 << 18  # bytes per read
 IN_PROGRESS = ".inprogress"
 ROLLING_PREFIX = "eventlog_v2_"
 _EVENTS_FILE = re.compile(r"^events_(\d+)_(.+?)(\.compact)?$")
+_LZ4_MAGIC = b"LZ4Block"  # lz4-java LZ4BlockOutputStream (see _lz4_blocks)
 _EVENT_NAME = re.compile(rb'^\{\s*"Event"\s*:\s*"([^"]+)"')  # Spark writes no spaces; hand-made logs may
 
 
@@ -55,6 +56,7 @@ class EventLog:
     in_progress: bool
     rolling: bool
     truncated: bool = field(default=False, init=False)  # set while reading if the last line or block was cut
+    notes: list[str] = field(default_factory=list)  # files passed over in a directory of logs, and why
 
     def lines(self) -> Iterator[bytes]:
         """Every complete line of every file, in order, without the newline."""
@@ -122,25 +124,60 @@ def open_log(path: str | Path) -> EventLog:
     if not path.exists():
         raise EventLogError(f"{path}: no such file or directory; pass an event log under spark.eventLog.dir "
                             "(locally data/spark-events/)")
+    notes: list[str] = []
     if path.is_dir() and not path.name.startswith(ROLLING_PREFIX):
-        logs = [p for p in path.iterdir() if _looks_like_log(p)]
+        logs = []
+        for p in sorted(path.iterdir()):
+            why = _not_a_log(p)
+            if why is None:
+                logs.append(p)
+            elif why:
+                notes.append(f"skipped {p.name}: {why}")
         if not logs:
             raise EventLogError(f"{path}: a directory with no event logs in it; pass a <appId>[.codec] file or an "
-                                "eventlog_v2_<appId> directory")
+                                "eventlog_v2_<appId> directory" + (f" ({'; '.join(notes)})" if notes else ""))
         path = max(logs, key=lambda p: (p.stat().st_mtime, p.name))
     if path.is_dir():
-        return _rolling(path)
-    name = path.name
-    in_progress = name.endswith(IN_PROGRESS)
-    if in_progress:
-        name = name[: -len(IN_PROGRESS)]
-    return EventLog(path, [path], _codec_of(name, path), in_progress, rolling=False)
+        log = _rolling(path)
+    else:
+        name = path.name
+        in_progress = name.endswith(IN_PROGRESS)
+        if in_progress:
+            name = name[: -len(IN_PROGRESS)]
+        log = EventLog(path, [path], _codec_of(name, path), in_progress, rolling=False)
+    log.notes = notes
+    return log
 
 
-def _looks_like_log(p: Path) -> bool:
+_MAGIC = {"zstd": b"\x28\xb5\x2f\xfd", "lz4": _LZ4_MAGIC, "snappy": b"\x82SNAPPY\x00", None: b"{"}
+
+
+def _not_a_log(p: Path) -> str | None:
+    """Why a file beside event logs is not one ('' to pass over it silently), None for a log. A directory of logs
+    gathers strays (a README, a half-copied file) and logs of applications that have not written a byte yet
+    (an empty .inprogress); neither may stop the doctor reading the logs beside them."""
     if p.name.startswith(".") or p.name.endswith(".crc"):
-        return False
-    return p.is_dir() if p.name.startswith(ROLLING_PREFIX) else p.is_file()
+        return ""
+    if p.is_dir():
+        if not p.name.startswith(ROLLING_PREFIX):
+            return ""
+        app_id = p.name[len(ROLLING_PREFIX):]
+        if not any(_EVENTS_FILE.match(f.name) for f in p.iterdir()):
+            return f"no events_<n>_{app_id} files yet"
+        return None
+    if not p.is_file():
+        return ""
+    name = p.name.removesuffix(IN_PROGRESS)
+    suffix = name.rsplit(".", 1)[1] if "." in name else None
+    if suffix is not None and suffix not in CODECS:
+        return "not an event log (Spark names them <appId>[.zstd|.lz4|.snappy][.inprogress])"
+    with p.open("rb") as raw:
+        head = raw.read(8)
+    if not head:
+        return "empty (an application that has not written its first event yet)"
+    if not head.startswith(_MAGIC[suffix]):
+        return f"does not start like a{'n uncompressed' if suffix is None else ' ' + suffix} event log"
+    return None
 
 
 def _codec_of(name: str, path: Path) -> str | None:
@@ -211,10 +248,60 @@ def _decompress(raw: IO[bytes], codec: str | None, path: Path) -> Iterator[bytes
 def _zstd(raw: IO[bytes]) -> Iterator[bytes]:
     import zstandard
 
-    # Spark closes a frame on every flush (setCloseFrameOnFlush), hence read_across_frames. A frame cut short
-    # by a dying writer yields what it holds; the partial line it ends with is dropped by EventLog.lines.
+    # Spark closes a frame on every flush (setCloseFrameOnFlush), hence read_across_frames. A frame cut short by a
+    # dying writer yields its whole blocks without a word, and as Spark flushes on whole events those usually end
+    # on a line, so the frame structure is checked once the data is read (_zstd_cut).
     reader = zstandard.ZstdDecompressor().stream_reader(raw, read_size=READ_SIZE, read_across_frames=True)
     yield from iter(lambda: reader.read(READ_SIZE), b"")
+    if _zstd_cut(raw):
+        raise _TruncatedError
+
+
+_ZSTD_MAGIC = 0xFD2FB528
+_FCS_SIZES = (0, 2, 4, 8)  # Frame_Content_Size_flag -> field size (0 means 1 with Single_Segment_flag)
+_DID_SIZES = (0, 1, 2, 4)
+
+
+def _zstd_cut(raw: IO[bytes]) -> bool:
+    """True if the file's last zstd frame is unfinished. Walks the frame and block headers of RFC 8878 (section 3.1)
+    by seeking past each block, so it reads a few bytes per block (at most 128 KiB of data each)."""
+    raw.seek(0, 2)
+    size = raw.tell()
+    at = 0
+    while at < size:
+        raw.seek(at)
+        head = raw.read(5)
+        if len(head) < 4:
+            return True
+        magic = int.from_bytes(head[:4], "little")
+        if magic & 0xFFFFFFF0 == 0x184D2A50:  # a skippable frame: magic, 4-byte length, data
+            raw.seek(at + 4)
+            length = raw.read(4)
+            if len(length) < 4:
+                return True
+            at += 8 + int.from_bytes(length, "little")
+            continue
+        if magic != _ZSTD_MAGIC:
+            return False  # not a frame: the decompressor has judged that data already
+        if len(head) < 5:
+            return True
+        descriptor = head[4]
+        single = bool(descriptor & 0x20)
+        fcs = _FCS_SIZES[descriptor >> 6] or (1 if single else 0)
+        at += 5 + (0 if single else 1) + _DID_SIZES[descriptor & 0x03] + fcs
+        checksum = 4 if descriptor & 0x04 else 0
+        while True:
+            raw.seek(at)
+            block = raw.read(3)
+            if len(block) < 3:
+                return True
+            header = int.from_bytes(block, "little")
+            last, kind, block_size = header & 1, (header >> 1) & 3, header >> 3
+            at += 3 + (1 if kind == 1 else block_size)
+            if last:
+                break
+        at += checksum
+    return at > size
 
 
 # lz4-java's LZ4BlockOutputStream (net.jpountz.lz4, lz4-java-1.8.0.jar): each block is a 21-byte header, the magic
@@ -222,7 +309,6 @@ def _zstd(raw: IO[bytes]) -> Iterator[bytes]:
 # nibble), then little-endian int32 compressed length, decompressed length and XXHash32 checksum (seed 0x9747b28c,
 # masked to 28 bits), then the block. finish() writes an empty raw block as the end mark; another stream may follow.
 # The checksum is not verified (it would need an XXHash32 implementation); a corrupt block fails to decompress.
-_LZ4_MAGIC = b"LZ4Block"
 _LZ4_HEADER = struct.Struct("<8sBiii")
 _LZ4_RAW, _LZ4_COMPRESSED = 0x10, 0x20
 

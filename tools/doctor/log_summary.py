@@ -14,6 +14,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from tools.doctor.sql_summary import SQL_EVENTS, SqlMetrics
+
 # Kubernetes: ExecutorPodsLifecycleManager.describeExitCode (spark-kubernetes_2.13-4.0.4.jar) words the executor
 # exit codes; the removal reason reads "The executor with id N exited with exit code 137(SIGKILL, possible
 # container OOM)." followed by the container statuses ("termination reason: OOMKilled"). 52 is SparkExitCode.OOM,
@@ -23,11 +25,27 @@ K8S_JVM_OOM = "(JVM OOM)"
 JVM_OOM = "java.lang.OutOfMemoryError"
 SPARK_OOM = "org.apache.spark.memory.SparkOutOfMemoryError"
 NOT_FAILURES = {"Success", "TaskKilled", "Resubmitted", "TaskCommitDenied"}  # Spark's doing, not the task's
+# DAGScheduler.cleanUpAfterSchedulerStop (spark-core_2.13-4.0.4.jar) fails every job still running when the
+# SparkContext stops: "Job N cancelled because SparkContext was shut down". SparkContext.stop posts ApplicationEnd
+# first, so an application stopped mid-job (its Python driver killed: the JVM's shutdown hook calls stop) ends
+# with ApplicationEnd followed by these JobFailed events, and looks completed unless they are read.
+SHUT_DOWN = "cancelled because SparkContext was shut down"
+# BroadcastExchangeExec's OutOfMemoryError on the driver, error class _LEGACY_ERROR_TEMP_2250
+# (error/error-conditions.json in spark-common-utils_2.13-4.0.4.jar).
+BROADCAST_OOM = "Not enough memory to build and broadcast the table"
+SQL_EXECUTION_END = "org.apache.spark.sql.execution.ui.SparkListenerSQLExecutionEnd"
+# Session settings a job ran with: SQLExecution.withSQLConfPropagated copies the session's SQL conf into the job's
+# local properties, so SparkListenerJobStart.Properties hold the value at run time (spark.conf.set included),
+# the same that SparkListenerSQLExecutionStart.modifiedConfigs lists, without decoding the plan it carries.
+JOB_SETTINGS = ("spark.sql.adaptive.enabled", "spark.sql.adaptive.skewJoin.enabled",
+                "spark.sql.adaptive.skewJoin.skewedPartitionThresholdInBytes",
+                "spark.sql.adaptive.skewJoin.skewedPartitionFactor")
 
 WANTED = {
     "SparkListenerApplicationStart", "SparkListenerApplicationEnd", "SparkListenerEnvironmentUpdate",
     "SparkListenerExecutorAdded", "SparkListenerExecutorRemoved", "SparkListenerJobStart", "SparkListenerJobEnd",
-    "SparkListenerStageSubmitted", "SparkListenerStageCompleted", "SparkListenerTaskEnd",
+    "SparkListenerStageSubmitted", "SparkListenerStageCompleted", "SparkListenerTaskEnd", SQL_EXECUTION_END,
+    "SparkListenerStageExecutorMetrics", *SQL_EVENTS,
 }
 WANTED |= {"SparkListenerStageExecutorMetrics"}  # per-stage executor peaks (spark.eventLog.logStageExecutorMetrics)
 
@@ -63,6 +81,12 @@ class _Running:
     histogram: list = field(default_factory=lambda: [0] * (len(DURATION_BINS_MS) + 1))
     totals: list = field(default_factory=lambda: [0, 0, 0, 0])  # input, output, shuffle read and write bytes
     peaks: dict = field(default_factory=dict)  # executor id -> {metric: peak}
+    heap_peak: int = 0  # the largest JVMHeapMemory in the task-end executor metrics
+    shuffle_join: bool = False  # reads two shuffles zipped together: a sort-merge (or shuffled hash) join
+    shuffle_write_max: int = 0  # the largest task's shuffle bytes written (one map output)
+    output_max: int = 0  # the largest task's output bytes written
+    input_total: int = 0
+    shuffle_read_total: int = 0
 
 
 @dataclass
@@ -96,6 +120,18 @@ class StageSummary:
     shuffle_read_bytes: int = 0
     shuffle_write_bytes: int = 0
     executor_peaks: dict[str, dict[str, int]] = field(default_factory=dict)  # executor -> metric -> peak
+    # Added in round 2 (issue 20); defaults keep older constructors working.
+    run_second: float = 0.0  # the second longest successful task run (ms): one outlier alone is no skew
+    shuffle_nonzero: tuple[int, float] = (0, 0.0)  # tasks that read any shuffle data, their median bytes
+    input_nonzero: tuple[int, float] = (0, 0.0)
+    heap_peak: int = 0  # JVMHeapMemory peak over the stage's task-end executor metrics, 0 if never sampled
+    settings: dict = field(default_factory=dict)  # JOB_SETTINGS of the job that ran it, as run
+    execution_id: int | None = None  # spark.sql.execution.id of that job
+    shuffle_join: bool = False  # the stage zips two shuffled inputs (ZippedPartitionsRDD2): a shuffled join
+    shuffle_write_max: int = 0
+    output_max: int = 0
+    input_total: int = 0  # bytes read by its successful tasks
+    shuffle_read_total: int = 0
 
 
 def _quantile(ordered: list, q: float) -> float:
@@ -132,6 +168,27 @@ def _with_extras(summary: StageSummary, run: _Running) -> StageSummary:
     return summary
 
 
+@dataclass
+class ExecutorWork:
+    """What one executor's tasks did over the application (Dr. Elephant's executor distributions)."""
+
+    tasks: int = 0
+    run_ms: int = 0
+    input_bytes: int = 0
+    shuffle_read: int = 0
+    shuffle_write: int = 0
+    heap_peak: int = 0
+
+
+@dataclass
+class CachedRdd:
+    """A persisted RDD (a cached DataFrame's InMemoryRelation among them) as completed stages reported it."""
+
+    name: str
+    jobs: set = field(default_factory=set)  # "query N" or "job N" that used it
+    partitions: int = 0
+
+
 def _median(values: array) -> float:
     ordered = sorted(values)
     n = len(ordered)
@@ -139,6 +196,18 @@ def _median(values: array) -> float:
         return 0.0
     mid = n // 2
     return ordered[mid] if n % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def _nonzero(values: array) -> tuple[int, float]:
+    kept = array("q", (v for v in values if v))
+    return (len(kept), _median(kept))
+
+
+def _second(values: array) -> float:
+    if len(values) < 2:
+        return 0.0
+    top = sorted(values)
+    return top[-2]
 
 
 def _max_median(values: array) -> tuple[float, float, int]:
@@ -167,6 +236,19 @@ class Analysis:
         self.stages: list[StageSummary] = []
         self.jobs_running: dict[int, int] = {}  # job id -> submission ms
         self.jobs_failed: list[tuple[int, str]] = []
+        self.jobs = 0
+        self.job_stages: dict[int, list[int]] = {}  # job id -> its stage ids (SparkListenerJobStart)
+        self.failed_after_end: list[int] = []  # jobs failed after SparkListenerApplicationEnd
+        self.stage_settings: dict[int, dict[str, str]] = {}  # stage -> JOB_SETTINGS of its job, as run
+        self.stage_execution: dict[int, int] = {}  # stage -> spark.sql.execution.id of its job
+        self.sql_errors: list[tuple[int, str]] = []  # (execution id, errorMessage) of failed SQL executions
+        self.sql = SqlMetrics()  # files, broadcasts and joins of each SQL query (tools/doctor/sql_summary.py)
+        self.executor_work: dict[str, ExecutorWork] = {}  # what each executor's tasks did, for imbalance
+        self.cached: dict[int, CachedRdd] = {}  # RDD id -> a persisted RDD as the stages saw it
+        self.stage_job: dict[int, int] = {}  # stage id -> the job that submitted it first
+        # The executors' own cumulative GC counters, the largest sample of each (task-end executor metrics).
+        self.jvm_gc_ms: dict[str, int] = {}
+        self.major_gcs: dict[str, int] = {}
         self.tasks = 0
         self.oom_tasks: list[tuple[int, str, str, str]] = []  # (stage, executor, class, message)
         self.lost_tasks: dict[str, set[int]] = {}  # executor id -> stages with tasks lost on it
@@ -190,6 +272,8 @@ class Analysis:
             info = event["Stage Info"]
             run = self.running.setdefault((info["Stage ID"], info.get("Stage Attempt ID", 0)), _Running())
             run.name, run.submitted = info.get("Stage Name", ""), info.get("Submission Time")
+            run.shuffle_join = any(r.get("Name", "").startswith("ZippedPartitionsRDD") for r in
+                                   info.get("RDD Info") or ())
             self._seen(run.submitted)
             self._rerun_check(info)
         elif kind == "SparkListenerStageCompleted":
@@ -197,8 +281,7 @@ class Analysis:
             self._seen(info.get("Completion Time"))
             self._finish_stage(info)
         elif kind == "SparkListenerJobStart":
-            self.jobs_running[event["Job ID"]] = event.get("Submission Time") or 0
-            self._seen(event.get("Submission Time"))
+            self._job_start(event)
         elif kind == "SparkListenerJobEnd":
             self.jobs_running.pop(event["Job ID"], None)
             self._seen(event.get("Completion Time"))
@@ -206,6 +289,18 @@ class Analysis:
             if result.get("Result") == "JobFailed":
                 message = (result.get("Exception") or {}).get("Message", "")
                 self.jobs_failed.append((event["Job ID"], message))
+                if self.end_ms is not None:
+                    self.failed_after_end.append(event["Job ID"])
+        elif kind == SQL_EXECUTION_END:
+            message = event.get("errorMessage") or ""
+            if message:
+                self.sql_errors.append((event.get("executionId", -1), message))
+            self.sql.end(int(event.get("executionId", -1)))
+            self._seen(event.get("time"))
+        elif kind in SQL_EVENTS:
+            self.sql.feed(event)
+        elif kind == "SparkListenerStageExecutorMetrics":
+            self._stage_executor_metrics(event)
         elif kind == "SparkListenerExecutorAdded":
             cores = event.get("Executor Info", {}).get("Total Cores", 0)
             self.executor_cores[event["Executor ID"]] = cores
@@ -239,8 +334,54 @@ class Analysis:
                     "spark.executor.memory", "spark.executor.memoryOverhead", "spark.driver.memory",
                     "spark.executor.cores", "spark.executor.instances", "spark.sql.shuffle.partitions",
                     "spark.decommission.enabled", "spark.storage.decommission.shuffleBlocks.enabled",
-                    "spark.shuffle.manager")
+                    "spark.shuffle.manager", "spark.driver.maxResultSize", "spark.sql.autoBroadcastJoinThreshold",
+                    *JOB_SETTINGS)
             self.properties = {k: props[k] for k in keep if k in props}
+
+    def _job_start(self, event: dict[str, Any]) -> None:
+        job = event["Job ID"]
+        self.jobs += 1
+        self.jobs_running[job] = event.get("Submission Time") or 0
+        self._seen(event.get("Submission Time"))
+        stages = event.get("Stage IDs") or []
+        self.job_stages[job] = stages
+        props = event.get("Properties") or {}
+        settings = {k: props[k] for k in JOB_SETTINGS if k in props}
+        execution = props.get("spark.sql.execution.id")
+        for stage in stages:
+            self.stage_job.setdefault(stage, job)
+            if settings:
+                self.stage_settings[stage] = settings
+            if execution is not None and str(execution).isdigit():
+                self.stage_execution[stage] = int(execution)
+
+    def _executor_metrics(self, run: _Running, executor: str, metrics: dict[str, Any]) -> None:
+        """Heap peak and the JVM's own GC counters from a task end's executor metrics. These are what the
+        executor's poller saw while the task ran (spark.executor.metrics.pollingInterval, 0 by default: at each
+        heartbeat, every 10 s), so a short task reports all zeros (not sampled) and a peak is a lower bound."""
+        run.heap_peak = max(run.heap_peak, metrics.get("JVMHeapMemory", 0))
+        total, major = metrics.get("TotalGCTime", 0), metrics.get("MajorGCCount", 0)
+        if total or major or metrics.get("JVMHeapMemory"):
+            self.jvm_gc_ms[executor] = max(self.jvm_gc_ms.get(executor, 0), total)
+            self.major_gcs[executor] = max(self.major_gcs.get(executor, 0), major)
+
+    def _stage_executor_metrics(self, event: dict[str, Any]) -> None:
+        """Each executor's peaks over a stage, the driver's too: written at the stage's end when
+        spark.eventLog.logStageExecutorMetrics=true (false by default), the only place a cluster driver's heap
+        shows in the log."""
+        executor, metrics = event.get("Executor ID", ""), event.get("Executor Metrics") or {}
+        work = self.executor_work.get(executor)
+        if work is None:
+            work = self.executor_work[executor] = ExecutorWork()
+        work.heap_peak = max(work.heap_peak, metrics.get("JVMHeapMemory", 0))
+        if executor == "driver" and not self.local_mode:
+            return  # a cluster driver's heap is not where the tasks' GC happened
+        run = self.running.get((event.get("Stage ID"), event.get("Stage Attempt ID", 0)))
+        if run is not None:
+            self._executor_metrics(run, executor, metrics)
+        elif metrics.get("TotalGCTime") or metrics.get("MajorGCCount"):
+            self.jvm_gc_ms[executor] = max(self.jvm_gc_ms.get(executor, 0), metrics.get("TotalGCTime", 0))
+            self.major_gcs[executor] = max(self.major_gcs.get(executor, 0), metrics.get("MajorGCCount", 0))
 
     def _task_end(self, event: dict[str, Any]) -> None:
         self.tasks += 1
@@ -250,23 +391,46 @@ class Analysis:
         reason = event.get("Task End Reason", {})
         kind = reason.get("Reason", "Success")
         self._seen(info.get("Finish Time"))
+        self.sql.task_accumulables(info.get("Accumulables") or ())
         if kind == "Resubmitted":  # usually after its stage completed: the executor holding its output is gone
             self.resubmitted[key[0]] += 1
         if key in self.completed:
             self._late_task(self.completed[key], info, metrics, reason)
             return
         run = self.running.setdefault(key, _Running())
+        executor_metrics = event.get("Task Executor Metrics")
+        if executor_metrics:
+            self._executor_metrics(run, info.get("Executor ID", ""), executor_metrics)
         run.gc_ms += metrics.get("JVM GC Time", 0)
         run.all_run_ms += metrics.get("Executor Run Time", 0)
         run.memory_spilled += metrics.get("Memory Bytes Spilled", 0)
         run.disk_spilled += metrics.get("Disk Bytes Spilled", 0)
+        executor = info.get("Executor ID", "")
+        work = self.executor_work.get(executor)
+        if work is None:
+            work = self.executor_work[executor] = ExecutorWork()
+        work.run_ms += metrics.get("Executor Run Time", 0)
+        if executor_metrics:
+            work.heap_peak = max(work.heap_peak, executor_metrics.get("JVMHeapMemory", 0))
         self._task_extras(run, info, metrics, event.get("Task Executor Metrics"), kind == "Success")
         if kind == "Success":
             shuffle = metrics.get("Shuffle Read Metrics", {})
+            shuffle_read = shuffle.get("Remote Bytes Read", 0) + shuffle.get("Local Bytes Read", 0)
+            input_bytes = metrics.get("Input Metrics", {}).get("Bytes Read", 0)
+            written = metrics.get("Shuffle Write Metrics", {}).get("Shuffle Bytes Written", 0)
+            output = metrics.get("Output Metrics", {}).get("Bytes Written", 0)
+            work.tasks += 1
+            work.input_bytes += input_bytes
+            work.shuffle_read += shuffle_read
+            work.shuffle_write += written
+            run.input_total += input_bytes
+            run.shuffle_read_total += shuffle_read
+            run.shuffle_write_max = max(run.shuffle_write_max, written)
+            run.output_max = max(run.output_max, output)
             run.run_ms.append(metrics.get("Executor Run Time", 0))
             run.duration_ms.append(max(0, (info.get("Finish Time") or 0) - (info.get("Launch Time") or 0)))
-            run.shuffle_read.append(shuffle.get("Remote Bytes Read", 0) + shuffle.get("Local Bytes Read", 0))
-            run.input_read.append(metrics.get("Input Metrics", {}).get("Bytes Read", 0))
+            run.shuffle_read.append(shuffle_read)
+            run.input_read.append(input_bytes)
             return
         if kind in NOT_FAILURES:
             return
@@ -326,7 +490,24 @@ class Analysis:
         if ids and earlier is not None and earlier != info["Stage ID"] and tasks < partitions:
             self.rerun_map_stages.append((info["Stage ID"], earlier, tasks, partitions))
 
+    def _cache_seen(self, info: dict[str, Any]) -> None:
+        """Persisted RDDs in a completed stage, and the queries (or, outside SQL, the jobs) that used them. How much
+        of each stayed cached is not in a default log (block updates are not logged), so it is not judged."""
+        stage = info["Stage ID"]
+        user = (f"query {self.stage_execution[stage]}" if stage in self.stage_execution else
+                f"job {self.stage_job.get(stage, -1)}")
+        for r in info.get("RDD Info") or ():
+            level = r.get("Storage Level") or {}
+            if not (level.get("Use Memory") or level.get("Use Disk") or level.get("Use Off Heap")):
+                continue
+            rdd = self.cached.get(r.get("RDD ID"))
+            if rdd is None:
+                rdd = self.cached[r.get("RDD ID")] = CachedRdd(r.get("Name", ""))
+            rdd.jobs.add(user)
+            rdd.partitions = r.get("Number of Partitions", 0)
+
     def _finish_stage(self, info: dict[str, Any]) -> None:
+        self._cache_seen(info)
         key = (info["Stage ID"], info.get("Stage Attempt ID", 0))
         ids = self._stage_rdds.get(key[0])
         if ids and not info.get("Failure Reason"):
@@ -338,8 +519,13 @@ class Analysis:
                                   info.get("Number of Tasks", len(run.run_ms)),
                                   (completed - submitted) / 1000 if submitted and completed else None,
                                   info.get("Failure Reason"))
+        self._annotate(summary)
         self.stages.append(summary)
         self.completed[key] = summary
+
+    def _annotate(self, summary: StageSummary) -> None:
+        summary.settings = self.stage_settings.get(summary.stage, {})
+        summary.execution_id = self.stage_execution.get(summary.stage)
 
     @staticmethod
     def _summarize(key: tuple[int, int], run: _Running, name: str, tasks: int, wall_s: float | None,
@@ -350,14 +536,18 @@ class Analysis:
             input_read=_max_median(run.input_read), median_duration_ms=_median(run.duration_ms),
             run_s=run.all_run_ms / 1000, gc_s=run.gc_ms / 1000, memory_spilled=run.memory_spilled,
             disk_spilled=run.disk_spilled, failures=run.failures, failed_tasks=run.failed_tasks,
-            executors_lost=run.executors_lost), run)
+            executors_lost=run.executors_lost, run_second=_second(run.run_ms),
+            shuffle_nonzero=_nonzero(run.shuffle_read), input_nonzero=_nonzero(run.input_read),
+            heap_peak=run.heap_peak, shuffle_join=run.shuffle_join, shuffle_write_max=run.shuffle_write_max,
+            output_max=run.output_max, input_total=run.input_total, shuffle_read_total=run.shuffle_read_total), run)
 
     def close(self) -> None:
         """Stages still running when the log ends are summarized with what they did."""
         for key, run in sorted(self.running.items()):
             wall = (self.last_ms - run.submitted) / 1000 if run.submitted and self.last_ms else None
-            self.stages.append(self._summarize(key, run, run.name, len(run.run_ms), wall, "still running at the end"
-                                               " of the log"))
+            summary = self._summarize(key, run, run.name, len(run.run_ms), wall, "still running at the end of the log")
+            self._annotate(summary)
+            self.stages.append(summary)
         self.running.clear()
 
     @property
@@ -368,6 +558,16 @@ class Analysis:
             for executor, metrics in summary.executor_peaks.items():
                 _merge_peaks(peaks, executor, metrics)
         return peaks
+
+    @property
+    def local_mode(self) -> bool:
+        """Tasks ran inside the driver JVM (spark.master local[...]): its heap is spark.driver.memory."""
+        master = self.properties.get("spark.master", "")
+        return master == "local" or master.startswith("local[")  # not local-cluster[...]: executors are JVMs
+
+    def killed_jobs(self) -> list[int]:
+        """Jobs failed because the SparkContext stopped under them: the application was stopped or killed."""
+        return [j for j, m in self.jobs_failed if SHUT_DOWN in m]
 
     def cores(self) -> int:
         """Cores the application had: the most its executors held at once, else what spark.master says."""
