@@ -31,6 +31,7 @@ from infra.values import (
     DriverMemory,
     ExecutorMemory,
     Int32,
+    Labels,
     PinnedImage,
     PositiveInt32,
     Quantity,
@@ -224,6 +225,22 @@ class MetricsConfig(Model):
     enabled: bool = True
     # Needs the Prometheus Operator's CRDs on the cluster (kind has none).
     pod_monitor: bool = False
+    # Labels on the PodMonitors (ours and the operator chart's): a kube-prometheus-stack Prometheus selects
+    # monitors by label, usually `release: <its release name>`.
+    pod_monitor_labels: Labels = {}
+    # Where Prometheus runs: with NetworkPolicies enforced, the job namespaces admit it (its namespace, and pods
+    # with these labels if given) to the drivers' UI port, where the PrometheusServlet serves.
+    prometheus_namespace: DnsLabel | None = None
+    prometheus_pod_labels: Labels = {}
+
+    def problems(self) -> Iterator[Problem]:
+        for field in ("pod_monitor_labels", "prometheus_namespace", "prometheus_pod_labels"):
+            if not self.enabled and field in self.model_fields_set:
+                yield Problem(f"platform.metrics.{to_camel(field)}", "needs platform.metrics.enabled: true; remove "
+                              "it or turn metrics on", getattr(self, field))
+        if self.prometheus_pod_labels and self.prometheus_namespace is None:
+            yield Problem("platform.metrics.prometheusPodLabels", "selects pods in platform.metrics."
+                          "prometheusNamespace; set that too (e.g. 'monitoring')", self.prometheus_pod_labels)
 
 
 class YunikornConfig(Model):
@@ -286,6 +303,7 @@ class PlatformConfig(Model):
                           "its own namespace, e.g. 'spark-operator'", self.operator.namespace)
         if self.metrics.pod_monitor and not self.metrics.enabled:
             yield Problem("platform.metrics.podMonitor", "needs platform.metrics.enabled: true", True)
+        yield from self.metrics.problems()
         yield from self.operator.problems()
         yield from self.history.problems()
 

@@ -74,6 +74,7 @@ def build_stack(cfg: StackConfig, secrets: Secrets) -> dict[str, Any]:
         data_generation=platform.data_generation,
         driver_needs_data=platform.event_logs_on_data_volume,
         shuffle=platform_shuffle(cfg.cluster.kind, cfg.platform.shuffle),
+        metrics=cfg.platform.metrics.enabled,
     )
     for name, app in cfg.applications.items():
         team = platform.teams[app.team] if app.team else None

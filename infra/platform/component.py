@@ -11,7 +11,7 @@ import pulumi
 from infra.config import GeneratorConfig, PlatformConfig, SparkConfig, TeamConfig
 from infra.platform.generator import data_generation, data_generator_job
 from infra.platform.namespaces import PodSecurityLevel, namespace
-from infra.platform.network import same_namespace_only
+from infra.platform.network import prometheus_scrape, same_namespace_only
 from infra.platform.observability import driver_pod_monitor, event_log_conf, history_server, metrics_conf
 from infra.platform.operator import operator_release
 from infra.platform.prepull import image_prepull
@@ -63,6 +63,7 @@ class Platform(pulumi.ComponentResource):
         ns = job_namespace.metadata["name"]
         self.namespace: pulumi.Output[str] = ns
         same_namespace_only(ns, self)
+        prometheus_scrape(ns, cfg.metrics, self)
         identities = spark_identities(ns, self)
         claim = data_claim(cfg.storage, ns, self)
         self.scripts_name = config_map_name(args.scripts)
@@ -99,7 +100,9 @@ class Platform(pulumi.ComponentResource):
                 cfg.history, args.spark.image, ns, depends_on=[claim, *self.image_ready], parent=self)
             self.ready.append(server)
         if cfg.metrics.pod_monitor:
-            driver_pod_monitor(ns, self)
+            # One monitor for the drivers of every job namespace (a PodMonitor selects in its own namespace
+            # unless told otherwise).
+            driver_pod_monitor(ns, cfg.metrics, self, [t.namespace for t in self.teams.values()])
         self.data_ready: list[pulumi.Resource] = []
         self.data_generation: str | None = None
         if args.generator.enabled:

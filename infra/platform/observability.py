@@ -7,6 +7,8 @@ port; a PodMonitor (only where the Prometheus Operator's CRDs exist) tells Prome
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pulumi
 import pulumi_kubernetes as k8s
 
@@ -77,9 +79,10 @@ def history_server(
         "name": "history-server",
         "image": image,
         "imagePullPolicy": "IfNotPresent",
+        # spark-class runs the server in the foreground as the container's process. SPARK_NO_DAEMONIZE is not
+        # set: only sbin/spark-daemon.sh (start-history-server.sh) reads it, and spark-class never calls that.
         "command": ["/opt/spark/bin/spark-class", HISTORY_CLASS],
-        "env": [{"name": "SPARK_HISTORY_OPTS", "value": " ".join(options)},
-                {"name": "SPARK_NO_DAEMONIZE", "value": "true"}],
+        "env": [{"name": "SPARK_HISTORY_OPTS", "value": " ".join(options)}],
         "ports": [{"name": "http", "containerPort": HISTORY_PORT}],
         "readinessProbe": {"httpGet": {"path": "/api/v1/applications?limit=1", "port": "http"},
                            "periodSeconds": 10, "failureThreshold": 6},
@@ -136,19 +139,27 @@ def history_server(
     return deployment, service
 
 
-def driver_pod_monitor(namespace: pulumi.Input[str], parent: pulumi.Resource) -> k8s.apiextensions.CustomResource:
-    """Scrape every Spark driver's UI port (named `spark-ui` by Spark's BasicDriverFeatureStep)."""
+def driver_pod_monitor(namespace: pulumi.Output[str], metrics: MetricsConfig, parent: pulumi.Resource,
+                       team_namespaces: Sequence[pulumi.Output[str]] = ()) -> k8s.apiextensions.CustomResource:
+    """Scrape every Spark driver's UI port (named `spark-ui` by Spark's BasicDriverFeatureStep) in the platform's
+    and the teams' namespaces; `podMonitorLabels` let a Prometheus that selects monitors by label find it."""
+    meta = object_meta("spark-drivers", namespace, "metrics", "spark-drivers")
+    if metrics.pod_monitor_labels:
+        meta = {**meta, "labels": {**meta["labels"], **metrics.pod_monitor_labels}}
+    spec: dict = {
+        "selector": {"matchLabels": {"spark-role": "driver"}},
+        "podMetricsEndpoints": [
+            {"port": "spark-ui", "path": PROMETHEUS_PATH},
+            {"port": "spark-ui", "path": "/metrics/executors/prometheus"},
+        ],
+    }
+    if team_namespaces:
+        spec["namespaceSelector"] = {"matchNames": pulumi.Output.all(namespace, *team_namespaces)}
     return k8s.apiextensions.CustomResource(
         "spark-drivers",
         api_version="monitoring.coreos.com/v1",
         kind="PodMonitor",
-        metadata=object_meta("spark-drivers", namespace, "metrics", "spark-drivers"),
-        spec={
-            "selector": {"matchLabels": {"spark-role": "driver"}},
-            "podMetricsEndpoints": [
-                {"port": "spark-ui", "path": PROMETHEUS_PATH},
-                {"port": "spark-ui", "path": "/metrics/executors/prometheus"},
-            ],
-        },
+        metadata=meta,
+        spec=spec,
         opts=pulumi.ResourceOptions(parent=parent),
     )

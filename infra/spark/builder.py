@@ -51,6 +51,11 @@ from infra.spark.shuffle import effective_mode, executor_grace_period, fallback_
 # Part of the driver's spec, so a change re-runs the application: new sample data, or a deliberate re-run.
 DATA_GENERATION_ANNOTATION = "sparkstack.io/data-generation"
 RERUN_ANNOTATION = "sparkstack.io/rerun"
+# Metric names are `<namespace>.<executor id>.<source>...`, and without this key the namespace is spark.app.id
+# (Spark 4.0.4 spark-core, MetricsSystem.buildRegistryName: METRICS_NAMESPACE orElse spark.app.id), a new one each
+# run. The configured name is stable across runs and across a schedule's runs (whose spark.app.name carries a
+# timestamp), so dashboards and alerts keep working. An application's own sparkConf may still override it.
+METRICS_NAMESPACE = "spark.metrics.namespace"
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,8 @@ class ApplicationEnvironment:
     driver_needs_data: bool = False
     # platform.shuffle: the mode every application uses unless it sets its own (infra/spark/shuffle.py).
     shuffle: ShuffleConfig = field(default_factory=ShuffleConfig)
+    # platform.metrics.enabled: metric names are then namespaced by the application's name.
+    metrics: bool = False
 
 
 def _pod(app_name: str, role: str, resources: DriverConfig | ExecutorConfig, account: str,
@@ -111,6 +118,8 @@ def application_spec(name: str, app: ApplicationConfig, environment: Application
 
     spark_conf = {**default_spark_conf(), "spark.local.dir": SCRATCH_MOUNT,
                   **shuffle_spark_conf(mode, environment.shuffle), **environment.spark_conf}
+    if environment.metrics:
+        spark_conf[METRICS_NAMESPACE] = name
     spark_conf.update({k: v for k, v in app.spark_conf.items() if k != SHUFFLE_TRACKING})
     env = [EnvVar.model_validate(e) for e in environment.env]
 
