@@ -25,6 +25,7 @@ from infra.spark.shuffle import (
 )
 from infra.values import (
     AbsolutePath,
+    Annotations,
     CpuQuantity,
     Cron,
     DnsLabel,
@@ -243,6 +244,63 @@ class MetricsConfig(Model):
                           "prometheusNamespace; set that too (e.g. 'monitoring')", self.prometheus_pod_labels)
 
 
+# hadoop-aws 3.4.1's default fs.s3a.aws.credentials.provider (core-default.xml in hadoop-client-api 3.4.1) is
+# Temporary, Simple, EnvironmentVariable and IAMInstance (container credentials, then the EC2 instance profile:
+# org.apache.hadoop.fs.s3a.auth.IAMInstanceCredentialsProvider in hadoop-aws 3.4.1), so EKS Pod Identity works but
+# IRSA (a web identity token file) does not. Ours adds the AWS SDK v2 (2.24.6, hadoop-aws 3.4.1's bundle) web
+# identity provider before the instance chain; S3A builds SDK v2 providers through their static create()
+# (CredentialProviderListFactory.createAWSV2CredentialProvider), which WebIdentityTokenFileCredentialsProvider has.
+# Each provider that finds nothing passes to the next, so keys given as secrets still win.
+S3A_CREDENTIALS_PROVIDERS = (
+    "org.apache.hadoop.fs.s3a.TemporaryAWSCredentialsProvider",
+    "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider",
+    "software.amazon.awssdk.auth.credentials.EnvironmentVariableCredentialsProvider",
+    "software.amazon.awssdk.auth.credentials.WebIdentityTokenFileCredentialsProvider",
+    "org.apache.hadoop.fs.s3a.auth.IAMInstanceCredentialsProvider",
+)
+_JAVA_CLASS = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*(\.[A-Za-z_$][A-Za-z0-9_$]*)+")
+_ENDPOINT = re.compile(r"(https?://)?[A-Za-z0-9.-]+(:[0-9]{1,5})?/?")
+_REGION = re.compile(r"[a-z]{2}(-[a-z0-9]+)+-[0-9]+|[a-z0-9-]+")
+
+
+class ObjectStoreConfig(Model):
+    """How S3A reaches the object store: region, endpoint (S3-compatible stores), path-style access, credentials."""
+
+    # Without a region S3A 3.4 probes us-east-2 and follows redirects; set the bucket's region.
+    region: str | None = None
+    # A non-AWS store (MinIO, Ceph, ...): its URL, e.g. 'https://minio.storage:9000'.
+    endpoint: str | None = None
+    path_style_access: bool | None = None
+    credentials_providers: list[str] = list(S3A_CREDENTIALS_PROVIDERS)
+
+    def problems(self) -> Iterator[Problem]:
+        prefix = "platform.objectStore"
+        if self.region is not None and not _REGION.fullmatch(self.region):
+            yield Problem(f"{prefix}.region", "is not a region name; write e.g. 'eu-west-1'", self.region)
+        if self.endpoint is not None and not _ENDPOINT.fullmatch(self.endpoint):
+            yield Problem(f"{prefix}.endpoint", "is not a host or URL; write e.g. 'https://minio.storage:9000' "
+                          "(no path)", self.endpoint)
+        if not self.credentials_providers:
+            yield Problem(f"{prefix}.credentialsProviders", "is empty; remove the key for the default chain "
+                          "(which includes web identity for IRSA)", self.credentials_providers)
+        for i, name in enumerate(self.credentials_providers):
+            if not _JAVA_CLASS.fullmatch(name):
+                yield Problem(f"{prefix}.credentialsProviders.{i}", "is not a Java class name; write e.g. "
+                              "'software.amazon.awssdk.auth.credentials.WebIdentityTokenFileCredentialsProvider'",
+                              name)
+
+    def spark_conf(self) -> dict[str, str]:
+        """The S3A settings, as spark.hadoop.* (Spark copies them into every Hadoop configuration)."""
+        conf = {"spark.hadoop.fs.s3a.aws.credentials.provider": ",".join(self.credentials_providers)}
+        if self.region is not None:
+            conf["spark.hadoop.fs.s3a.endpoint.region"] = self.region
+        if self.endpoint is not None:
+            conf["spark.hadoop.fs.s3a.endpoint"] = self.endpoint
+        if self.path_style_access is not None:
+            conf["spark.hadoop.fs.s3a.path.style.access"] = "true" if self.path_style_access else "false"
+        return conf
+
+
 class YunikornConfig(Model):
     """Apache YuniKorn as the batch scheduler: one queue per team, gang scheduling through the operator."""
 
@@ -295,9 +353,15 @@ class PlatformConfig(Model):
     # What the cluster can give: the teams' guaranteed queue resources must add up to no more than this.
     capacity: Resources | None = None
     shuffle: ShuffleConfig = ShuffleConfig()
+    object_store: ObjectStoreConfig = ObjectStoreConfig()
+    # Annotations on the Spark ServiceAccounts (driver and executor, in every job namespace): workload identity,
+    # e.g. {eks.amazonaws.com/role-arn: arn:aws:iam::123456789012:role/spark} for IRSA, or
+    # {iam.gke.io/gcp-service-account: spark@project.iam.gserviceaccount.com} on GKE.
+    service_account_annotations: Annotations = {}
 
     def problems(self) -> Iterator[Problem]:
         yield from self.shuffle.problems()
+        yield from self.object_store.problems()
         if self.namespace == self.operator.namespace:
             yield Problem("platform.operator.namespace", "must differ from platform.namespace; the operator gets "
                           "its own namespace, e.g. 'spark-operator'", self.operator.namespace)
@@ -558,6 +622,16 @@ def uses_data_volume(app: ApplicationConfig) -> bool:
     """An application uses the data volume when an argument or setting names a path on it."""
     values = [*app.arguments, *app.spark_conf.values()]
     return any(v == DATA_MOUNT or v.startswith((f"{DATA_MOUNT}/", f"file://{DATA_MOUNT}/")) for v in values)
+
+
+def uses_object_store(cfg: StackConfig) -> bool:
+    """Whether any run reads or writes s3a:// (data, event logs, fallback storage), or the store is configured:
+    only then do applications carry the S3A settings (a change to them re-runs applications)."""
+    history = cfg.platform.history
+    return ("object_store" in cfg.platform.model_fields_set
+            or any(a.uses_s3a for a in cfg.applications.values())
+            or (history.enabled and history.log_directory.startswith("s3a://"))
+            or (cfg.platform.shuffle.decommission.fallback_storage_path or "").startswith("s3a://"))
 
 
 def config_error(lines: Iterable[str]) -> ConfigError:

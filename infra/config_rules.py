@@ -51,13 +51,36 @@ def _s3a_problems(spark: SparkConfig, platform: PlatformConfig,
     for name, app in applications.items():
         if app.uses_s3a and HADOOP_AWS not in app.spark_conf.get("spark.jars.packages", ""):
             yield Problem(f"applications.{name}.sparkConf", f"reads or writes s3a:// but {STOCK_IMAGE} has no "
-                          f"hadoop-aws; add spark.jars.packages: {HADOOP_AWS} and spark.jars.ivy: /tmp/.ivy2 "
-                          "(each driver downloads it), or use an image that carries it", show_got=False)
+                          f"hadoop-aws; use an image that carries it (spark.image; docs/object-storage.md), or add "
+                          f"spark.jars.packages: {HADOOP_AWS} and spark.jars.ivy: /tmp/.ivy2 (resolved in the "
+                          "operator's controller and in each driver, needing egress to Maven Central)", show_got=False)
     history = platform.history
     if history.enabled and history.log_directory.startswith("s3a://"):
         yield Problem("platform.history.logDirectory", f"the History Server cannot fetch hadoop-aws and {STOCK_IMAGE} "
                       "lacks it; use an image that carries it (spark.image) or keep event logs on a ReadWriteMany "
                       "data volume", history.log_directory)
+
+
+# Where `spark.jars.ivy` can write in every process that resolves packages: the operator's controller, which runs
+# spark-submit (operator v2.5.2 internal/controller/sparkapplication/submission.go, runSparkSubmit) and has a
+# read-only root with an emptyDir at /tmp (chart 2.5.2 values.yaml, controller.volumes); and the driver, whose
+# spark-submit resolves them again. Spark 4.0.4 resolves spark.jars.packages in every mode but standalone cluster
+# (SparkSubmit.prepareSubmitEnvironment, read with javap); without spark.jars.ivy Ivy writes under the user's home,
+# which issue 21 reports as /nonexistent for the spark user of the apache/spark images (not checked here: no image
+# can be pulled on this machine).
+IVY_WRITABLE = "/tmp/"
+
+
+def _packages_problems(applications: Mapping[str, ApplicationConfig]) -> Iterator[Problem]:
+    for name, app in applications.items():
+        if not app.spark_conf.get("spark.jars.packages", "").strip():
+            continue
+        ivy = app.spark_conf.get("spark.jars.ivy")
+        if ivy is None or not ivy.startswith(IVY_WRITABLE):
+            yield Problem(f"applications.{name}.sparkConf.spark.jars.ivy", "spark.jars.packages is resolved by "
+                          "spark-submit inside the operator's controller (read-only but for /tmp) and again in the "
+                          "driver; set spark.jars.ivy: /tmp/.ivy2, or better, put the jars in the image "
+                          "(docs/object-storage.md)", ivy, show_got=ivy is not None)
 
 
 def _fallback_s3a_problems(cluster: ClusterConfig, spark: SparkConfig, platform: PlatformConfig,
@@ -108,4 +131,5 @@ def stack_problems(sections: Mapping[str, Any], applications: Mapping[str, Appli
         yield from _shared_claim_problems(cluster, platform, applications)
         if spark is not None:
             yield from _fallback_s3a_problems(cluster, spark, platform, applications)
+    yield from _packages_problems(applications)
     yield from _credential_problems(secrets.get("objectStoreCredentials"))

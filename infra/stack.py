@@ -10,7 +10,7 @@ from typing import Any
 import pulumi
 
 from infra.cluster.component import Cluster, ClusterArgs
-from infra.config import StackConfig
+from infra.config import StackConfig, uses_object_store
 from infra.conventions import DEFAULT_QUEUE
 from infra.platform.component import Platform, PlatformArgs
 from infra.platform.observability import HISTORY_NAME, HISTORY_PORT
@@ -64,13 +64,14 @@ def build_stack(cfg: StackConfig, secrets: Secrets) -> dict[str, Any]:
                      teams=cfg.teams, priority_classes=uses_priorities(cfg)),
         opts=on_cluster,
     )
+    object_store = cfg.platform.object_store.spark_conf() if uses_object_store(cfg) else {}
     environment = ApplicationEnvironment(
         image=cfg.spark.image,
         spark_version=cfg.spark.version,
         scripts_config_map=platform.scripts_name,
         storage=cfg.platform.storage,
         env=platform.credentials_env,
-        spark_conf=platform.spark_conf,
+        spark_conf={**platform.spark_conf, **object_store},
         data_generation=platform.data_generation,
         driver_needs_data=platform.event_logs_on_data_volume,
         shuffle=platform_shuffle(cfg.cluster.kind, cfg.platform.shuffle),

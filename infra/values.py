@@ -140,6 +140,12 @@ def _labels(value: dict[str, str]) -> dict[str, str]:
     return value
 
 
+def _annotations(value: dict[str, str]) -> dict[str, str]:
+    """Annotation keys follow the label key rule (apimachinery ValidateAnnotations); values are free text."""
+    _labels({key: "" for key in value})
+    return value
+
+
 def check_app_name(value: str, max_length: int) -> str:
     """Application names become a Service `<name>-ui-svc` (DNS-1035) and a pod `<name>-driver`."""
     if len(value) > max_length or not _DNS_1035_LABEL.fullmatch(value):
@@ -290,6 +296,7 @@ def _absolute_path(value: str) -> str:
 
 DnsLabel = Annotated[str, AfterValidator(_dns_label)]
 Labels = Annotated[dict[str, str], AfterValidator(_labels)]
+Annotations = Annotated[dict[str, str], AfterValidator(_annotations)]
 PinnedImage = Annotated[str, AfterValidator(_pinned_image)]
 Quantity = Annotated[str, AfterValidator(_positive_quantity)]
 CpuQuantity = Annotated[str, AfterValidator(_cpu)]

@@ -64,7 +64,7 @@ class Platform(pulumi.ComponentResource):
         self.namespace: pulumi.Output[str] = ns
         same_namespace_only(ns, self)
         prometheus_scrape(ns, cfg.metrics, self)
-        identities = spark_identities(ns, self)
+        identities = spark_identities(ns, self, annotations=cfg.service_account_annotations)
         claim = data_claim(cfg.storage, ns, self)
         self.scripts_name = config_map_name(args.scripts)
         scripts_map = scripts_config_map(ns, args.scripts, self)
@@ -97,7 +97,8 @@ class Platform(pulumi.ComponentResource):
         if cfg.history.enabled:
             # Applications wait for it: on the data volume its init container creates the log folder they write to.
             server, _service = history_server(
-                cfg.history, args.spark.image, ns, depends_on=[claim, *self.image_ready], parent=self)
+                cfg.history, args.spark.image, ns, depends_on=[claim, *self.image_ready, identities.executor],
+                parent=self, object_store_conf=cfg.object_store.spark_conf())
             self.ready.append(server)
         if cfg.metrics.pod_monitor:
             # One monitor for the drivers of every job namespace (a PodMonitor selects in its own namespace

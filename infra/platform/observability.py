@@ -7,7 +7,7 @@ port; a PodMonitor (only where the Prometheus Operator's CRDs exist) tells Prome
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -16,6 +16,7 @@ from infra.config import HistoryConfig, MetricsConfig
 from infra.conventions import (
     DATA_MOUNT,
     DATA_VOLUME,
+    EXECUTOR_SA,
     SKIP_DIGEST,
     SKIP_HIGH_UID,
     SKIP_PULL_ALWAYS,
@@ -60,12 +61,15 @@ def history_server(
     namespace: pulumi.Input[str],
     depends_on: list[pulumi.Resource],
     parent: pulumi.Resource,
+    object_store_conf: Mapping[str, str] | None = None,
 ) -> tuple[k8s.apps.v1.Deployment, k8s.core.v1.Service]:
     """One History Server pod and its Service.
 
     On the data volume, an init container creates the log folder as the Spark user (a subPath the kubelet
     created would belong to root, and drivers could not write to it); the server then mounts only that folder.
     It needs write access there because its cleaner deletes logs older than `cleanerMaxAge`; it has no API token.
+    With logs in object storage it gets the S3A settings (`object_store_conf`) and runs as the executors' account,
+    which has no Kubernetes rights but carries the workload identity (platform.serviceAccountAnnotations).
     """
     selector = selector_labels(HISTORY_NAME)
     options = [
@@ -74,6 +78,10 @@ def history_server(
         "-Dspark.history.fs.cleaner.enabled=true",
         f"-Dspark.history.fs.cleaner.maxAge={cfg.cleaner_max_age}",
     ]
+    in_object_store = cfg.log_directory.startswith("s3a://")
+    if in_object_store:
+        # SPARK_HISTORY_OPTS are split on spaces; class lists are comma-separated, never spaced.
+        options.extend(f"-D{key}={value}" for key, value in (object_store_conf or {}).items())
     resources = {"requests": {"cpu": "100m", "memory": cfg.memory}, "limits": {"cpu": cfg.cpu, "memory": cfg.memory}}
     container: dict = {
         "name": "history-server",
@@ -119,6 +127,7 @@ def history_server(
             "template": {
                 "metadata": {"labels": labels("history-server", HISTORY_NAME)},
                 "spec": {
+                    **({"serviceAccountName": EXECUTOR_SA} if in_object_store else {}),
                     "automountServiceAccountToken": False,
                     "enableServiceLinks": False,
                     "securityContext": pod_security_context(),

@@ -88,7 +88,7 @@ def team_platform(name: str, team: TeamConfig, cfg: PlatformConfig, scripts: dic
         spec={"limits": limit_range_limits(team)}, opts=opts)
     same_namespace_only(ns, parent, prefix)
     prometheus_scrape(ns, cfg.metrics, parent, prefix)
-    identities = spark_identities(ns, parent, prefix)
+    identities = spark_identities(ns, parent, prefix, cfg.service_account_annotations)
     ready: list[pulumi.Resource] = [quota, limits, identities.binding,
                                     scripts_config_map(ns, scripts, parent, prefix), data_claim(cfg.storage, ns,
                                                                                                 parent, prefix)]
