@@ -6,7 +6,7 @@ Each section's own rules live with its model in `infra/config.py`; `infra/config
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from infra.config import (
@@ -14,6 +14,7 @@ from infra.config import (
     STOCK_IMAGE,
     ApplicationConfig,
     ClusterConfig,
+    ImageConfig,
     PlatformConfig,
     Problem,
     SparkConfig,
@@ -22,6 +23,7 @@ from infra.config import (
 from infra.spark.shuffle import effective_mode, fallback_on_data_volume, platform_shuffle
 
 _CREDENTIAL_KEYS = ("accessKeyId", "secretAccessKey")
+HADOOP_AWS_ARTIFACT = "org.apache.hadoop:hadoop-aws:"
 
 
 def _shared_claim_problems(cluster: ClusterConfig, platform: PlatformConfig,
@@ -43,12 +45,28 @@ def _shared_claim_problems(cluster: ClusterConfig, platform: PlatformConfig,
                       "storage (s3a://...)", platform.storage.access_mode)
 
 
-def _s3a_problems(spark: SparkConfig, platform: PlatformConfig,
-                  applications: Mapping[str, ApplicationConfig]) -> Iterator[Problem]:
+def _built_without_s3a(app: ApplicationConfig, images: Mapping[str, ImageConfig]) -> str | None:
+    """The name of the built image the application runs in when that image lacks hadoop-aws, else None."""
+    image = images.get(app.image) if app.image else None
+    if image is None or any(j.coordinates.startswith(HADOOP_AWS_ARTIFACT) for j in image.jars):
+        return None
+    return app.image
+
+
+def _s3a_problems(spark: SparkConfig, platform: PlatformConfig, applications: Mapping[str, ApplicationConfig],
+                  images: Mapping[str, ImageConfig]) -> Iterator[Problem]:
     """The stock image fails at the first s3a:// call (no S3AFileSystem class): say so before deploying."""
+    for name, app in applications.items():
+        lacking = _built_without_s3a(app, images)
+        if app.uses_s3a and lacking:
+            yield Problem(f"applications.{name}.image", f"reads or writes s3a:// but image {lacking} has no "
+                          f"hadoop-aws; add {HADOOP_AWS} and software.amazon.awssdk:bundle:2.24.6 to "
+                          f"images.{lacking}.jars (docs/object-storage.md)", app.image)
     if spark.image.partition(":")[0] != STOCK_IMAGE:
         return  # a custom image is expected to carry hadoop-aws (see docs/object-storage.md)
     for name, app in applications.items():
+        if app.image is not None:
+            continue  # a built image: checked above
         if app.uses_s3a and HADOOP_AWS not in app.spark_conf.get("spark.jars.packages", ""):
             yield Problem(f"applications.{name}.sparkConf", f"reads or writes s3a:// but {STOCK_IMAGE} has no "
                           f"hadoop-aws; use an image that carries it (spark.image; docs/object-storage.md), or add "
@@ -91,12 +109,39 @@ def _fallback_s3a_problems(cluster: ClusterConfig, spark: SparkConfig, platform:
     if not path.startswith("s3a://") or spark.image.partition(":")[0] != STOCK_IMAGE:
         return
     for name, app in applications.items():
+        if app.image is not None:
+            continue  # built images: their jars are checked with their s3a:// paths
         if effective_mode(app, shuffle) == "decommission" and HADOOP_AWS not in app.spark_conf.get(
                 "spark.jars.packages", ""):
             yield Problem(f"applications.{name}.sparkConf", f"its executors write decommissioned blocks to {path} "
                           f"(platform.shuffle.decommission.fallbackStoragePath) but {STOCK_IMAGE} has no hadoop-aws; "
                           f"add spark.jars.packages: {HADOOP_AWS} and spark.jars.ivy: /tmp/.ivy2, use an image that "
                           "carries it, or a fallback folder on a ReadWriteMany data volume", show_got=False)
+
+
+_REGISTRY_KEYS = ("username", "password")
+
+
+def image_problems(images: Mapping[str, Any], applications: Mapping[str, ApplicationConfig],
+                   cluster: ClusterConfig | None, secrets: Mapping[str, Any],
+                   image_names: Iterable[Any] = ()) -> Iterator[Problem]:
+    """Applications name a configured image; registry credentials are whole and only where images are pushed."""
+    names = {str(n) for n in image_names} | set(images)
+    for name, app in applications.items():
+        if app.image is not None and app.image not in names:
+            known = ", ".join(sorted(names)) or "none (add sparkstack:images)"
+            yield Problem(f"applications.{name}.image", f"is not a key of sparkstack:images; use one of: {known}",
+                          app.image)
+    creds = secrets.get("registryCredentials")
+    if creds is None:
+        return
+    if cluster is not None and cluster.kind == "kind":
+        yield Problem("registryCredentials", "images are loaded into kind's nodes, not pushed; remove it with "
+                      "`pulumi config rm sparkstack:registryCredentials`", show_got=False)
+    if not isinstance(creds, Mapping) or set(creds) - set(_REGISTRY_KEYS) or not all(
+            isinstance(creds.get(k), str) and creds.get(k) for k in _REGISTRY_KEYS):
+        yield Problem("registryCredentials", "must hold username and password; set each with `pulumi config set "
+                      "--secret --path 'sparkstack:registryCredentials.username' ...`", show_got=False)
 
 
 def _credential_problems(creds: Any) -> Iterator[Problem]:
@@ -117,7 +162,7 @@ def _credential_problems(creds: Any) -> Iterator[Problem]:
 
 
 def stack_problems(sections: Mapping[str, Any], applications: Mapping[str, ApplicationConfig],
-                   secrets: Mapping[str, Any]) -> Iterator[Problem]:
+                   secrets: Mapping[str, Any], images: Mapping[str, ImageConfig] | None = None) -> Iterator[Problem]:
     """Rules that span sections, over the sections that parsed (None where a section did not)."""
     cluster, platform, spark = sections.get("cluster"), sections.get("platform"), sections.get("spark")
     if cluster is not None:
@@ -126,7 +171,7 @@ def stack_problems(sections: Mapping[str, Any], applications: Mapping[str, Appli
         if sections.get(section) is not None:
             yield from sections[section].problems()
     if spark is not None and platform is not None:
-        yield from _s3a_problems(spark, platform, applications)
+        yield from _s3a_problems(spark, platform, applications, images or {})
     if cluster is not None and platform is not None:
         yield from _shared_claim_problems(cluster, platform, applications)
         if spark is not None:

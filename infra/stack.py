@@ -5,6 +5,7 @@ Kept apart from `__main__.py` so tests (and the offline plan) drive exactly what
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pulumi
@@ -12,6 +13,7 @@ import pulumi
 from infra.cluster.component import Cluster, ClusterArgs
 from infra.config import StackConfig, uses_object_store
 from infra.conventions import DEFAULT_QUEUE
+from infra.images.build import ApplicationImage, ImageArgs
 from infra.platform.component import Platform, PlatformArgs
 from infra.platform.observability import HISTORY_NAME, HISTORY_PORT
 from infra.platform.scripts import read_scripts
@@ -54,6 +56,16 @@ def placement(cfg: StackConfig, team: str | None, priority: str | None) -> Place
     return Placement(queue=queue, priority=priority)
 
 
+def build_images(cfg: StackConfig, cluster: Cluster, secrets: Secrets) -> dict[str, ApplicationImage]:
+    """Each configured application image, built from jobs/ (loaded into kind's nodes, or pushed)."""
+    if not cfg.images:
+        return {}
+    jobs = {name: text.encode() for name, text in read_scripts().items()}
+    kind_name = cluster.kind.name if cluster.kind is not None else None
+    return {name: ApplicationImage(name, ImageArgs(image, jobs, kind_name, secrets.registry_credentials))
+            for name, image in cfg.images.items()}
+
+
 def build_stack(cfg: StackConfig, secrets: Secrets) -> dict[str, Any]:
     """Register every resource and return the stack outputs."""
     cluster = Cluster("cluster", ClusterArgs(cfg.cluster, secrets.kubeconfig, cfg.platform.storage.protect_data))
@@ -77,16 +89,20 @@ def build_stack(cfg: StackConfig, secrets: Secrets) -> dict[str, Any]:
         shuffle=platform_shuffle(cfg.cluster.kind, cfg.platform.shuffle),
         metrics=cfg.platform.metrics.enabled,
     )
+    images = build_images(cfg, cluster, secrets)
     for name, app in cfg.applications.items():
         team = platform.teams[app.team] if app.team else None
+        built = images[app.image] if app.image else None
         Application(
             name,
-            ApplicationArgs(app, environment, team.namespace if team else platform.namespace,
-                            depends_on=team.ready if team else platform.ready,
+            ApplicationArgs(app, replace(environment, scripts_in_image=built is not None),
+                            team.namespace if team else platform.namespace,
+                            depends_on=[*(team.ready if team else platform.ready), *(built.ready if built else [])],
                             # The sample data is written to the platform's claim, not a team's.
                             run_depends_on=platform.image_ready if team else
                             [*platform.image_ready, *platform.data_ready],
-                            placement=placement(cfg, app.team, app.priority)),
+                            placement=placement(cfg, app.team, app.priority),
+                            image=built.ref if built else None),
             opts=on_cluster,
         )
     return {
@@ -99,4 +115,5 @@ def build_stack(cfg: StackConfig, secrets: Secrets) -> dict[str, Any]:
             for name, app in cfg.applications.items()
         },
         "commands": commands(cfg),
+        **({"images": {name: image.ref for name, image in images.items()}} if images else {}),
     }

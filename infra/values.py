@@ -146,6 +146,10 @@ def _annotations(value: dict[str, str]) -> dict[str, str]:
     return value
 
 
+def check_dns_label(value: str) -> str:
+    return _dns_label(value)
+
+
 def check_app_name(value: str, max_length: int) -> str:
     """Application names become a Service `<name>-ui-svc` (DNS-1035) and a pod `<name>-driver`."""
     if len(value) > max_length or not _DNS_1035_LABEL.fullmatch(value):

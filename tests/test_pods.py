@@ -130,7 +130,7 @@ def test_every_declared_mount_reaches_its_pod(plan: Path) -> None:
                 else:  # added by the webhook, as declared
                     assert got == source, where
                 checked += 1
-    assert checked >= 4
+    assert checked >= 3  # existing: scratch in both pods and the driver's event-log claim (scripts in the image)
 
 
 def test_the_data_claim_reaches_exactly_the_pods_that_use_it(plan: Path) -> None:

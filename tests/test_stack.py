@@ -311,8 +311,10 @@ def test_existing_cluster_uses_secret_kubeconfig_and_context() -> None:
     assert all(m["name"] != "data" for m in scheduled["executor"]["volumeMounts"])
     assert any(m["name"] == "data" for m in scheduled["driver"]["volumeMounts"])
     assert rec.one("kubernetes:core/v1:PersistentVolumeClaim").plain_inputs["spec"]["accessModes"] == ["ReadWriteMany"]
-    # The stock image has no S3A connector: the driver fetches the one matching Spark 4.0.4's Hadoop 3.4.1.
-    assert scheduled["sparkConf"]["spark.jars.packages"] == "org.apache.hadoop:hadoop-aws:3.4.1"
+    # The stock image has no S3A connector: the application runs in the built image that carries it, not
+    # spark.jars.packages (resolved in the operator's controller); tests/test_images.py checks the image.
+    assert "spark.jars.packages" not in scheduled["sparkConf"]
+    assert scheduled["image"].startswith("123456789012.dkr.ecr.eu-west-1.amazonaws.com/spark-etl@sha256:")
     assert rec.of_type(APP) == []  # runOnUp: false, scheduled only
 
 

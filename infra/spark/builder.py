@@ -76,6 +76,8 @@ class ApplicationEnvironment:
     shuffle: ShuffleConfig = field(default_factory=ShuffleConfig)
     # platform.metrics.enabled: metric names are then namespaced by the application's name.
     metrics: bool = False
+    # The image carries the scripts (a built image, sparkstack:images): no scripts ConfigMap is mounted.
+    scripts_in_image: bool = False
 
 
 def _pod(app_name: str, role: str, resources: DriverConfig | ExecutorConfig, account: str,
@@ -110,11 +112,13 @@ def application_spec(name: str, app: ApplicationConfig, environment: Application
     reads_data = uses_data_volume(app)
     data = reads_data or fallback_on_data_volume(mode, environment.shuffle)
     driver_data = data or environment.driver_needs_data
-    volumes = [scripts_volume(environment.scripts_config_map),
-               scratch_volume(environment.storage.scratch_size_limit, environment.storage.scratch_host_path)]
+    volumes = [scratch_volume(environment.storage.scratch_size_limit, environment.storage.scratch_host_path)]
+    shared = [scratch_mount()]
+    if not environment.scripts_in_image:
+        volumes.insert(0, scripts_volume(environment.scripts_config_map))
+        shared.insert(0, scripts_mount())
     if driver_data:
         volumes.append(data_volume())
-    shared = [scripts_mount(), scratch_mount()]
 
     spark_conf = {**default_spark_conf(), "spark.local.dir": SCRATCH_MOUNT,
                   **shuffle_spark_conf(mode, environment.shuffle), **environment.spark_conf}
