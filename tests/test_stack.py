@@ -306,9 +306,11 @@ def test_existing_cluster_uses_secret_kubeconfig_and_context() -> None:
     assert env["AWS_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"]["name"] == "object-store-credentials"
     assert "s3cr3t" not in str(app.plain_inputs)
     assert rec.of_type(JOB) == []
-    # Data in object storage: executors never mount the claim; drivers do, for event logs (ReadWriteMany here).
+    # Input in object storage, output on the ReadWriteMany claim (the job publishes only where rename is atomic):
+    # both pods mount it.
     scheduled = rec.one(SCHEDULED).plain_inputs["spec"]["template"]
-    assert all(m["name"] != "data" for m in scheduled["executor"]["volumeMounts"])
+    assert "/data/curated/sales" in scheduled["arguments"]
+    assert any(m["name"] == "data" for m in scheduled["executor"]["volumeMounts"])
     assert any(m["name"] == "data" for m in scheduled["driver"]["volumeMounts"])
     assert rec.one("kubernetes:core/v1:PersistentVolumeClaim").plain_inputs["spec"]["accessModes"] == ["ReadWriteMany"]
     # The stock image has no S3A connector: the application runs in the built image that carries it, not
