@@ -207,6 +207,8 @@ class HistoryConfig(Model):
     cleaner_max_age: SparkDuration = "7d"
     memory: Quantity = "1536Mi"
     cpu: Cpu = "500m"
+    # A key of sparkstack:images to run the server in (one with hadoop-aws for logs in s3a://); none: spark.image.
+    image: str | None = None
 
     @property
     def on_data_volume(self) -> bool:

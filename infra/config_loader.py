@@ -136,7 +136,8 @@ def parse_config(
     teams = _parse_teams(raw.get("teams", {}), problems)
     images = _parse_images(raw.get("images", {}), sections, problems)
     image_names = list(raw["images"]) if isinstance(raw.get("images"), Mapping) else []
-    problems.extend(image_problems(images, applications, sections.get("cluster"), secrets, image_names))
+    problems.extend(image_problems(images, applications, sections.get("cluster"), secrets, image_names,
+                                   sections.get("platform")))
     problems.extend(stack_problems(sections, applications, secrets, images))
     team_names = [str(n) for n in raw.get("teams", {})] if isinstance(raw.get("teams", {}), Mapping) else []
     problems.extend(team_problems(sections["platform"], teams, applications, team_names))

@@ -62,6 +62,13 @@ def _s3a_problems(spark: SparkConfig, platform: PlatformConfig, applications: Ma
             yield Problem(f"applications.{name}.image", f"reads or writes s3a:// but image {lacking} has no "
                           f"hadoop-aws; add {HADOOP_AWS} and software.amazon.awssdk:bundle:2.24.6 to "
                           f"images.{lacking}.jars (docs/object-storage.md)", app.image)
+    history = platform.history
+    built = images.get(history.image) if history.image else None
+    if history.enabled and built is not None and history.log_directory.startswith("s3a://") and not any(
+            j.coordinates.startswith(HADOOP_AWS_ARTIFACT) for j in built.jars):
+        yield Problem("platform.history.image", f"the History Server reads s3a:// logs but image {history.image} "
+                      f"has no hadoop-aws; add {HADOOP_AWS} and its SDK bundle to images.{history.image}.jars",
+                      history.image)
     if spark.image.partition(":")[0] != STOCK_IMAGE:
         return  # a custom image is expected to carry hadoop-aws (see docs/object-storage.md)
     for name, app in applications.items():
@@ -73,7 +80,7 @@ def _s3a_problems(spark: SparkConfig, platform: PlatformConfig, applications: Ma
                           f"spark.jars.packages: {HADOOP_AWS} and spark.jars.ivy: /tmp/.ivy2 (resolved in the "
                           "operator's controller and in each driver, needing egress to Maven Central)", show_got=False)
     history = platform.history
-    if history.enabled and history.log_directory.startswith("s3a://"):
+    if history.enabled and history.log_directory.startswith("s3a://") and history.image is None:
         yield Problem("platform.history.logDirectory", f"the History Server cannot fetch hadoop-aws and {STOCK_IMAGE} "
                       "lacks it; use an image that carries it (spark.image) or keep event logs on a ReadWriteMany "
                       "data volume", history.log_directory)
@@ -124,7 +131,7 @@ _REGISTRY_KEYS = ("username", "password")
 
 def image_problems(images: Mapping[str, Any], applications: Mapping[str, ApplicationConfig],
                    cluster: ClusterConfig | None, secrets: Mapping[str, Any],
-                   image_names: Iterable[Any] = ()) -> Iterator[Problem]:
+                   image_names: Iterable[Any] = (), platform: PlatformConfig | None = None) -> Iterator[Problem]:
     """Applications name a configured image; registry credentials are whole and only where images are pushed."""
     names = {str(n) for n in image_names} | set(images)
     for name, app in applications.items():
@@ -132,6 +139,9 @@ def image_problems(images: Mapping[str, Any], applications: Mapping[str, Applica
             known = ", ".join(sorted(names)) or "none (add sparkstack:images)"
             yield Problem(f"applications.{name}.image", f"is not a key of sparkstack:images; use one of: {known}",
                           app.image)
+    if platform is not None and platform.history.image is not None and platform.history.image not in names:
+        yield Problem("platform.history.image", "is not a key of sparkstack:images; name a built image (one with "
+                      "hadoop-aws for logs in s3a://) or remove the key to use spark.image", platform.history.image)
     creds = secrets.get("registryCredentials")
     if creds is None:
         return

@@ -70,10 +70,15 @@ def build_stack(cfg: StackConfig, secrets: Secrets) -> dict[str, Any]:
     """Register every resource and return the stack outputs."""
     cluster = Cluster("cluster", ClusterArgs(cfg.cluster, secrets.kubeconfig, cfg.platform.storage.protect_data))
     on_cluster = pulumi.ResourceOptions(provider=cluster.provider)
+    images = build_images(cfg, cluster, secrets)
     platform = Platform(
         "platform",
         PlatformArgs(cfg.platform, cfg.spark, cfg.generator, read_scripts(), secrets.object_store_credentials,
-                     teams=cfg.teams, priority_classes=uses_priorities(cfg)),
+                     teams=cfg.teams, priority_classes=uses_priorities(cfg),
+                     built_images={name: image.ref for name, image in images.items()},
+                     built_ready=[r for image in images.values() for r in image.ready],
+                     # Loaded into kind's nodes already; pushed images are pulled ahead like the Spark image.
+                     prepull_built=cfg.cluster.kind == "existing"),
         opts=on_cluster,
     )
     object_store = cfg.platform.object_store.spark_conf() if uses_object_store(cfg) else {}
@@ -89,7 +94,6 @@ def build_stack(cfg: StackConfig, secrets: Secrets) -> dict[str, Any]:
         shuffle=platform_shuffle(cfg.cluster.kind, cfg.platform.shuffle),
         metrics=cfg.platform.metrics.enabled,
     )
-    images = build_images(cfg, cluster, secrets)
     for name, app in cfg.applications.items():
         team = platform.teams[app.team] if app.team else None
         built = images[app.image] if app.image else None

@@ -348,3 +348,44 @@ def test_the_pickled_kind_loader_runs_where_the_repository_cannot_be_imported(tm
     isolated, qualname, resource_id = json.loads(proc.stdout)
     assert isolated and qualname.endswith("<locals>.KindImageLoadProvider") and resource_id == "c/sparkstack/etl:abc"
     assert (tmp_path / "calls").read_text() == "load docker-image sparkstack/etl:abc --name c\n"
+
+
+# --- pre-pull and the History Server ---------------------------------------------------------------------
+
+DAEMONSET = "kubernetes:apps/v1:DaemonSet"
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+
+
+def test_pushed_images_are_pre_pulled_by_digest_and_the_history_server_can_run_one() -> None:
+    config = copy.deepcopy(stack_config("existing"))
+    config["sparkstack:platform"]["history"] = {"logDirectory": "s3a://acme-data-lake/spark-events", "image": "etl"}
+    config["sparkstack:applications"]["sales-etl"]["runOnUp"] = True
+    rec = run_program(config, stack="existing")
+    ref = rec.one(SCHEDULED).plain_inputs["spec"]["template"]["image"]
+    assert ref.startswith(f"{REPOSITORY}@sha256:")
+    prepull = rec.one(DAEMONSET, "etl-image-prepull")
+    assert prepull.plain_inputs["spec"]["template"]["spec"]["initContainers"][0]["image"] == ref
+    assert rec.one(IMAGE, "etl").urn in prepull.dependencies
+    assert prepull.urn in rec.one(APP).dependencies  # a run on `up` waits for the pull, as for the Spark image
+    server = rec.one(DEPLOYMENT, "spark-history-server").plain_inputs["spec"]["template"]["spec"]
+    assert {c["image"] for c in server["containers"]} == {ref}
+    # The stock image's own pre-pull stays; on kind the built image is loaded, not pulled.
+    assert rec.one(DAEMONSET, "spark-image-prepull")
+    kind = run_program(dev_with_image())
+    assert [r.name for r in kind.of_type(DAEMONSET)] == ["spark-image-prepull"]
+
+
+def test_the_history_servers_image_must_be_built_and_carry_s3a() -> None:
+    config = copy.deepcopy(stack_config("existing"))
+    config["sparkstack:platform"]["history"] = {"image": "nope"}
+    assert "sparkstack:platform.history.image (got 'nope'): is not a key of sparkstack:images" in refused(
+        config, "existing")
+    config = copy.deepcopy(stack_config("existing"))
+    config["sparkstack:platform"]["history"] = {"logDirectory": "s3a://b/events", "image": "etl"}
+    config["sparkstack:images"]["etl"]["jars"] = config["sparkstack:images"]["etl"]["jars"][1:]
+    config["sparkstack:applications"]["sales-etl"].pop("image")
+    config["sparkstack:applications"]["sales-etl"]["sparkConf"] = {
+        "spark.jars.packages": "org.apache.hadoop:hadoop-aws:3.4.1", "spark.jars.ivy": "/tmp/.ivy2"}
+    message = refused(config, "existing")
+    assert "sparkstack:platform.history.image (got 'etl'): the History Server reads s3a:// logs but image etl has " \
+           "no hadoop-aws" in message

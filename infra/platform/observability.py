@@ -57,7 +57,7 @@ def metrics_conf(cfg: MetricsConfig) -> dict[str, str]:
 
 def history_server(
     cfg: HistoryConfig,
-    image: str,
+    image: pulumi.Input[str],
     namespace: pulumi.Input[str],
     depends_on: list[pulumi.Resource],
     parent: pulumi.Resource,
