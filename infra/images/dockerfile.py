@@ -47,7 +47,8 @@ def render_dockerfile(name: str, image: ImageConfig, jobs_mount: str) -> str:
                      f"{SPARK_JARS}/{jar.file_name}")
     if image.requirements:
         lines += [f"COPY --from=python-deps {BUILD_PACKAGES} {PYTHON_PACKAGES}",
-                  # Spark passes the environment's PYTHONPATH on to the driver's and the workers' Python.
+                  # Spark 4.0.4 adds the environment's PYTHONPATH to the driver's Python (PythonRunner) and the
+                  # executors' workers (PythonWorkerFactory): both call mergePythonPaths with sys.env("PYTHONPATH").
                   f"ENV PYTHONPATH={PYTHON_PACKAGES}"]
     lines += [f"COPY *.py {jobs_mount}/", f"USER {SPARK_UID}", ""]
     return "\n".join(lines)
