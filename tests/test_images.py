@@ -389,3 +389,22 @@ def test_the_history_servers_image_must_be_built_and_carry_s3a() -> None:
     message = refused(config, "existing")
     assert "sparkstack:platform.history.image (got 'etl'): the History Server reads s3a:// logs but image etl has " \
            "no hadoop-aws" in message
+
+
+def test_the_push_logs_in_to_the_repositorys_registry_with_the_secret_credentials() -> None:
+    from pulumi.runtime import rpc
+
+    from infra.images.build import registry_host
+
+    config = copy.deepcopy(stack_config("existing"))
+    config["sparkstack:registryCredentials"] = {"username": "AWS", "password": "t0ken"}
+    rec = run_program(config, stack="existing", secret_keys=["sparkstack:registryCredentials"])
+    image = rec.one(IMAGE, "etl")
+    [registry] = image.plain_inputs["registries"]
+    assert registry["address"] == "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
+    assert registry["username"] == "AWS" and registry["password"] == "t0ken"
+    registries = image.inputs["registries"]  # the secret password makes the list secret as it is sent
+    assert rpc.is_rpc_secret(registries) or rpc.is_rpc_secret(registries[0]["password"])
+    assert "t0ken" not in json.dumps(rec.outputs, default=str)
+    assert [registry_host(r) for r in ("localhost:5000/etl", "team/etl", "ghcr.io/acme/etl")] == \
+        ["localhost:5000", "docker.io", "ghcr.io"]
