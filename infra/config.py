@@ -25,12 +25,14 @@ from infra.spark.shuffle import (
 )
 from infra.values import (
     AbsolutePath,
+    Annotations,
     CpuQuantity,
     Cron,
     DnsLabel,
     DriverMemory,
     ExecutorMemory,
     Int32,
+    Labels,
     PinnedImage,
     PositiveInt32,
     Quantity,
@@ -38,11 +40,13 @@ from infra.values import (
     SparkSize,
     TimeZone,
     check_app_name,
+    check_dns_label,
     cpu_millis,
     image_spark_version,
     local_chart_problem,
 )
 from infra.versions import (
+    MAVEN_REPOSITORY,
     OPERATOR_REPOSITORY,
     OPERATOR_VERSION,
     SPARK_IMAGE,
@@ -203,6 +207,8 @@ class HistoryConfig(Model):
     cleaner_max_age: SparkDuration = "7d"
     memory: Quantity = "1536Mi"
     cpu: Cpu = "500m"
+    # A key of sparkstack:images to run the server in (one with hadoop-aws for logs in s3a://); none: spark.image.
+    image: str | None = None
 
     @property
     def on_data_volume(self) -> bool:
@@ -224,6 +230,79 @@ class MetricsConfig(Model):
     enabled: bool = True
     # Needs the Prometheus Operator's CRDs on the cluster (kind has none).
     pod_monitor: bool = False
+    # Labels on the PodMonitors (ours and the operator chart's): a kube-prometheus-stack Prometheus selects
+    # monitors by label, usually `release: <its release name>`.
+    pod_monitor_labels: Labels = {}
+    # Where Prometheus runs: with NetworkPolicies enforced, the job namespaces admit it (its namespace, and pods
+    # with these labels if given) to the drivers' UI port, where the PrometheusServlet serves.
+    prometheus_namespace: DnsLabel | None = None
+    prometheus_pod_labels: Labels = {}
+
+    def problems(self) -> Iterator[Problem]:
+        for field in ("pod_monitor_labels", "prometheus_namespace", "prometheus_pod_labels"):
+            if not self.enabled and field in self.model_fields_set:
+                yield Problem(f"platform.metrics.{to_camel(field)}", "needs platform.metrics.enabled: true; remove "
+                              "it or turn metrics on", getattr(self, field))
+        if self.prometheus_pod_labels and self.prometheus_namespace is None:
+            yield Problem("platform.metrics.prometheusPodLabels", "selects pods in platform.metrics."
+                          "prometheusNamespace; set that too (e.g. 'monitoring')", self.prometheus_pod_labels)
+
+
+# hadoop-aws 3.4.1's default fs.s3a.aws.credentials.provider (core-default.xml in hadoop-client-api 3.4.1) is
+# Temporary, Simple, EnvironmentVariable and IAMInstance (container credentials, then the EC2 instance profile:
+# org.apache.hadoop.fs.s3a.auth.IAMInstanceCredentialsProvider in hadoop-aws 3.4.1), so EKS Pod Identity works but
+# IRSA (a web identity token file) does not. Ours adds the AWS SDK v2 (2.24.6, hadoop-aws 3.4.1's bundle) web
+# identity provider before the instance chain; S3A builds SDK v2 providers through their static create()
+# (CredentialProviderListFactory.createAWSV2CredentialProvider), which WebIdentityTokenFileCredentialsProvider has.
+# Each provider that finds nothing passes to the next, so keys given as secrets still win.
+S3A_CREDENTIALS_PROVIDERS = (
+    "org.apache.hadoop.fs.s3a.TemporaryAWSCredentialsProvider",
+    "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider",
+    "software.amazon.awssdk.auth.credentials.EnvironmentVariableCredentialsProvider",
+    "software.amazon.awssdk.auth.credentials.WebIdentityTokenFileCredentialsProvider",
+    "org.apache.hadoop.fs.s3a.auth.IAMInstanceCredentialsProvider",
+)
+_JAVA_CLASS = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*(\.[A-Za-z_$][A-Za-z0-9_$]*)+")
+_ENDPOINT = re.compile(r"(https?://)?[A-Za-z0-9.-]+(:[0-9]{1,5})?/?")
+_REGION = re.compile(r"[a-z]{2}(-[a-z0-9]+)+-[0-9]+|[a-z0-9-]+")
+
+
+class ObjectStoreConfig(Model):
+    """How S3A reaches the object store: region, endpoint (S3-compatible stores), path-style access, credentials."""
+
+    # Without a region S3A 3.4 probes us-east-2 and follows redirects; set the bucket's region.
+    region: str | None = None
+    # A non-AWS store (MinIO, Ceph, ...): its URL, e.g. 'https://minio.storage:9000'.
+    endpoint: str | None = None
+    path_style_access: bool | None = None
+    credentials_providers: list[str] = list(S3A_CREDENTIALS_PROVIDERS)
+
+    def problems(self) -> Iterator[Problem]:
+        prefix = "platform.objectStore"
+        if self.region is not None and not _REGION.fullmatch(self.region):
+            yield Problem(f"{prefix}.region", "is not a region name; write e.g. 'eu-west-1'", self.region)
+        if self.endpoint is not None and not _ENDPOINT.fullmatch(self.endpoint):
+            yield Problem(f"{prefix}.endpoint", "is not a host or URL; write e.g. 'https://minio.storage:9000' "
+                          "(no path)", self.endpoint)
+        if not self.credentials_providers:
+            yield Problem(f"{prefix}.credentialsProviders", "is empty; remove the key for the default chain "
+                          "(which includes web identity for IRSA)", self.credentials_providers)
+        for i, name in enumerate(self.credentials_providers):
+            if not _JAVA_CLASS.fullmatch(name):
+                yield Problem(f"{prefix}.credentialsProviders.{i}", "is not a Java class name; write e.g. "
+                              "'software.amazon.awssdk.auth.credentials.WebIdentityTokenFileCredentialsProvider'",
+                              name)
+
+    def spark_conf(self) -> dict[str, str]:
+        """The S3A settings, as spark.hadoop.* (Spark copies them into every Hadoop configuration)."""
+        conf = {"spark.hadoop.fs.s3a.aws.credentials.provider": ",".join(self.credentials_providers)}
+        if self.region is not None:
+            conf["spark.hadoop.fs.s3a.endpoint.region"] = self.region
+        if self.endpoint is not None:
+            conf["spark.hadoop.fs.s3a.endpoint"] = self.endpoint
+        if self.path_style_access is not None:
+            conf["spark.hadoop.fs.s3a.path.style.access"] = "true" if self.path_style_access else "false"
+        return conf
 
 
 class YunikornConfig(Model):
@@ -278,14 +357,21 @@ class PlatformConfig(Model):
     # What the cluster can give: the teams' guaranteed queue resources must add up to no more than this.
     capacity: Resources | None = None
     shuffle: ShuffleConfig = ShuffleConfig()
+    object_store: ObjectStoreConfig = ObjectStoreConfig()
+    # Annotations on the Spark ServiceAccounts (driver and executor, in every job namespace): workload identity,
+    # e.g. {eks.amazonaws.com/role-arn: arn:aws:iam::123456789012:role/spark} for IRSA, or
+    # {iam.gke.io/gcp-service-account: spark@project.iam.gserviceaccount.com} on GKE.
+    service_account_annotations: Annotations = {}
 
     def problems(self) -> Iterator[Problem]:
         yield from self.shuffle.problems()
+        yield from self.object_store.problems()
         if self.namespace == self.operator.namespace:
             yield Problem("platform.operator.namespace", "must differ from platform.namespace; the operator gets "
                           "its own namespace, e.g. 'spark-operator'", self.operator.namespace)
         if self.metrics.pod_monitor and not self.metrics.enabled:
             yield Problem("platform.metrics.podMonitor", "needs platform.metrics.enabled: true", True)
+        yield from self.metrics.problems()
         yield from self.operator.problems()
         yield from self.history.problems()
 
@@ -315,6 +401,103 @@ class GeneratorConfig(Model):
         if not self.output.startswith(f"{DATA_MOUNT}/"):
             yield Problem("generator.output", f"the generator writes to the data volume; use a path under "
                           f"{DATA_MOUNT}/, e.g. '{DATA_MOUNT}/input'", self.output)
+
+
+# --- application images ----------------------------------------------------------------------------------
+
+_COORDINATES = re.compile(r"([A-Za-z0-9_.-]+):([A-Za-z0-9_.-]+):([A-Za-z0-9_.+-]+)")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_JAVA_TAG = re.compile(r"java([0-9]+)")
+_REPOSITORY = re.compile(r"[a-z0-9]([a-z0-9._-]*[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]([a-z0-9._-]*[a-z0-9])?)+")
+REQUIREMENTS_DIR = JOBS_DIR / "requirements"
+_HASHED = re.compile(r"--hash=sha256:[0-9a-f]{64}")
+
+
+class JarConfig(Model):
+    """A jar fetched when the image is built, never in a pod: Maven coordinates and the jar's sha256."""
+
+    coordinates: str
+    sha256: str
+
+    def problems(self, prefix: str) -> Iterator[Problem]:
+        if not _COORDINATES.fullmatch(self.coordinates):
+            yield Problem(f"{prefix}.coordinates", "write Maven coordinates 'group:artifact:version', e.g. "
+                          "'org.apache.hadoop:hadoop-aws:3.4.1'", self.coordinates)
+        if not _SHA256.fullmatch(self.sha256):
+            yield Problem(f"{prefix}.sha256", "write the jar's SHA-256 as 64 lowercase hex digits (`sha256sum "
+                          "the.jar`, or the .sha256 file beside it in the repository)", self.sha256)
+
+    @property
+    def file_name(self) -> str:
+        _group, artifact, version = self.coordinates.split(":")
+        return f"{artifact}-{version}.jar"
+
+    def url(self, repository: str) -> str:
+        group, artifact, version = self.coordinates.split(":")
+        return f"{repository}/{group.replace('.', '/')}/{artifact}/{version}/{artifact}-{version}.jar"
+
+
+def requirements_problem(path: Path) -> str | None:
+    """A requirements file is usable when every requirement is pinned with `==` and carries a sha256 hash (what
+    `pip install --require-hashes` demands; `uv pip compile --generate-hashes` writes such files)."""
+    if not path.is_file():
+        return f"there is no {path.relative_to(PROJECT_DIR)}; write a hash-locked requirements file there"
+    text = path.read_text().replace("\\\n", " ")
+    requirements = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith(("#", "-"))]
+    if not requirements:
+        return f"{path.relative_to(PROJECT_DIR)} lists no requirement; remove the key or add requirements"
+    for line in requirements:
+        if "==" not in line.split(";")[0] or not _HASHED.search(line):
+            name = line.split()[0]
+            return (f"{name} in {path.relative_to(PROJECT_DIR)} is not pinned with '==' and a --hash=sha256:...; "
+                    "lock the file with hashes, e.g. `uv pip compile --generate-hashes`")
+    return None
+
+
+class ImageConfig(Model):
+    """An application image the stack builds: a pinned Spark base (Java 17), the jobs' Python requirements and
+    jars baked in, the job scripts, the non-root Spark user (infra/images/)."""
+
+    base: PinnedImage = SPARK_IMAGE
+    # A hash-locked requirements file under jobs/requirements/ (e.g. 'etl.txt'); none: no Python packages.
+    requirements: str | None = None
+    jars: list[JarConfig] = []
+    maven_repository: str = MAVEN_REPOSITORY
+    # Where the image is pushed (an existing cluster pulls it from there); on kind it is loaded into the nodes.
+    repository: str | None = None
+
+    def problems(self, name: str, spark_version: str, cluster_kind: str) -> Iterator[Problem]:
+        prefix = f"images.{name}"
+        try:
+            check_dns_label(name)
+        except ValueError as exc:
+            yield Problem(prefix, str(exc), name)
+        tagged = image_spark_version(self.base)
+        if tagged is not None and tagged != spark_version:
+            yield Problem(f"{prefix}.base", f"its tag names Spark {tagged} but spark.version is {spark_version}; "
+                          f"use e.g. '{SPARK_IMAGE}'", self.base)
+        java = _JAVA_TAG.search(self.base.partition("@")[0].rsplit(":", 1)[-1] if ":" in self.base else "")
+        if java and java.group(1) != "17":
+            yield Problem(f"{prefix}.base", f"names Java {java.group(1)}; the stack's jobs are built and tested on "
+                          "Java 17; use a java17 variant", self.base)
+        if self.requirements is not None:
+            path = REQUIREMENTS_DIR / self.requirements
+            if "/" in self.requirements or not self.requirements.endswith(".txt"):
+                yield Problem(f"{prefix}.requirements", "name a .txt file directly in jobs/requirements/, e.g. "
+                              f"'{name}.txt'", self.requirements)
+            elif problem := requirements_problem(path):
+                yield Problem(f"{prefix}.requirements", problem, self.requirements)
+        for i, jar in enumerate(self.jars):
+            yield from jar.problems(f"{prefix}.jars.{i}")
+        if not self.maven_repository.startswith("https://"):
+            yield Problem(f"{prefix}.mavenRepository", "must be an https:// URL", self.maven_repository)
+        if self.repository is not None and not _REPOSITORY.fullmatch(self.repository):
+            yield Problem(f"{prefix}.repository", "write a repository without tag or digest, e.g. "
+                          "'registry.example.com/data/spark-etl'", self.repository)
+        if cluster_kind == "existing" and self.repository is None:
+            yield Problem(f"{prefix}.repository", "an existing cluster pulls images from a registry; set the "
+                          "repository to push to, e.g. 'registry.example.com/data/spark-etl' (credentials: secret "
+                          "sparkstack:registryCredentials)", show_got=False)
 
 
 # --- applications ----------------------------------------------------------------------------------------
@@ -430,6 +613,8 @@ class ApplicationConfig(Model):
     # A key of sparkstack:teams (runs in that team's namespace and queue); absent: the platform's namespace.
     team: DnsLabel | None = None
     priority: str | None = None  # one of the platform's PriorityClasses (PRIORITY_CLASSES)
+    # A key of sparkstack:images: run in that built image (scripts baked in); absent: spark.image.
+    image: str | None = None
 
     @property
     def uses_s3a(self) -> bool:
@@ -534,12 +719,23 @@ class StackConfig(Model):
     generator: GeneratorConfig = GeneratorConfig()
     applications: dict[str, ApplicationConfig] = {}
     teams: dict[str, TeamConfig] = {}
+    images: dict[str, ImageConfig] = {}
 
 
 def uses_data_volume(app: ApplicationConfig) -> bool:
     """An application uses the data volume when an argument or setting names a path on it."""
     values = [*app.arguments, *app.spark_conf.values()]
     return any(v == DATA_MOUNT or v.startswith((f"{DATA_MOUNT}/", f"file://{DATA_MOUNT}/")) for v in values)
+
+
+def uses_object_store(cfg: StackConfig) -> bool:
+    """Whether any run reads or writes s3a:// (data, event logs, fallback storage), or the store is configured:
+    only then do applications carry the S3A settings (a change to them re-runs applications)."""
+    history = cfg.platform.history
+    return ("object_store" in cfg.platform.model_fields_set
+            or any(a.uses_s3a for a in cfg.applications.values())
+            or (history.enabled and history.log_directory.startswith("s3a://"))
+            or (cfg.platform.shuffle.decommission.fallback_storage_path or "").startswith("s3a://"))
 
 
 def config_error(lines: Iterable[str]) -> ConfigError:

@@ -20,6 +20,7 @@ from infra.config import (
     ClusterConfig,
     ConfigError,
     GeneratorConfig,
+    ImageConfig,
     Model,
     PlatformConfig,
     Problem,
@@ -28,11 +29,11 @@ from infra.config import (
     TeamConfig,
     config_error,
 )
-from infra.config_rules import stack_problems
+from infra.config_rules import image_problems, stack_problems
 from infra.fit import team_problems
 
-SECTIONS = ("cluster", "platform", "spark", "generator", "applications", "teams")
-SECRET_KEYS = ("kubeconfig", "objectStoreCredentials")
+SECTIONS = ("cluster", "platform", "spark", "generator", "applications", "teams", "images")
+SECRET_KEYS = ("kubeconfig", "objectStoreCredentials", "registryCredentials")
 
 
 _SECTION_MODELS: dict[str, type[Model]] = {
@@ -133,12 +134,31 @@ def parse_config(
             else:  # the name is a key, not a value: check it even when the settings did not parse
                 problems.extend(ApplicationConfig.name_problems(str(name), app_raw))
     teams = _parse_teams(raw.get("teams", {}), problems)
-    problems.extend(stack_problems(sections, applications, secrets))
+    images = _parse_images(raw.get("images", {}), sections, problems)
+    image_names = list(raw["images"]) if isinstance(raw.get("images"), Mapping) else []
+    problems.extend(image_problems(images, applications, sections.get("cluster"), secrets, image_names,
+                                   sections.get("platform")))
+    problems.extend(stack_problems(sections, applications, secrets, images))
     team_names = [str(n) for n in raw.get("teams", {})] if isinstance(raw.get("teams", {}), Mapping) else []
     problems.extend(team_problems(sections["platform"], teams, applications, team_names))
     if problems:
         raise config_error(p.line() for p in problems)
-    return StackConfig(**sections, applications=applications, teams=teams)
+    return StackConfig(**sections, applications=applications, teams=teams, images=images)
+
+
+def _parse_images(raw: Any, sections: Mapping[str, Any], problems: list[Problem]) -> dict[str, ImageConfig]:
+    if not isinstance(raw, Mapping):
+        problems.append(Problem("images", "must be a mapping of image name to its base, requirements and jars", raw))
+        return {}
+    spark, cluster = sections.get("spark"), sections.get("cluster")
+    images: dict[str, ImageConfig] = {}
+    for name, image_raw in raw.items():
+        image = _parse(ImageConfig, image_raw, ("images", str(name)), problems)
+        if image is not None:
+            images[str(name)] = image
+            if spark is not None and cluster is not None:
+                problems.extend(image.problems(str(name), spark.version, cluster.kind))
+    return images
 
 
 def _parse_teams(raw: Any, problems: list[Problem]) -> dict[str, TeamConfig]:

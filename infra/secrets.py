@@ -20,6 +20,8 @@ class Secrets:
 
     kubeconfig: pulumi.Output[str] | None = None
     object_store_credentials: pulumi.Output[dict] | None = None
+    # {username, password} for pushing sparkstack:images to their registry (existing clusters).
+    registry_credentials: pulumi.Output[dict] | None = None
 
     @staticmethod
     def load() -> Secrets:
@@ -27,6 +29,7 @@ class Secrets:
         return Secrets(
             kubeconfig=cfg.get_secret("kubeconfig"),
             object_store_credentials=cfg.get_secret_object("objectStoreCredentials"),
+            registry_credentials=cfg.get_secret_object("registryCredentials"),
         )
 
 

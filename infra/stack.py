@@ -5,13 +5,15 @@ Kept apart from `__main__.py` so tests (and the offline plan) drive exactly what
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pulumi
 
 from infra.cluster.component import Cluster, ClusterArgs
-from infra.config import StackConfig
+from infra.config import StackConfig, uses_object_store
 from infra.conventions import DEFAULT_QUEUE
+from infra.images.build import ApplicationImage, ImageArgs
 from infra.platform.component import Platform, PlatformArgs
 from infra.platform.observability import HISTORY_NAME, HISTORY_PORT
 from infra.platform.scripts import read_scripts
@@ -54,37 +56,57 @@ def placement(cfg: StackConfig, team: str | None, priority: str | None) -> Place
     return Placement(queue=queue, priority=priority)
 
 
+def build_images(cfg: StackConfig, cluster: Cluster, secrets: Secrets) -> dict[str, ApplicationImage]:
+    """Each configured application image, built from jobs/ (loaded into kind's nodes, or pushed)."""
+    if not cfg.images:
+        return {}
+    jobs = {name: text.encode() for name, text in read_scripts().items()}
+    kind_name = cluster.kind.name if cluster.kind is not None else None
+    return {name: ApplicationImage(name, ImageArgs(image, jobs, kind_name, secrets.registry_credentials))
+            for name, image in cfg.images.items()}
+
+
 def build_stack(cfg: StackConfig, secrets: Secrets) -> dict[str, Any]:
     """Register every resource and return the stack outputs."""
     cluster = Cluster("cluster", ClusterArgs(cfg.cluster, secrets.kubeconfig, cfg.platform.storage.protect_data))
     on_cluster = pulumi.ResourceOptions(provider=cluster.provider)
+    images = build_images(cfg, cluster, secrets)
     platform = Platform(
         "platform",
         PlatformArgs(cfg.platform, cfg.spark, cfg.generator, read_scripts(), secrets.object_store_credentials,
-                     teams=cfg.teams, priority_classes=uses_priorities(cfg)),
+                     teams=cfg.teams, priority_classes=uses_priorities(cfg),
+                     built_images={name: image.ref for name, image in images.items()},
+                     built_ready=[r for image in images.values() for r in image.ready],
+                     # Loaded into kind's nodes already; pushed images are pulled ahead like the Spark image.
+                     prepull_built=cfg.cluster.kind == "existing"),
         opts=on_cluster,
     )
+    object_store = cfg.platform.object_store.spark_conf() if uses_object_store(cfg) else {}
     environment = ApplicationEnvironment(
         image=cfg.spark.image,
         spark_version=cfg.spark.version,
         scripts_config_map=platform.scripts_name,
         storage=cfg.platform.storage,
         env=platform.credentials_env,
-        spark_conf=platform.spark_conf,
+        spark_conf={**platform.spark_conf, **object_store},
         data_generation=platform.data_generation,
         driver_needs_data=platform.event_logs_on_data_volume,
         shuffle=platform_shuffle(cfg.cluster.kind, cfg.platform.shuffle),
+        metrics=cfg.platform.metrics.enabled,
     )
     for name, app in cfg.applications.items():
         team = platform.teams[app.team] if app.team else None
+        built = images[app.image] if app.image else None
         Application(
             name,
-            ApplicationArgs(app, environment, team.namespace if team else platform.namespace,
-                            depends_on=team.ready if team else platform.ready,
+            ApplicationArgs(app, replace(environment, scripts_in_image=built is not None),
+                            team.namespace if team else platform.namespace,
+                            depends_on=[*(team.ready if team else platform.ready), *(built.ready if built else [])],
                             # The sample data is written to the platform's claim, not a team's.
                             run_depends_on=platform.image_ready if team else
                             [*platform.image_ready, *platform.data_ready],
-                            placement=placement(cfg, app.team, app.priority)),
+                            placement=placement(cfg, app.team, app.priority),
+                            image=built.ref if built else None),
             opts=on_cluster,
         )
     return {
@@ -97,4 +119,5 @@ def build_stack(cfg: StackConfig, secrets: Secrets) -> dict[str, Any]:
             for name, app in cfg.applications.items()
         },
         "commands": commands(cfg),
+        **({"images": {name: image.ref for name, image in images.items()}} if images else {}),
     }

@@ -120,6 +120,36 @@ def _dns_label(value: str) -> str:
     return value
 
 
+# Label keys and values (apimachinery IsQualifiedName, IsValidLabelValue): a key is an optional DNS-1123 subdomain
+# prefix and '/', then a name of at most 63 alphanumerics, '-', '_' and '.', alphanumeric at both ends; a value is
+# such a name or empty.
+_LABEL_NAME = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?")
+_DNS_1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+
+
+def _labels(value: dict[str, str]) -> dict[str, str]:
+    for key, text in value.items():
+        prefix, _, name = key.rpartition("/")
+        if not name or len(name) > 63 or not _LABEL_NAME.fullmatch(name) or (
+                prefix and (len(prefix) > 253 or not _DNS_1123_SUBDOMAIN.fullmatch(prefix))) or key.startswith("/"):
+            raise ValueError(f"{key!r} is not a Kubernetes label key; write e.g. 'release' or "
+                             "'example.com/team' (at most 63 letters, digits, '-', '_', '.' after an optional prefix)")
+        if len(text) > 63 or not _LABEL_NAME.fullmatch(text):
+            raise ValueError(f"the value {text!r} of {key!r} is not a Kubernetes label value; use at most 63 "
+                             "letters, digits, '-', '_' and '.', starting and ending with a letter or digit")
+    return value
+
+
+def _annotations(value: dict[str, str]) -> dict[str, str]:
+    """Annotation keys follow the label key rule (apimachinery ValidateAnnotations); values are free text."""
+    _labels({key: "" for key in value})
+    return value
+
+
+def check_dns_label(value: str) -> str:
+    return _dns_label(value)
+
+
 def check_app_name(value: str, max_length: int) -> str:
     """Application names become a Service `<name>-ui-svc` (DNS-1035) and a pod `<name>-driver`."""
     if len(value) > max_length or not _DNS_1035_LABEL.fullmatch(value):
@@ -269,6 +299,8 @@ def _absolute_path(value: str) -> str:
 
 
 DnsLabel = Annotated[str, AfterValidator(_dns_label)]
+Labels = Annotated[dict[str, str], AfterValidator(_labels)]
+Annotations = Annotated[dict[str, str], AfterValidator(_annotations)]
 PinnedImage = Annotated[str, AfterValidator(_pinned_image)]
 Quantity = Annotated[str, AfterValidator(_positive_quantity)]
 CpuQuantity = Annotated[str, AfterValidator(_cpu)]

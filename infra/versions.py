@@ -13,3 +13,5 @@ OPERATOR_REPOSITORY = "https://kubeflow.github.io/spark-operator"
 # Apache YuniKorn's Helm chart (the batch scheduler for teams' queues); off unless platform.yunikorn.enabled.
 YUNIKORN_VERSION = "1.8.0"
 YUNIKORN_REPOSITORY = "https://apache.github.io/yunikorn-release"
+# Where application images (sparkstack:images) fetch their jars at build time, verified by their sha256.
+MAVEN_REPOSITORY = "https://repo1.maven.org/maven2"

@@ -7,7 +7,11 @@ a run writes into a fresh hidden sibling (``.<name>.staging-<run id>``) and, onl
 in with two renames (old output to ``.<name>.previous``, staging to ``<name>``). A failed run moves its staging
 directory to ``<name>.failed`` for inspection. A lock file (``.<name>.lock``) keeps two runs from publishing
 into the same output at once. Everything goes through Hadoop's FileSystem API (the layer Spark writes with),
-so the same code serves the local disk, the cluster's volume and object stores (``s3a://``).
+so the same code serves the local disk, the cluster's volume and HDFS.
+
+Object stores (``s3a://`` and the like) are refused as outputs: there a directory rename is a copy of each
+object and then a delete, so a run killed mid-rename leaves a half-published output, and "create only if absent"
+is a check followed by a write, so two runs can both take the lock. Input may stay in an object store.
 """
 
 from __future__ import annotations
@@ -27,6 +31,11 @@ SUMMARY_FILE = "_summary.json"
 STALE_LOCK_SECONDS = 6 * 3600
 # An unreadable lock (or takeover lock) this old has no live writer: a run writes its lock whole at once.
 UNREADABLE_LOCK_SECONDS = 60
+
+
+# Filesystems whose directory rename is atomic and whose create(overwrite=false) is exclusive: the two operations
+# the publish protocol rests on (Hadoop's filesystem specification, "Object Stores vs. Filesystems").
+PUBLISH_SCHEMES = ("file", "hdfs")
 
 
 class OutputError(Exception):
@@ -63,6 +72,13 @@ class OutputPaths:
     @classmethod
     def for_output(cls, output: str, run_id: str) -> OutputPaths:
         final = qualify(output)
+        scheme = final.split(":", 1)[0].lower()
+        if scheme not in PUBLISH_SCHEMES:
+            raise OutputError(
+                f"--output {output} is in an object store ({scheme}://), where a rename is a copy and a delete and a "
+                "lock is a check then a write, so a failed or concurrent run could leave a half-published output; "
+                "write the output to a volume (e.g. /data/..., a ReadWriteMany claim on existing clusters) or HDFS "
+                "(--input may stay in the object store)")
         parent, _, name = final.rpartition("/")
         if not name or parent.endswith(":/") or parent.endswith(":"):  # "/" or "s3a://bucket"
             raise OutputError(f"output {output} must be a directory below a filesystem or bucket root")

@@ -141,6 +141,8 @@ def test_render_kind_config_without_mounts_or_workers() -> None:
         ({"node_image": "localhost:5000/kindest/node"}, "has no tag"),
         ({"node_image": f"kindest/node:{UNPINNED}"}, "'latest'"),
         ({"node_image": "kindest/node:v1.33.1@sha256:beef"}, "invalid digest"),
+        ({"node_image": "kindest/node@sha256:beef"}, "invalid digest"),
+        ({"node_image": "Kindest/node@sha256:" + "a" * 64}, "invalid repository"),
         ({"workers": -1}, "workers: must be a whole number >= 0"),
         ({"workers": True}, "workers: must be a whole number >= 0"),
         ({"wait": "5 minutes"}, "wait: must be a duration"),
@@ -168,6 +170,9 @@ def test_args_accept_pinned_images_and_resolve_relative_host_paths(
         wait="1m30s",
     )
     assert args.extra_mounts == (KindMount(str(tmp_path / "data"), "/data", False),)
+    # A digest alone (no tag) is the strongest pin, with or without a registry port.
+    for image in (f"kindest/node@{digest}", f"localhost:5000/kindest/node@{digest}"):
+        assert KindClusterArgs("demo", image, 0).node_image == image
     with pytest.raises(ValueError, match="unknown"):
         KindClusterArgs("demo", IMAGE, 0, extra_mounts=[{"hostPath": "/a", "containerPath": "/b"}])
 

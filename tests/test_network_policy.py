@@ -57,7 +57,20 @@ def peer_admits(peer: dict[str, Any], policy_namespace: str, source: Source) -> 
     return in_namespace and selects(peer.get("podSelector", {}), source.labels)
 
 
-def ingress_allowed(policies: list[dict[str, Any]], namespace: str, target: dict[str, str], source: Source) -> bool:
+# The Spark driver container's ports as Spark 4.0.4's BasicDriverFeatureStep names them (name, number, TCP).
+DRIVER_PORTS = {"spark-ui": 4040, "driver-rpc-port": 7078, "blockmanager": 7079}
+
+
+def port_admitted(rule: dict[str, Any], port: str) -> bool:
+    """A rule without `ports` admits every port; otherwise one entry must name the port or its number (TCP)."""
+    entries = rule.get("ports")
+    if not entries:
+        return True
+    return any(e.get("protocol", "TCP") == "TCP" and e.get("port") in (port, DRIVER_PORTS[port]) for e in entries)
+
+
+def ingress_allowed(policies: list[dict[str, Any]], namespace: str, target: dict[str, str], source: Source,
+                    port: str = "spark-ui") -> bool:
     isolating = [p for p in policies if p["metadata"]["namespace"] == namespace
                  and selects(p["spec"]["podSelector"], target)
                  and "Ingress" in (p["spec"].get("policyTypes") or ["Ingress"])]
@@ -66,7 +79,7 @@ def ingress_allowed(policies: list[dict[str, Any]], namespace: str, target: dict
     for policy in isolating:
         for rule in policy["spec"].get("ingress") or []:
             peers = rule.get("from")
-            if not peers or any(peer_admits(peer, namespace, source) for peer in peers):
+            if (not peers or any(peer_admits(peer, namespace, source) for peer in peers)) and port_admitted(rule, port):
                 return True
     return False
 
@@ -106,3 +119,42 @@ def test_the_evaluator_tells_open_from_closed() -> None:
     assert not ingress_allowed([{**base, "spec": {**base["spec"], "ingress": []}}], JOB_NAMESPACE, DRIVER, outside)
     unselected = {**base, "spec": {**base["spec"], "podSelector": {"matchLabels": {"none": "x"}}}}
     assert ingress_allowed([unselected], JOB_NAMESPACE, DRIVER, outside)
+
+
+PROMETHEUS = Source("monitoring", {"app.kubernetes.io/name": "prometheus"},
+                    {"kubernetes.io/metadata.name": "monitoring"})
+
+
+def scrape_policies(metrics: dict[str, Any], stack: str = "dev") -> list[dict[str, Any]]:
+    config = stack_config(stack)
+    platform = config.setdefault("sparkstack:platform", {})
+    platform["metrics"] = {**platform.get("metrics", {}), **metrics}
+    recording = run_program(config, stack=stack)
+    return [r.plain_inputs for r in recording.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")]
+
+
+def test_prometheus_reaches_the_drivers_ui_port_only() -> None:
+    policies = scrape_policies({"prometheusNamespace": "monitoring"})
+    assert ingress_allowed(policies, JOB_NAMESPACE, DRIVER, PROMETHEUS, "spark-ui")
+    for port in ("driver-rpc-port", "blockmanager"):
+        assert not ingress_allowed(policies, JOB_NAMESPACE, DRIVER, PROMETHEUS, port), port
+    assert not ingress_allowed(policies, JOB_NAMESPACE, EXECUTOR, PROMETHEUS, "spark-ui")
+    elsewhere = Source("default", PROMETHEUS.labels, {"kubernetes.io/metadata.name": "default"})
+    assert not ingress_allowed(policies, JOB_NAMESPACE, DRIVER, elsewhere, "spark-ui")
+    # The job namespace's own pods keep every port.
+    inside = Source(JOB_NAMESPACE, EXECUTOR, {"kubernetes.io/metadata.name": JOB_NAMESPACE})
+    assert ingress_allowed(policies, JOB_NAMESPACE, DRIVER, inside, "blockmanager")
+
+
+def test_prometheus_pod_labels_narrow_the_peer_and_team_namespaces_admit_it_too() -> None:
+    policies = scrape_policies({"prometheusNamespace": "monitoring",
+                                "prometheusPodLabels": {"app.kubernetes.io/name": "prometheus"}}, stack="teams")
+    other = Source("monitoring", {"app.kubernetes.io/name": "grafana"}, PROMETHEUS.namespace_labels)
+    for namespace in (JOB_NAMESPACE, "analytics", "finance"):
+        assert ingress_allowed(policies, namespace, DRIVER, PROMETHEUS), namespace
+        assert not ingress_allowed(policies, namespace, DRIVER, other), namespace
+
+
+def test_no_scrape_rule_without_a_prometheus_namespace(policies: list[dict[str, Any]]) -> None:
+    assert not ingress_allowed(policies, JOB_NAMESPACE, DRIVER, PROMETHEUS)
+    assert [p["metadata"]["name"] for p in policies] == ["same-namespace-only"]

@@ -23,9 +23,24 @@ def test_guards(spark, tmp_path: Path) -> None:
     paths = publish.OutputPaths.for_output(str(foreign), "x")
     with pytest.raises(publish.OutputError, match="not an earlier output"):
         publish.check_output_target(publish.Storage(spark, paths.final), paths)
-    for root in ("s3a://bucket", "/"):
+    for root in ("hdfs://namenode:8020", "/"):
         with pytest.raises(publish.OutputError, match="below a filesystem or bucket root"):
             publish.OutputPaths.for_output(root, "x")
+
+
+@pytest.mark.parametrize("output", ["s3a://bucket/curated/sales", "S3A://bucket/out", "gs://b/out",
+                                    "abfs://c@acct.dfs.core.windows.net/out", "s3a://bucket"])
+def test_object_store_outputs_are_refused_naming_the_fix(output: str) -> None:
+    """No atomic rename, no exclusive create: the swap and the lock cannot be made safe there."""
+    with pytest.raises(publish.OutputError) as caught:
+        publish.OutputPaths.for_output(output, "x")
+    message = str(caught.value)
+    assert f"--output {output} is in an object store" in message and "/data/" in message
+
+
+@pytest.mark.parametrize("output", ["/data/out", "file:/data/out", "hdfs://namenode:8020/out"])
+def test_volumes_and_hdfs_are_accepted(output: str) -> None:
+    assert publish.OutputPaths.for_output(output, "x").name == "out"
 
 
 @pytest.mark.spark

@@ -155,6 +155,15 @@ def test_the_header_decides(spark, tmp_path: Path) -> None:
     assert {r[0]: r[3] for r in read_output(spark, out, "city_revenue")[1]} == {"Austin": 2, "Boston": 1, "Denver": 1}
 
 
+def test_an_object_store_output_is_refused_before_the_jvm_starts(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """S3A has no atomic rename and no exclusive create: the safe publish cannot hold there (jobs/publish.py)."""
+    data = inputs(tmp_path, "headerless.csv")
+    assert etl.main(["--input", str(data), "--output", "s3a://bucket/curated/sales"]) == etl.EXIT_INPUT
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "s3a://bucket/curated/sales is in an object store" in err
+
+
 def test_a_header_with_an_unknown_column_fails_before_any_work(tmp_path: Path,
                                                                capsys: pytest.CaptureFixture[str]) -> None:
     data = inputs(tmp_path, "header_unknown.csv", "headerless.csv")

@@ -74,7 +74,8 @@ def test_fallback_storage_on_the_data_volume_is_mounted_in_the_executors() -> No
     config = dev_with("platform", "shuffle", {"mode": "decommission", "decommission": {
         "fallbackStoragePath": "/data/shuffle-fallback/", "gracePeriodSeconds": 300, "rddBlocks": False}},
         "applications", "sales-etl.arguments", ["--input", "s3a://b/in", "--output", "s3a://b/out"],
-        "applications", "sales-etl.sparkConf", {"spark.jars.packages": "org.apache.hadoop:hadoop-aws:3.4.1"})
+        "applications", "sales-etl.sparkConf", {"spark.jars.packages": "org.apache.hadoop:hadoop-aws:3.4.1",
+                                                  "spark.jars.ivy": "/tmp/.ivy2"})
     for spec in specs(run_program(config)):
         conf = shuffle_keys(spec)
         assert conf["spark.storage.decommission.fallbackStorage.path"] == "/data/shuffle-fallback/"
@@ -112,7 +113,8 @@ CASES: list[tuple[str, dict[str, Any], str, str, dict[str, Any]]] = [
         "mode": "decommission", "decommission": {"fallbackStoragePath": "s3a://bucket/fallback/"}}),
      f"{APP}.sparkConf", "hadoop-aws", dev_with("platform", "shuffle", {
          "mode": "decommission", "decommission": {"fallbackStoragePath": "s3a://bucket/fallback/"}},
-         "applications", "sales-etl.sparkConf", {"spark.jars.packages": "org.apache.hadoop:hadoop-aws:3.4.1"})),
+         "applications", "sales-etl.sparkConf", {"spark.jars.packages": "org.apache.hadoop:hadoop-aws:3.4.1",
+                                                  "spark.jars.ivy": "/tmp/.ivy2"})),
     ("the fork's shuffle service keys", app_with("sparkConf", {"spark.kubernetes.shuffle.service.name": "shuffle"}),
      f"{APP}.sparkConf.spark.kubernetes.shuffle.service.name", "retired Spark-on-Kubernetes fork",
      app_with("sparkConf", {"spark.kubernetes.executor.decommissionLabel": "x"})),

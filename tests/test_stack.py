@@ -306,13 +306,17 @@ def test_existing_cluster_uses_secret_kubeconfig_and_context() -> None:
     assert env["AWS_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"]["name"] == "object-store-credentials"
     assert "s3cr3t" not in str(app.plain_inputs)
     assert rec.of_type(JOB) == []
-    # Data in object storage: executors never mount the claim; drivers do, for event logs (ReadWriteMany here).
+    # Input in object storage, output on the ReadWriteMany claim (the job publishes only where rename is atomic):
+    # both pods mount it.
     scheduled = rec.one(SCHEDULED).plain_inputs["spec"]["template"]
-    assert all(m["name"] != "data" for m in scheduled["executor"]["volumeMounts"])
+    assert "/data/curated/sales" in scheduled["arguments"]
+    assert any(m["name"] == "data" for m in scheduled["executor"]["volumeMounts"])
     assert any(m["name"] == "data" for m in scheduled["driver"]["volumeMounts"])
     assert rec.one("kubernetes:core/v1:PersistentVolumeClaim").plain_inputs["spec"]["accessModes"] == ["ReadWriteMany"]
-    # The stock image has no S3A connector: the driver fetches the one matching Spark 4.0.4's Hadoop 3.4.1.
-    assert scheduled["sparkConf"]["spark.jars.packages"] == "org.apache.hadoop:hadoop-aws:3.4.1"
+    # The stock image has no S3A connector: the application runs in the built image that carries it, not
+    # spark.jars.packages (resolved in the operator's controller); tests/test_images.py checks the image.
+    assert "spark.jars.packages" not in scheduled["sparkConf"]
+    assert scheduled["image"].startswith("123456789012.dkr.ecr.eu-west-1.amazonaws.com/spark-etl@sha256:")
     assert rec.of_type(APP) == []  # runOnUp: false, scheduled only
 
 
@@ -363,6 +367,47 @@ def test_metrics_on_drivers_executors_and_operator(dev: Recording) -> None:
     values = dev.one(RELEASE).plain_inputs["values"]["prometheus"]
     assert values == {"metrics": {"enable": True}, "podMonitor": {"create": False}}
     assert dev.of_type("kubernetes:monitoring.coreos.com/v1:PodMonitor") == []  # kind has no Prometheus Operator
+
+
+def test_metric_names_are_namespaced_by_the_application_name_not_the_run(dev: Recording) -> None:
+    """Without spark.metrics.namespace Spark names metrics after spark.app.id, new each run (MetricsSystem)."""
+    run = dev.one(APP).plain_inputs
+    scheduled = dev.one(SCHEDULED).plain_inputs
+    for spec in (run["spec"], scheduled["spec"]["template"]):
+        assert spec["sparkConf"]["spark.metrics.namespace"] == "sales-etl"
+    off = run_program(dev_config(platform={"metrics": {"enabled": False}}))
+    assert "spark.metrics.namespace" not in off.one(APP).plain_inputs["spec"]["sparkConf"]
+    own = run_program(dev_config(applications={"sales-etl": {
+        **stack_config("dev")["sparkstack:applications"]["sales-etl"], "sparkConf": {"spark.metrics.namespace": "x"}}}))
+    assert own.one(APP).plain_inputs["spec"]["sparkConf"]["spark.metrics.namespace"] == "x"
+
+
+def test_pod_monitors_carry_the_labels_prometheus_selects_on() -> None:
+    rec = run_program(dev_config(platform={"metrics": {"podMonitor": True,
+                                                       "podMonitorLabels": {"release": "kube-prometheus-stack"}}}))
+    monitor = rec.one("kubernetes:monitoring.coreos.com/v1:PodMonitor").plain_inputs
+    assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    assert monitor["metadata"]["labels"]["app.kubernetes.io/part-of"] == "sparkstack"  # ours are kept
+    assert "namespaceSelector" not in monitor["spec"]  # its own namespace only, without teams
+    operator = rec.one(RELEASE).plain_inputs["values"]["prometheus"]["podMonitor"]
+    assert operator == {"create": True, "labels": {"release": "kube-prometheus-stack"}}
+
+
+def test_history_server_runs_in_the_foreground_without_a_daemon_switch(dev: Recording) -> None:
+    """spark-class is the container's process; SPARK_NO_DAEMONIZE is read only by sbin/spark-daemon.sh."""
+    container = dev.one(DEPLOYMENT, "spark-history-server").plain_inputs["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"][0] == "/opt/spark/bin/spark-class"
+    assert "SPARK_NO_DAEMONIZE" not in {e["name"] for e in container["env"]}
+
+
+def test_operator_controller_memory_covers_its_concurrent_submissions(dev: Recording) -> None:
+    """Each worker may run one spark-submit JVM (about 250 MB resident, measured; see infra/platform/operator.py)
+    beside the controller itself (allow 128 MiB): the limit must hold all of them at once."""
+    controller = dev.one(RELEASE).plain_inputs["values"]["controller"]
+    workers = controller["workers"]
+    limit = controller["resources"]["limits"]["memory"]
+    assert limit.endswith("Mi") and controller["resources"]["requests"]["memory"] == limit
+    assert workers >= 2 and int(limit[:-2]) * 2**20 >= workers * 250 * 10**6 + 128 * 2**20
 
 
 def test_pod_monitor_only_when_asked_and_history_can_be_off() -> None:

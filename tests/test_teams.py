@@ -270,3 +270,12 @@ def test_team_names_and_admins_are_checked_even_when_settings_do_not_parse() -> 
     assert "sparkstack:teams.Data_Science.quota.memory: is required" in message
     assert "sparkstack:teams.spark-jobs (got 'spark-jobs'): is a namespace the platform" in message
     assert "sparkstack:teams.analytics.admins.1 (got 'alice'): must name a Kubernetes group" in message
+
+
+def test_one_pod_monitor_scrapes_the_drivers_of_every_team() -> None:
+    config = copy.deepcopy(stack_config("teams"))
+    config["sparkstack:platform"].setdefault("metrics", {})["podMonitor"] = True
+    rec = run_program(config, stack="teams")
+    monitor = rec.one("kubernetes:monitoring.coreos.com/v1:PodMonitor").plain_inputs
+    assert monitor["metadata"]["namespace"] == "spark-jobs"
+    assert sorted(monitor["spec"]["namespaceSelector"]["matchNames"]) == ["analytics", "finance", "spark-jobs"]

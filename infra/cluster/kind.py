@@ -101,17 +101,21 @@ def _build_provider() -> tuple[type[ResourceProvider], type[RuntimeError], Valid
         if not isinstance(image, str) or not image or any(c.isspace() for c in image):
             return f"must be an image reference such as kindest/node:v1.33.1, got {image!r}"
         ref, _, digest = image.partition("@")
+        if digest and not digest_re.fullmatch(digest):
+            return f"{image!r} has an invalid digest {digest!r} (expected sha256:<64 hex digits>)"
         repo, sep, tag = ref.rpartition(":")
         if not sep or "/" in tag:
-            return f"{image!r} has no tag; pin one, e.g. kindest/node:v1.33.1 (node images are per version)"
+            if not digest:
+                return (f"{image!r} has no tag; pin one, e.g. kindest/node:v1.33.1 (node images are per version), "
+                        "or a digest, e.g. kindest/node@sha256:<64 hex digits>")
+            # A digest alone is the strongest pin (the content itself); kind and containerd accept it.
+            repo, tag = ref, ""
         if not repo_re.fullmatch(repo):
             return f"{image!r} has an invalid repository {repo!r} (lowercase letters, digits, '._/:-')"
-        if not tag_re.fullmatch(tag):
+        if tag and not tag_re.fullmatch(tag):
             return f"{image!r} has an invalid tag {tag!r}"
         if tag == "latest":
             return f"{image!r} uses the mutable 'latest' tag; pin a version, e.g. kindest/node:v1.33.1"
-        if digest and not digest_re.fullmatch(digest):
-            return f"{image!r} has an invalid digest {digest!r} (expected sha256:<64 hex digits>)"
         return None
 
     def mounts_problems(mounts: Any) -> list[str]:

@@ -3,7 +3,7 @@ and what makes runs visible afterwards (History Server, metrics)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pulumi
@@ -11,7 +11,7 @@ import pulumi
 from infra.config import GeneratorConfig, PlatformConfig, SparkConfig, TeamConfig
 from infra.platform.generator import data_generation, data_generator_job
 from infra.platform.namespaces import PodSecurityLevel, namespace
-from infra.platform.network import same_namespace_only
+from infra.platform.network import prometheus_scrape, same_namespace_only
 from infra.platform.observability import driver_pod_monitor, event_log_conf, history_server, metrics_conf
 from infra.platform.operator import operator_release
 from infra.platform.prepull import image_prepull
@@ -45,6 +45,11 @@ class PlatformArgs:
     teams: Mapping[str, TeamConfig] = field(default_factory=dict)
     # Create the platform's PriorityClasses (a team or an application uses one).
     priority_classes: bool = False
+    # Built application images (sparkstack:images) by name: their references, and what must exist before a pod
+    # can pull them. Pushed images are pre-pulled like the Spark image; the History Server may run one.
+    built_images: Mapping[str, pulumi.Output[str]] = field(default_factory=dict)
+    built_ready: Sequence[pulumi.Resource] = ()
+    prepull_built: bool = False
 
 
 class Platform(pulumi.ComponentResource):
@@ -63,7 +68,8 @@ class Platform(pulumi.ComponentResource):
         ns = job_namespace.metadata["name"]
         self.namespace: pulumi.Output[str] = ns
         same_namespace_only(ns, self)
-        identities = spark_identities(ns, self)
+        prometheus_scrape(ns, cfg.metrics, self)
+        identities = spark_identities(ns, self, annotations=cfg.service_account_annotations)
         claim = data_claim(cfg.storage, ns, self)
         self.scripts_name = config_map_name(args.scripts)
         scripts_map = scripts_config_map(ns, args.scripts, self)
@@ -84,6 +90,9 @@ class Platform(pulumi.ComponentResource):
         for team in self.teams.values():
             team.ready.extend([operator, *scheduler])
         self.image_ready: list[pulumi.Resource] = [prepull] if prepull else []
+        if cfg.pre_pull and args.prepull_built:
+            self.image_ready += [image_prepull(ref, ns, self, f"{name}-image-prepull", list(args.built_ready))
+                                 for name, ref in args.built_images.items()]
         self.ready: list[pulumi.Resource] = [operator, identities.binding, claim, scripts_map, *scheduler]
         # What every application gets from the platform: settings, credentials, and whether its driver must mount
         # the data volume (it writes its event log there).
@@ -95,11 +104,16 @@ class Platform(pulumi.ComponentResource):
             self.credentials_env = credentials_env()
         if cfg.history.enabled:
             # Applications wait for it: on the data volume its init container creates the log folder they write to.
+            history_image = args.built_images[cfg.history.image] if cfg.history.image else args.spark.image
             server, _service = history_server(
-                cfg.history, args.spark.image, ns, depends_on=[claim, *self.image_ready], parent=self)
+                cfg.history, history_image, ns,
+                depends_on=[claim, *self.image_ready, identities.executor, *args.built_ready],
+                parent=self, object_store_conf=cfg.object_store.spark_conf())
             self.ready.append(server)
         if cfg.metrics.pod_monitor:
-            driver_pod_monitor(ns, self)
+            # One monitor for the drivers of every job namespace (a PodMonitor selects in its own namespace
+            # unless told otherwise).
+            driver_pod_monitor(ns, cfg.metrics, self, [t.namespace for t in self.teams.values()])
         self.data_ready: list[pulumi.Resource] = []
         self.data_generation: str | None = None
         if args.generator.enabled:

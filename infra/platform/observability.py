@@ -7,6 +7,8 @@ port; a PodMonitor (only where the Prometheus Operator's CRDs exist) tells Prome
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import pulumi
 import pulumi_kubernetes as k8s
 
@@ -14,6 +16,7 @@ from infra.config import HistoryConfig, MetricsConfig
 from infra.conventions import (
     DATA_MOUNT,
     DATA_VOLUME,
+    EXECUTOR_SA,
     SKIP_DIGEST,
     SKIP_HIGH_UID,
     SKIP_PULL_ALWAYS,
@@ -54,16 +57,19 @@ def metrics_conf(cfg: MetricsConfig) -> dict[str, str]:
 
 def history_server(
     cfg: HistoryConfig,
-    image: str,
+    image: pulumi.Input[str],
     namespace: pulumi.Input[str],
     depends_on: list[pulumi.Resource],
     parent: pulumi.Resource,
+    object_store_conf: Mapping[str, str] | None = None,
 ) -> tuple[k8s.apps.v1.Deployment, k8s.core.v1.Service]:
     """One History Server pod and its Service.
 
     On the data volume, an init container creates the log folder as the Spark user (a subPath the kubelet
     created would belong to root, and drivers could not write to it); the server then mounts only that folder.
     It needs write access there because its cleaner deletes logs older than `cleanerMaxAge`; it has no API token.
+    With logs in object storage it gets the S3A settings (`object_store_conf`) and runs as the executors' account,
+    which has no Kubernetes rights but carries the workload identity (platform.serviceAccountAnnotations).
     """
     selector = selector_labels(HISTORY_NAME)
     options = [
@@ -72,14 +78,19 @@ def history_server(
         "-Dspark.history.fs.cleaner.enabled=true",
         f"-Dspark.history.fs.cleaner.maxAge={cfg.cleaner_max_age}",
     ]
+    in_object_store = cfg.log_directory.startswith("s3a://")
+    if in_object_store:
+        # SPARK_HISTORY_OPTS are split on spaces; class lists are comma-separated, never spaced.
+        options.extend(f"-D{key}={value}" for key, value in (object_store_conf or {}).items())
     resources = {"requests": {"cpu": "100m", "memory": cfg.memory}, "limits": {"cpu": cfg.cpu, "memory": cfg.memory}}
     container: dict = {
         "name": "history-server",
         "image": image,
         "imagePullPolicy": "IfNotPresent",
+        # spark-class runs the server in the foreground as the container's process. SPARK_NO_DAEMONIZE is not
+        # set: only sbin/spark-daemon.sh (start-history-server.sh) reads it, and spark-class never calls that.
         "command": ["/opt/spark/bin/spark-class", HISTORY_CLASS],
-        "env": [{"name": "SPARK_HISTORY_OPTS", "value": " ".join(options)},
-                {"name": "SPARK_NO_DAEMONIZE", "value": "true"}],
+        "env": [{"name": "SPARK_HISTORY_OPTS", "value": " ".join(options)}],
         "ports": [{"name": "http", "containerPort": HISTORY_PORT}],
         "readinessProbe": {"httpGet": {"path": "/api/v1/applications?limit=1", "port": "http"},
                            "periodSeconds": 10, "failureThreshold": 6},
@@ -116,6 +127,7 @@ def history_server(
             "template": {
                 "metadata": {"labels": labels("history-server", HISTORY_NAME)},
                 "spec": {
+                    **({"serviceAccountName": EXECUTOR_SA} if in_object_store else {}),
                     "automountServiceAccountToken": False,
                     "enableServiceLinks": False,
                     "securityContext": pod_security_context(),
@@ -136,19 +148,27 @@ def history_server(
     return deployment, service
 
 
-def driver_pod_monitor(namespace: pulumi.Input[str], parent: pulumi.Resource) -> k8s.apiextensions.CustomResource:
-    """Scrape every Spark driver's UI port (named `spark-ui` by Spark's BasicDriverFeatureStep)."""
+def driver_pod_monitor(namespace: pulumi.Output[str], metrics: MetricsConfig, parent: pulumi.Resource,
+                       team_namespaces: Sequence[pulumi.Output[str]] = ()) -> k8s.apiextensions.CustomResource:
+    """Scrape every Spark driver's UI port (named `spark-ui` by Spark's BasicDriverFeatureStep) in the platform's
+    and the teams' namespaces; `podMonitorLabels` let a Prometheus that selects monitors by label find it."""
+    meta = object_meta("spark-drivers", namespace, "metrics", "spark-drivers")
+    if metrics.pod_monitor_labels:
+        meta = {**meta, "labels": {**meta["labels"], **metrics.pod_monitor_labels}}
+    spec: dict = {
+        "selector": {"matchLabels": {"spark-role": "driver"}},
+        "podMetricsEndpoints": [
+            {"port": "spark-ui", "path": PROMETHEUS_PATH},
+            {"port": "spark-ui", "path": "/metrics/executors/prometheus"},
+        ],
+    }
+    if team_namespaces:
+        spec["namespaceSelector"] = {"matchNames": pulumi.Output.all(namespace, *team_namespaces)}
     return k8s.apiextensions.CustomResource(
         "spark-drivers",
         api_version="monitoring.coreos.com/v1",
         kind="PodMonitor",
-        metadata=object_meta("spark-drivers", namespace, "metrics", "spark-drivers"),
-        spec={
-            "selector": {"matchLabels": {"spark-role": "driver"}},
-            "podMetricsEndpoints": [
-                {"port": "spark-ui", "path": PROMETHEUS_PATH},
-                {"port": "spark-ui", "path": "/metrics/executors/prometheus"},
-            ],
-        },
+        metadata=meta,
+        spec=spec,
         opts=pulumi.ResourceOptions(parent=parent),
     )

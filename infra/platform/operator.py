@@ -17,6 +17,17 @@ from infra.conventions import DRIVER_SA
 from infra.versions import OPERATOR_VERSION
 
 CHART = "spark-operator"
+# Each reconcile worker may run one `spark-submit` at a time, and each is a JVM in the controller's container
+# (chart 2.5.2 values.yaml: `controller.workers` "Reconcile concurrency, higher values might increase memory usage"
+# (default 10), and its note under `controller.resources` that every submission spawns a JVM the kernel kills at
+# the memory limit: "failed to run spark-submit ... signal: killed"). In cluster mode Spark 4.0.4's launcher sets
+# no -Xmx (SparkSubmitCommandBuilder adds it for client mode only), so the JVM sizes its heap from the container's
+# limit. Measured here: a cluster-mode spark-submit 4.0.4 from the pyspark wheel peaks at 200 MB resident with
+# -XX:MaxRAM=512m (250 MB without), up to its first API call. The chart's 10 workers would need about 2.5 GiB;
+# 4 workers need about 1 GiB plus the controller's own Go heap, so 4 workers and 1280Mi (request = limit, so the
+# pod is not the first evicted under node memory pressure). Submissions beyond 4 wait in the work queue.
+CONTROLLER_WORKERS = 4
+CONTROLLER_MEMORY = "1280Mi"
 
 
 def operator_values(job_namespace: str, metrics: MetricsConfig, team_namespaces: Sequence[str] = (),
@@ -39,11 +50,15 @@ def operator_values(job_namespace: str, metrics: MetricsConfig, team_namespaces:
         "controller": {
             "replicas": 1,
             "batchScheduler": {"enable": batch_scheduler},
-            "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
+            "workers": CONTROLLER_WORKERS,
+            "resources": {"requests": {"cpu": "100m", "memory": CONTROLLER_MEMORY},
+                          "limits": {"memory": CONTROLLER_MEMORY}},
         },
         # The controller's own metrics (chart 2.5.2 prometheus.*), and its PodMonitor where Prometheus runs.
         "prometheus": {"metrics": {"enable": metrics.enabled}, "podMonitor": {"create": metrics.pod_monitor}},
     }
+    if metrics.pod_monitor_labels:
+        values["prometheus"]["podMonitor"]["labels"] = dict(metrics.pod_monitor_labels)  # chart 2.5.2 key
     return values
 
 

@@ -32,8 +32,10 @@ PREPULL_UID = 65532
 _TINY = {"requests": {"cpu": "1m", "memory": "8Mi"}, "limits": {"cpu": "50m", "memory": "32Mi"}}
 
 
-def image_prepull(image: str, namespace: pulumi.Input[str], parent: pulumi.Resource) -> k8s.apps.v1.DaemonSet:
-    name = "spark-image-prepull"
+def image_prepull(image: pulumi.Input[str], namespace: pulumi.Input[str], parent: pulumi.Resource,
+                  name: str = "spark-image-prepull",
+                  depends_on: list[pulumi.Resource] | None = None) -> k8s.apps.v1.DaemonSet:
+    """`name` tells the DaemonSets of several images apart (built images get `<image>-image-prepull`)."""
     return k8s.apps.v1.DaemonSet(
         name,
         metadata=object_meta(name, namespace, "prepull", name, annotations=checkov_skips(

@@ -7,6 +7,7 @@ role and does not mount a token at all.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
@@ -34,18 +35,24 @@ class SparkIdentities:
     binding: k8s.rbac.v1.RoleBinding
 
 
-def spark_identities(namespace: pulumi.Input[str], parent: pulumi.Resource, prefix: str = "") -> SparkIdentities:
-    """`prefix` keeps the Pulumi names of a team's copies apart (`<team>-spark-driver`)."""
+def spark_identities(namespace: pulumi.Input[str], parent: pulumi.Resource, prefix: str = "",
+                     annotations: Mapping[str, str] | None = None) -> SparkIdentities:
+    """`prefix` keeps the Pulumi names of a team's copies apart (`<team>-spark-driver`); `annotations`
+    (platform.serviceAccountAnnotations) bind both accounts to a cloud identity (IRSA, GKE Workload Identity).
+
+    IRSA's admission webhook projects its own token for an annotated account's pods, so the executors get cloud
+    credentials while their account still mounts no Kubernetes API token."""
     opts = pulumi.ResourceOptions(parent=parent)
+    extra = dict(annotations or {}) or None
     driver = k8s.core.v1.ServiceAccount(
         f"{prefix}spark-driver",
-        metadata=object_meta(DRIVER_SA, namespace, "spark-driver"),
+        metadata=object_meta(DRIVER_SA, namespace, "spark-driver", annotations=extra),
         automount_service_account_token=True,
         opts=opts,
     )
     executor = k8s.core.v1.ServiceAccount(
         f"{prefix}spark-executor",
-        metadata=object_meta(EXECUTOR_SA, namespace, "spark-executor"),
+        metadata=object_meta(EXECUTOR_SA, namespace, "spark-executor", annotations=extra),
         automount_service_account_token=False,
         opts=opts,
     )

@@ -19,7 +19,7 @@ import pulumi_kubernetes as k8s
 from infra.config import PlatformConfig, TeamConfig
 from infra.conventions import PRIORITY_CLASSES, ROOT_QUEUE, object_meta
 from infra.platform.namespaces import namespace
-from infra.platform.network import same_namespace_only
+from infra.platform.network import prometheus_scrape, same_namespace_only
 from infra.platform.rbac import spark_identities
 from infra.platform.scripts import scripts_config_map
 from infra.platform.storage import data_claim
@@ -87,7 +87,8 @@ def team_platform(name: str, team: TeamConfig, cfg: PlatformConfig, scripts: dic
         f"{prefix}limits", metadata=object_meta("spark-team-limits", ns, "team-limits"),
         spec={"limits": limit_range_limits(team)}, opts=opts)
     same_namespace_only(ns, parent, prefix)
-    identities = spark_identities(ns, parent, prefix)
+    prometheus_scrape(ns, cfg.metrics, parent, prefix)
+    identities = spark_identities(ns, parent, prefix, cfg.service_account_annotations)
     ready: list[pulumi.Resource] = [quota, limits, identities.binding,
                                     scripts_config_map(ns, scripts, parent, prefix), data_claim(cfg.storage, ns,
                                                                                                 parent, prefix)]

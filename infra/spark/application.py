@@ -57,6 +57,10 @@ def check_finished_run(name: str, namespace: str, status: Mapping[str, Any] | No
         f"unchanged, set a new sparkstack:applications.{name}.rerun value.")
 
 
+def _scheduled_with_image(spec: dict[str, Any], image: pulumi.Input[str] | None) -> dict[str, Any]:
+    return spec if image is None else {**spec, "template": _with_image(spec["template"], image)}
+
+
 def _placed_schedule(name: str, app: ApplicationConfig, args: ApplicationArgs) -> Any:
     spec = scheduled_spec(name, app, args.environment)
     return spec.model_copy(update={"template": place(spec.template, args.placement)})
@@ -73,6 +77,13 @@ class ApplicationArgs:
     run_depends_on: Sequence[pulumi.Resource] = ()
     # The team's queue and the priority class, if any.
     placement: Placement = field(default_factory=Placement)
+    # A built image's reference (sparkstack:images), known once it is built; None: the environment's image.
+    image: pulumi.Input[str] | None = None
+
+
+def _with_image(spec: dict[str, Any], image: pulumi.Input[str] | None) -> dict[str, Any]:
+    """The spec with the built image's reference in place of the environment's (the builder takes plain text)."""
+    return spec if image is None else {**spec, "image": image}
 
 
 class Application(pulumi.ComponentResource):
@@ -110,7 +121,8 @@ class Application(pulumi.ComponentResource):
             self.run = SparkApplicationResource(
                 name,
                 metadata=metadata,
-                spec=place(application_spec(name, app, args.environment), args.placement).to_crd(),
+                spec=_with_image(place(application_spec(name, app, args.environment), args.placement).to_crd(),
+                                 args.image),
                 opts=pulumi.ResourceOptions(
                     parent=self,
                     depends_on=[*args.depends_on, *args.run_depends_on],
@@ -125,7 +137,7 @@ class Application(pulumi.ComponentResource):
                 api_version=API_VERSION,
                 kind="ScheduledSparkApplication",
                 metadata=object_meta(name, args.namespace, "scheduled-spark-application", application=name),
-                spec=_placed_schedule(name, app, args).to_crd(),
+                spec=_scheduled_with_image(_placed_schedule(name, app, args).to_crd(), args.image),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
             )
         if self.run is not None and app.wait_for_completion:

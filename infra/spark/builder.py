@@ -51,6 +51,11 @@ from infra.spark.shuffle import effective_mode, executor_grace_period, fallback_
 # Part of the driver's spec, so a change re-runs the application: new sample data, or a deliberate re-run.
 DATA_GENERATION_ANNOTATION = "sparkstack.io/data-generation"
 RERUN_ANNOTATION = "sparkstack.io/rerun"
+# Metric names are `<namespace>.<executor id>.<source>...`, and without this key the namespace is spark.app.id
+# (Spark 4.0.4 spark-core, MetricsSystem.buildRegistryName: METRICS_NAMESPACE orElse spark.app.id), a new one each
+# run. The configured name is stable across runs and across a schedule's runs (whose spark.app.name carries a
+# timestamp), so dashboards and alerts keep working. An application's own sparkConf may still override it.
+METRICS_NAMESPACE = "spark.metrics.namespace"
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,10 @@ class ApplicationEnvironment:
     driver_needs_data: bool = False
     # platform.shuffle: the mode every application uses unless it sets its own (infra/spark/shuffle.py).
     shuffle: ShuffleConfig = field(default_factory=ShuffleConfig)
+    # platform.metrics.enabled: metric names are then namespaced by the application's name.
+    metrics: bool = False
+    # The image carries the scripts (a built image, sparkstack:images): no scripts ConfigMap is mounted.
+    scripts_in_image: bool = False
 
 
 def _pod(app_name: str, role: str, resources: DriverConfig | ExecutorConfig, account: str,
@@ -103,14 +112,18 @@ def application_spec(name: str, app: ApplicationConfig, environment: Application
     reads_data = uses_data_volume(app)
     data = reads_data or fallback_on_data_volume(mode, environment.shuffle)
     driver_data = data or environment.driver_needs_data
-    volumes = [scripts_volume(environment.scripts_config_map),
-               scratch_volume(environment.storage.scratch_size_limit, environment.storage.scratch_host_path)]
+    volumes = [scratch_volume(environment.storage.scratch_size_limit, environment.storage.scratch_host_path)]
+    shared = [scratch_mount()]
+    if not environment.scripts_in_image:
+        volumes.insert(0, scripts_volume(environment.scripts_config_map))
+        shared.insert(0, scripts_mount())
     if driver_data:
         volumes.append(data_volume())
-    shared = [scripts_mount(), scratch_mount()]
 
     spark_conf = {**default_spark_conf(), "spark.local.dir": SCRATCH_MOUNT,
                   **shuffle_spark_conf(mode, environment.shuffle), **environment.spark_conf}
+    if environment.metrics:
+        spark_conf[METRICS_NAMESPACE] = name
     spark_conf.update({k: v for k, v in app.spark_conf.items() if k != SHUFFLE_TRACKING})
     env = [EnvVar.model_validate(e) for e in environment.env]
 

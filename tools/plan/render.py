@@ -30,7 +30,7 @@ import yaml
 from infra.conventions import APPLICATION_LABEL
 from tools.console import BAD_INPUT, OK, QUIET, Progress, add_json, add_verbose
 from tools.plan.manifest_yaml import SECRET, dump_yaml, mask_secure, ordered, sanitize
-from tools.plan.mock_engine import ROOT, Recording, Registered, run_program, stack_config
+from tools.plan.mock_engine import IMAGE_TYPE, ROOT, Recording, Registered, run_program, stack_config, stand_in_digest
 
 if TYPE_CHECKING:
     from tools.pods.builders import PodRenderer
@@ -54,7 +54,7 @@ _INSTALL_ORDER = (
     "IngressClass", "Ingress", "APIService",
 )
 
-Category = str  # "kubernetes" | "helm" | "kind" | "dynamic"
+Category = str  # "kubernetes" | "helm" | "kind" | "dynamic" | "image"
 
 
 class StackNotFoundError(FileNotFoundError):
@@ -100,6 +100,8 @@ def file_category(filename: str) -> Category | None:
         return "helm"
     if stem.startswith("dynamic-"):
         return "dynamic"
+    if stem.startswith("image-"):
+        return "image"
     return "kubernetes"
 
 
@@ -187,6 +189,24 @@ def _dynamic_file(resource: Registered) -> tuple[str, dict[str, Any], list[str]]
     return KIND_CLUSTER_STEM, config, comments
 
 
+def _image_file(resource: Registered) -> tuple[str, dict[str, Any], list[str]]:
+    """An application image (sparkstack:images): its tags, where it goes, the digest and the Dockerfile."""
+    inputs = sanitize(resource.inputs)
+    document = {
+        "tags": inputs.get("tags"),
+        "push": bool(inputs.get("push")),
+        "load": bool(inputs.get("load")),
+        "platforms": inputs.get("platforms"),
+        "context": (inputs.get("context") or {}).get("location", "").rsplit("/", 1)[-1] + "/",
+        "digest": stand_in_digest(resource.inputs),
+        "dockerfile": (inputs.get("dockerfile") or {}).get("inline"),
+    }
+    comments = [f"Application image {resource.name} (pulumi-docker-build; not a Kubernetes object).",
+                "digest: a stand-in computed offline from the build's inputs; the build reports the real one,",
+                "and pushed images are referenced by it (<repository>@<digest>), loaded ones by their content tag."]
+    return f"image-{_slug(resource.name)}", document, comments
+
+
 def _tie_break(resource: Registered) -> tuple[int, str, str]:
     if resource.type == KIND_CLUSTER_TYPE:
         rank = 0
@@ -235,11 +255,13 @@ def render_files(recording: Recording) -> list[PlanFile]:
             picked.append(("helm", resource))
         elif resource.type == KIND_CLUSTER_TYPE:
             picked.append(("kind" if "node_image" in resource.inputs else "dynamic", resource))
+        elif resource.type == IMAGE_TYPE:
+            picked.append(("image", resource))
         elif _is_kubernetes_object(resource):
             picked.append(("kubernetes", resource))
     width = max(2, len(str(len(picked) - 1)))
     builders = {"helm": _helm_file, "kind": _dynamic_file, "dynamic": _dynamic_file,
-                "kubernetes": _kubernetes_file}
+                "kubernetes": _kubernetes_file, "image": _image_file}
     files = []
     for index, (category, resource) in enumerate(picked):
         stem, document, comments = builders[category](resource)
@@ -265,6 +287,8 @@ def _index(stack: str, recording: Recording, files: list[PlanFile]) -> str:
                 meta.get("namespace", "")
         elif f.category == "helm":
             kind, name, namespace = "Helm release", f.document["name"], f.document.get("namespace") or ""
+        elif f.category == "image":
+            kind, name, namespace = "image", ", ".join(f.document.get("tags") or []), ""
         else:
             kind, name, namespace = "kind cluster" if f.category == "kind" else "dynamic", f.resource.name, ""
         lines.append(f"| {f.filename} | {kind} | {name} | {namespace} | `{f.resource.type}::{f.resource.name}` |")
