@@ -158,6 +158,9 @@ def round2(out: Path) -> str:
         "spark.sql.autoBroadcastJoinThreshold": "-1",  # a sort-merge join
         "spark.sql.shuffle.partitions": str(SHUFFLE_PARTITIONS),
         "spark.shuffle.spill.numElementsForceSpillThreshold": str(2**31 - 1),  # no forced spill here
+        # Task-end memory peaks come from the executor's poller; at 0 (the default) it polls only at heartbeats,
+        # every 10 s, and on a fast machine every task of this short application ends before the first one.
+        "spark.executor.metrics.pollingInterval": "50ms",
     })
     sc = spark.sparkContext
     app_id = sc.applicationId

@@ -322,11 +322,6 @@ class Analysis:
             self.end_ms = event.get("Timestamp")
             self.exit_code = event.get("ExitCode")
             self._seen(self.end_ms)
-        elif kind == "SparkListenerStageExecutorMetrics":
-            run = self.running.get((event.get("Stage ID"), event.get("Stage Attempt ID", 0)))
-            executor = str(event.get("Executor ID", ""))
-            if run is not None:
-                _merge_peaks(run.peaks, executor, event.get("Executor Metrics"))
         elif kind == "SparkListenerEnvironmentUpdate":
             props = event.get("Spark Properties", {})
             self.spark_conf = {str(k): str(v) for k, v in props.items()}
@@ -374,9 +369,11 @@ class Analysis:
         if work is None:
             work = self.executor_work[executor] = ExecutorWork()
         work.heap_peak = max(work.heap_peak, metrics.get("JVMHeapMemory", 0))
+        run = self.running.get((event.get("Stage ID"), event.get("Stage Attempt ID", 0)))
+        if run is not None:
+            _merge_peaks(run.peaks, str(executor), metrics)  # every JVM's peaks, for the report and --suggest
         if executor == "driver" and not self.local_mode:
             return  # a cluster driver's heap is not where the tasks' GC happened
-        run = self.running.get((event.get("Stage ID"), event.get("Stage Attempt ID", 0)))
         if run is not None:
             self._executor_metrics(run, executor, metrics)
         elif metrics.get("TotalGCTime") or metrics.get("MajorGCCount"):
