@@ -115,7 +115,7 @@ class StageSummary:
     completed_ms: int | None = None
     duration_quantiles: tuple[float, ...] = ()  # successful tasks' durations (ms): min, p25, median, p75, max
     duration_histogram: tuple[int, ...] = ()  # successful tasks per DURATION_BINS_MS bin
-    input_bytes: int = 0
+    input_bytes: int = 0  # every task attempt's bytes, failed ones too (what the run did; *_total: successes)
     output_bytes: int = 0
     shuffle_read_bytes: int = 0
     shuffle_write_bytes: int = 0
@@ -130,7 +130,7 @@ class StageSummary:
     shuffle_join: bool = False  # the stage zips two shuffled inputs (ZippedPartitionsRDD2): a shuffled join
     shuffle_write_max: int = 0
     output_max: int = 0
-    input_total: int = 0  # bytes read by its successful tasks
+    input_total: int = 0  # bytes read by its successful tasks (what the checks judge per task)
     shuffle_read_total: int = 0
 
 
