@@ -399,3 +399,29 @@ def test_a_stage_aqe_coalesced_to_one_task_is_not_too_few_tasks(logs: tuple[Path
         if e["Event"] == "SparkListenerStageCompleted" and e["Stage Info"]["Stage ID"] in single:
             e["Stage Info"]["Completion Time"] = e["Stage Info"]["Submission Time"] + 5000
     assert findings_of(doctor(write(tmp_path / apps["clean"], events)), "partitions") == []
+
+
+@pytest.mark.parametrize(("share", "fires"), [(0.005, True), (0.02, False)])
+def test_low_gc_over_a_long_run(logs: tuple[Path, dict[str, str]], tmp_path: Path, share: float, fires: bool) -> None:
+    """Dr. Elephant's low-GC rule: the clean run made 20 minutes long on a 4g heap, with GC at `share` of it."""
+    root, apps = logs
+    assert findings_of(doctor(root / "round2" / f"{apps['round2']}.zstd"), "gc") == []  # a short run: silent
+    events = [json.loads(line) for line in lines_of(root, apps, "round2")]
+    env = next(e for e in events if e["Event"] == "SparkListenerEnvironmentUpdate")["Spark Properties"]
+    env["spark.driver.memory"] = "4g"  # local mode: the tasks' heap
+    ends = [e for e in task_ends(events) if e.get("Task Metrics")]
+    per_task_ms = 1_200_000 // len(ends) + 1
+    for e in ends:
+        e["Task Metrics"]["Executor Run Time"] = per_task_ms
+        e["Task Metrics"]["JVM GC Time"] = int(per_task_ms * share)
+    run_s = sum(e["Task Metrics"]["Executor Run Time"] for e in ends) / 1000
+    gc_s = sum(e["Task Metrics"]["JVM GC Time"] for e in ends) / 1000
+    found = findings_of(doctor(write(tmp_path / apps["round2"], events)), "gc")
+    if not fires:
+        assert found == []
+        return
+    (finding,) = found
+    assert finding["severity"] == "info" and finding["stage"] is None
+    assert finding["evidence"]["problem"] == "low" and finding["evidence"]["heap_max_bytes"] == 4 * GIB
+    assert finding["evidence"]["run_s"] == round(run_s, 3) and finding["evidence"]["gc_s"] == round(gc_s, 3)
+    assert "spark.driver.memory" in finding["advice"]

@@ -31,6 +31,7 @@ from tools.doctor.log_summary import (
     oom_kind,
 )
 from tools.doctor.resource_checks import (
+    MEMORY_TRIM_MIN_BYTES,
     check_cache,
     check_executor_imbalance,
     check_idle_cores,
@@ -71,6 +72,10 @@ GC_MIN_GC_S = 1.0
 # The heap counts as filling up from 70 % of its size (DataFlint's over-provisioning line): below that, with no
 # full collection, GC is young-generation churn that a bigger heap does not cure.
 GC_HEAP_FULL = 0.70
+# Too little GC: under 1 % of executor run time over at least 10 minutes of it, with a heap of 2 GiB or more,
+# the memory is probably more than the work needs (Dr. Elephant's low-GC rule, whose bands run 5 % down to 1 %;
+# only the last band here, as an info: a run that allocates little has little GC at any heap size).
+GC_LOW, GC_LOW_MIN_RUN_S = 0.01, 600.0
 # partitions: Spark's tuning guide says tasks as short as ~200 ms are fine; below 100 ms scheduling and
 # serialization overhead is comparable to the work. 200 tasks is the default spark.sql.shuffle.partitions, the
 # usual source of thousands of tiny tasks on small data. The seed's rule is 2-4 tasks per core.
@@ -466,6 +471,17 @@ def _check_gc(a: Analysis, out: list[Finding]) -> None:
                         full_advice, s.stage)
     if total_gc >= GC_MIN_GC_S and total_run:
         _gc_finding(out, total_gc, total_run, app_peak, heap_max, heap_key, majors, jvm_gc_s, full_advice, None)
+    if total_run >= GC_LOW_MIN_RUN_S and total_gc < GC_LOW * total_run and heap_max >= MEMORY_TRIM_MIN_BYTES:
+        share = total_gc / total_run
+        evidence = {"gc_s": round(total_gc, 3), "run_s": round(total_run, 3), "share": round(share, 4),
+                    "heap_max_bytes": heap_max, "problem": "low"}
+        out.append(Finding("gc", "info", None, evidence,
+                           f"Executors spent under {GC_LOW:.0%} of their run time in GC with a heap of "
+                           f"{heap_max / 1024**3:,.1f} GiB ({heap_key}): they probably have more memory than the work "
+                           f"needs. Lower {heap_key} a step (the memory_sizing finding sizes it when the log has heap "
+                           "peaks) and compare the runs with `sparkstack doctor OLD NEW`.",
+                           f"{share:.1%} of all executor run time in GC ({total_gc:,.1f} s of {total_run:,.1f} s): "
+                           "memory likely over-provisioned"))
 
 
 def _gc_finding(out: list[Finding], gc_s: float, run_s: float, heap_peak: int, heap_max: int, heap_key: str,
