@@ -108,6 +108,25 @@ def _packages_problems(applications: Mapping[str, ApplicationConfig]) -> Iterato
                           "(docs/object-storage.md)", ivy, show_got=ivy is not None)
 
 
+# Where the jobs publish: jobs/publish.py's PUBLISH_SCHEMES (atomic directory rename, exclusive create; a test keeps
+# the two equal). An object-store --output would only fail when the job starts, after `pulumi up` deployed it.
+PUBLISH_SCHEMES = ("file", "hdfs")
+
+
+def _output_problems(applications: Mapping[str, ApplicationConfig]) -> Iterator[Problem]:
+    for name, app in applications.items():
+        args = [str(a) for a in app.arguments]
+        for i, arg in enumerate(args):
+            value = (args[i + 1] if arg == "--output" and i + 1 < len(args)
+                     else arg.removeprefix("--output=") if arg.startswith("--output=") else "")
+            scheme = value.split("://", 1)[0].lower() if "://" in value else "file"
+            if scheme not in PUBLISH_SCHEMES:
+                yield Problem(f"applications.{name}.arguments", f"--output in an object store ({scheme}://) is refused "
+                              "by the jobs: there a rename is a copy and a delete, so a failed or concurrent run could "
+                              "leave a half-published output; write to the data volume (/data/...) or HDFS, --input "
+                              "may stay in the object store (docs/object-storage.md)", value)
+
+
 def _fallback_s3a_problems(cluster: ClusterConfig, spark: SparkConfig, platform: PlatformConfig,
                            applications: Mapping[str, ApplicationConfig]) -> Iterator[Problem]:
     """Decommissioning executors write to s3a:// fallback storage through hadoop-aws, which the stock image lacks."""
@@ -187,4 +206,5 @@ def stack_problems(sections: Mapping[str, Any], applications: Mapping[str, Appli
         if spark is not None:
             yield from _fallback_s3a_problems(cluster, spark, platform, applications)
     yield from _packages_problems(applications)
+    yield from _output_problems(applications)
     yield from _credential_problems(secrets.get("objectStoreCredentials"))

@@ -123,6 +123,10 @@ CASES: list[tuple[str, dict[str, Any], str, str, dict[str, Any]]] = [
     ("packages with ivy on the read-only root", app_with("sparkConf", {"spark.jars.packages": "a:b:1",
                                                                       "spark.jars.ivy": "/opt/spark/.ivy2"}),
      f"{APP}.sparkConf.spark.jars.ivy", "controller", app_with("sparkConf", {"spark.jars.ivy": "/opt/x"})),
+    ("output in an object store", app_with("arguments", ["--input", "/data/input", "--output", "s3a://b/out"]),
+     f"{APP}.arguments", "/data/", app_with("arguments", ["--input", "/data/input", "--output", "/data/output"])),
+    ("output in an object store, one argument", app_with("arguments", ["--output=GS://b/out"]),
+     f"{APP}.arguments", "(gs://)", app_with("arguments", ["--output=hdfs://nn/out"])),
     ("conf value is a mapping", app_with("sparkConf", {"spark.x": {"y": 1}}), f"{APP}.sparkConf.spark.x",
      "single value", app_with("sparkConf", {"spark.x": 1})),
     ("conf key without spark. prefix", app_with("sparkConf", {"fs.s3a.endpoint": "x"}), f"{APP}.sparkConf.fs.s3a",
@@ -418,3 +422,11 @@ def test_dev_stack_file_is_valid_and_uses_pinned_versions() -> None:
     assert cfg.spark.image == "apache/spark:4.0.4-python3" and cfg.spark.version == "4.0.4"
     assert cfg.platform.operator.chart_version == "2.5.2"
     assert list(cfg.applications) == ["sales-etl"]
+
+
+def test_the_config_refuses_the_outputs_the_jobs_refuse() -> None:
+    """The config's list of publishable schemes is the jobs' own (jobs/publish.py decides at run time)."""
+    from infra.config_rules import PUBLISH_SCHEMES
+    from tests.job_modules import load_job
+
+    assert PUBLISH_SCHEMES == load_job("publish").PUBLISH_SCHEMES
