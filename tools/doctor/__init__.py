@@ -10,6 +10,6 @@
 - `sources.py`: logs from a History Server's REST API or object storage; `suggest.py`: `--suggest`;
   `report_html.py`: `--html`; `compare.py`: two runs side by side; `modes.py`: those options on the command line.
 
-Within tools/ it may import: tools.console. Outside: the standard library, the codec packages and pyspark;
+Within tools/ it may import: tools.console. Outside: the standard library, the codec packages, orjson and pyspark;
 fsspec (with s3fs or gcsfs) only where installed, for s3a:// and gs:// paths.
 """

@@ -33,9 +33,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+import orjson
+
 CODECS = ("zstd", "lz4", "snappy")
 READ_SIZE = 1 << 18  # bytes per read
 IN_PROGRESS = ".inprogress"
+# orjson parses the many small events (task ends, a few KB each) about twice as fast as the standard library, but
+# takes about 14x a line's size while parsing it (measured with tracemalloc: 42 MB for a 3 MB line, against 9 MB);
+# the rare large ones (SQL plans, hundreds of KB and more) go through the standard library, so memory stays bounded.
+FAST_JSON_MAX = 1 << 15
 ROLLING_PREFIX = "eventlog_v2_"
 _EVENTS_FILE = re.compile(r"^events_(\d+)_(.+?)(\.compact)?$")
 _LZ4_MAGIC = b"LZ4Block"  # lz4-java LZ4BlockOutputStream (see _lz4_blocks)
@@ -105,7 +111,7 @@ class EventLog:
                 if match is None or match.group(1) not in names:
                     continue
             try:
-                yield json.loads(line)
+                yield orjson.loads(line) if len(line) < FAST_JSON_MAX else json.loads(line)
             except ValueError as err:
                 raise EventLogError(f"{self.path}: event {number} is not valid JSON ({err}); the log is damaged, "
                                     "copy it again from its source") from None

@@ -395,27 +395,36 @@ class Analysis:
             self._late_task(self.completed[key], info, metrics, reason)
             return
         run = self.running.setdefault(key, _Running())
-        executor_metrics = event.get("Task Executor Metrics")
-        if executor_metrics:
-            self._executor_metrics(run, info.get("Executor ID", ""), executor_metrics)
-        run.gc_ms += metrics.get("JVM GC Time", 0)
-        run.all_run_ms += metrics.get("Executor Run Time", 0)
-        run.memory_spilled += metrics.get("Memory Bytes Spilled", 0)
-        run.disk_spilled += metrics.get("Disk Bytes Spilled", 0)
         executor = info.get("Executor ID", "")
         work = self.executor_work.get(executor)
         if work is None:
             work = self.executor_work[executor] = ExecutorWork()
-        work.run_ms += metrics.get("Executor Run Time", 0)
-        if executor_metrics:
-            work.heap_peak = max(work.heap_peak, executor_metrics.get("JVMHeapMemory", 0))
-        self._task_extras(run, info, metrics, event.get("Task Executor Metrics"), kind == "Success")
+        peaks = event.get("Task Executor Metrics")
+        if peaks:
+            self._executor_metrics(run, executor, peaks)
+            work.heap_peak = max(work.heap_peak, peaks.get("JVMHeapMemory", 0))
+            _merge_peaks(run.peaks, str(executor), peaks)
+        # Each figure read once: the totals count every attempt (what the run did), the rest successes only.
+        get = metrics.get
+        run_ms = get("Executor Run Time", 0)
+        run.gc_ms += get("JVM GC Time", 0)
+        run.all_run_ms += run_ms
+        run.memory_spilled += get("Memory Bytes Spilled", 0)
+        run.disk_spilled += get("Disk Bytes Spilled", 0)
+        work.run_ms += run_ms
+        shuffle = get("Shuffle Read Metrics") or _EMPTY
+        shuffle_read = shuffle.get("Remote Bytes Read", 0) + shuffle.get("Local Bytes Read", 0)
+        input_bytes = (get("Input Metrics") or _EMPTY).get("Bytes Read", 0)
+        written = (get("Shuffle Write Metrics") or _EMPTY).get("Shuffle Bytes Written", 0)
+        output = (get("Output Metrics") or _EMPTY).get("Bytes Written", 0)
+        totals = run.totals
+        totals[0] += input_bytes
+        totals[1] += output
+        totals[2] += shuffle_read
+        totals[3] += written
         if kind == "Success":
-            shuffle = metrics.get("Shuffle Read Metrics", {})
-            shuffle_read = shuffle.get("Remote Bytes Read", 0) + shuffle.get("Local Bytes Read", 0)
-            input_bytes = metrics.get("Input Metrics", {}).get("Bytes Read", 0)
-            written = metrics.get("Shuffle Write Metrics", {}).get("Shuffle Bytes Written", 0)
-            output = metrics.get("Output Metrics", {}).get("Bytes Written", 0)
+            duration = max(0, (info.get("Finish Time") or 0) - (info.get("Launch Time") or 0))
+            run.histogram[bisect.bisect_left(DURATION_BINS_MS, duration)] += 1
             work.tasks += 1
             work.input_bytes += input_bytes
             work.shuffle_read += shuffle_read
@@ -424,30 +433,14 @@ class Analysis:
             run.shuffle_read_total += shuffle_read
             run.shuffle_write_max = max(run.shuffle_write_max, written)
             run.output_max = max(run.output_max, output)
-            run.run_ms.append(metrics.get("Executor Run Time", 0))
-            run.duration_ms.append(max(0, (info.get("Finish Time") or 0) - (info.get("Launch Time") or 0)))
+            run.run_ms.append(run_ms)
+            run.duration_ms.append(duration)
             run.shuffle_read.append(shuffle_read)
             run.input_read.append(input_bytes)
             return
         if kind in NOT_FAILURES:
             return
         self._failure(key[0], run.failures, run.failed_tasks, run.executors_lost, info, reason)
-
-    def _task_extras(self, run: _Running, info: dict[str, Any], metrics: dict[str, Any],
-                     peaks: dict[str, Any] | None, success: bool) -> None:
-        """Byte totals, executor peaks and the duration histogram: O(1) per task, O(executors) per stage."""
-        totals, get = run.totals, metrics.get
-        if metrics:
-            shuffle_read = get("Shuffle Read Metrics") or _EMPTY
-            totals[0] += (get("Input Metrics") or _EMPTY).get("Bytes Read", 0)
-            totals[1] += (get("Output Metrics") or _EMPTY).get("Bytes Written", 0)
-            totals[2] += shuffle_read.get("Remote Bytes Read", 0) + shuffle_read.get("Local Bytes Read", 0)
-            totals[3] += (get("Shuffle Write Metrics") or _EMPTY).get("Shuffle Bytes Written", 0)
-        if peaks:
-            _merge_peaks(run.peaks, str(info.get("Executor ID", "")), peaks)
-        if success:
-            duration = max(0, (info.get("Finish Time") or 0) - (info.get("Launch Time") or 0))
-            run.histogram[bisect.bisect_left(DURATION_BINS_MS, duration)] += 1
 
     def _failure(self, stage: int, failures: Counter, failed_tasks: set, lost: set, info: dict[str, Any],
                  reason: dict[str, Any]) -> None:

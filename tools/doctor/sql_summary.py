@@ -80,14 +80,14 @@ class SqlMetrics:
 
     def task_accumulables(self, accumulables: list[dict[str, Any]]) -> None:
         """A task's SQL metric updates, for the accumulators some open query reads."""
-        owner = self._owner
+        owner, values = self._owner, self._values
         if not owner:
             return
         for acc in accumulables:
             acc_id = acc.get("ID")
             if acc_id in owner:
                 try:
-                    self._values[acc_id] = self._values.get(acc_id, 0) + int(acc.get("Update") or 0)
+                    values[acc_id] = values.get(acc_id, 0) + int(acc.get("Update") or 0)
                 except (TypeError, ValueError):
                     continue
 
