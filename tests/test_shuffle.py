@@ -73,7 +73,7 @@ def test_an_application_overrides_the_platforms_mode() -> None:
 def test_fallback_storage_on_the_data_volume_is_mounted_in_the_executors() -> None:
     config = dev_with("platform", "shuffle", {"mode": "decommission", "decommission": {
         "fallbackStoragePath": "/data/shuffle-fallback/", "gracePeriodSeconds": 300, "rddBlocks": False}},
-        "applications", "sales-etl.arguments", ["--input", "s3a://b/in", "--output", "s3a://b/out"],
+        "applications", "sales-etl.arguments", ["--input", "s3a://b/in", "--output", "hdfs://nn/out"],
         "applications", "sales-etl.sparkConf", {"spark.jars.packages": "org.apache.hadoop:hadoop-aws:3.4.1",
                                                   "spark.jars.ivy": "/tmp/.ivy2"})
     for spec in specs(run_program(config)):

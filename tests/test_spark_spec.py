@@ -372,7 +372,7 @@ def test_time_to_live_is_passed_through() -> None:
 
 def test_data_claim_is_mounted_only_where_it_is_used() -> None:
     """A ReadWriteOnce claim on every executor hangs multi-node clusters; object-store jobs do not get it."""
-    s3 = {"arguments": ["--input", "s3a://bucket/raw/", "--output", "s3a://bucket/out/"]}
+    s3 = {"arguments": ["--input", "s3a://bucket/raw/", "--output", "hdfs://namenode/out/"]}
     spec = builder_spec(**s3).to_crd()
     assert all(v["name"] != "data" for v in spec["volumes"])
     for role in ("driver", "executor"):

@@ -58,7 +58,10 @@ def session(name: str, master: str, log_dir: Path, rolling: bool = True, **conf:
                .config("spark.eventLog.rolling.enabled", str(rolling).lower())
                .config("spark.eventLog.dir", log_dir.resolve().as_uri())
                .config("spark.ui.enabled", "false")
-               .config("spark.ui.showConsoleProgress", "false"))
+               .config("spark.ui.showConsoleProgress", "false")
+               # Task-end memory peaks come from the executor's poller; at 0 (the default) it polls only at
+               # heartbeats, every 10 s, so whether a short application's tasks carry any depends on the machine.
+               .config("spark.executor.metrics.pollingInterval", "50ms"))
     for key, value in conf.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
@@ -158,9 +161,6 @@ def round2(out: Path) -> str:
         "spark.sql.autoBroadcastJoinThreshold": "-1",  # a sort-merge join
         "spark.sql.shuffle.partitions": str(SHUFFLE_PARTITIONS),
         "spark.shuffle.spill.numElementsForceSpillThreshold": str(2**31 - 1),  # no forced spill here
-        # Task-end memory peaks come from the executor's poller; at 0 (the default) it polls only at heartbeats,
-        # every 10 s, and on a fast machine every task of this short application ends before the first one.
-        "spark.executor.metrics.pollingInterval": "50ms",
     })
     sc = spark.sparkContext
     app_id = sc.applicationId
