@@ -1,8 +1,10 @@
 """Reading the stack's config from Pulumi and validating it, every problem reported at once.
 
 Each problem is one line, `sparkstack:<path to the key> (got <value>): <what is wrong>; <what to write>`, and
-nothing is registered when any is found. The config's shape and its rules live in `infra/config.py`; this module
-turns pydantic's errors into those lines and reads the raw values (secrets for shape only, never printed).
+nothing is registered when any is found. The sections' shapes and rules live in `infra/config.py` (images:
+`infra/config_images.py`), the rules across sections in `infra/config_rules.py`; this module holds the whole
+stack's model, turns pydantic's errors into those lines and reads the raw values (secrets for shape only, never
+printed).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any, get_args, get_origin
 
 import pulumi
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from infra.config import (
     JOBS_DIR,
@@ -20,17 +22,39 @@ from infra.config import (
     ClusterConfig,
     ConfigError,
     GeneratorConfig,
-    ImageConfig,
     Model,
     PlatformConfig,
     Problem,
     SparkConfig,
-    StackConfig,
     TeamConfig,
     config_error,
 )
+from infra.config_images import ImageConfig
 from infra.config_rules import image_problems, stack_problems
 from infra.fit import team_problems
+
+
+class StackConfig(Model):
+    """The whole stack's configuration: one section per Pulumi config key under `sparkstack:`."""
+
+    cluster: ClusterConfig = ClusterConfig()
+    platform: PlatformConfig = PlatformConfig()
+    spark: SparkConfig = SparkConfig()
+    generator: GeneratorConfig = GeneratorConfig()
+    applications: dict[str, ApplicationConfig] = Field(default_factory=dict)
+    teams: dict[str, TeamConfig] = Field(default_factory=dict)
+    images: dict[str, ImageConfig] = Field(default_factory=dict)
+
+
+def uses_object_store(cfg: StackConfig) -> bool:
+    """Whether any run reads or writes s3a:// (data, event logs, fallback storage), or the store is configured:
+    only then do applications carry the S3A settings (a change to them re-runs applications)."""
+    history = cfg.platform.history
+    return ("object_store" in cfg.platform.model_fields_set
+            or any(a.uses_s3a for a in cfg.applications.values())
+            or (history.enabled and history.log_directory.startswith("s3a://"))
+            or (cfg.platform.shuffle.decommission.fallback_storage_path or "").startswith("s3a://"))
+
 
 SECTIONS = ("cluster", "platform", "spark", "generator", "applications", "teams", "images")
 SECRET_KEYS = ("kubeconfig", "objectStoreCredentials", "registryCredentials")

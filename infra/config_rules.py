@@ -14,12 +14,12 @@ from infra.config import (
     STOCK_IMAGE,
     ApplicationConfig,
     ClusterConfig,
-    ImageConfig,
     PlatformConfig,
     Problem,
     SparkConfig,
     uses_data_volume,
 )
+from infra.config_images import ImageConfig
 from infra.spark.shuffle import effective_mode, fallback_on_data_volume, platform_shuffle
 
 _CREDENTIAL_KEYS = ("accessKeyId", "secretAccessKey")

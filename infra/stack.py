@@ -11,7 +11,7 @@ from typing import Any
 import pulumi
 
 from infra.cluster.component import Cluster, ClusterArgs
-from infra.config import StackConfig, uses_object_store
+from infra.config_loader import StackConfig, uses_object_store
 from infra.conventions import DEFAULT_QUEUE
 from infra.images.build import ApplicationImage, ImageArgs
 from infra.platform.component import Platform, PlatformArgs

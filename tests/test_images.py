@@ -20,7 +20,8 @@ from typing import Any
 
 import pytest
 
-from infra.config import ConfigError, ImageConfig, JarConfig
+from infra.config import ConfigError
+from infra.config_images import ImageConfig, JarConfig
 from infra.images import dockerfile as rendering
 from infra.images.kind_load import KindImageLoadProvider
 from tools.plan.mock_engine import Recording, run_program, stack_config
@@ -50,9 +51,9 @@ def requirements(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder = tmp_path / "requirements"
     folder.mkdir()
     (folder / "etl.txt").write_text(f"# locked\nrequests==2.32.3 \\\n    {WHEEL_HASH}\n")
-    monkeypatch.setattr("infra.config.REQUIREMENTS_DIR", folder)
+    monkeypatch.setattr("infra.config_images.REQUIREMENTS_DIR", folder)
     monkeypatch.setattr("infra.images.build.REQUIREMENTS_DIR", folder)
-    monkeypatch.setattr("infra.config.PROJECT_DIR", tmp_path)
+    monkeypatch.setattr("infra.config_images.PROJECT_DIR", tmp_path)
     return folder
 
 

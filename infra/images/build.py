@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_docker_build as docker_build
 
-from infra.config import JOBS_DIR, REQUIREMENTS_DIR, ImageConfig
+from infra.config import JOBS_DIR
+from infra.config_images import REQUIREMENTS_DIR, ImageConfig
 from infra.conventions import SCRIPTS_MOUNT
 from infra.images.dockerfile import content_tag, context_files, render_dockerfile
 from infra.images.kind_load import KindImageLoad

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 
-from infra.config import ImageConfig
+from infra.config_images import ImageConfig
 from infra.conventions import SPARK_UID
 
 # Where the baked-in scripts go: the same path as the scripts ConfigMap's mount (infra/conventions.py), so a

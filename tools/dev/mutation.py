@@ -54,7 +54,8 @@ PACKAGES = {
         "tests/test_generate_data.py", "tests/test_spark_session.py"), 80.0),
     "doctor": Package(("tools/doctor/diagnosis.py", "tools/doctor/eventlog.py", "tools/doctor/log_summary.py",
                        "tools/doctor/sql_summary.py", "tools/doctor/resource_checks.py", "tools/doctor/sql_checks.py",
-                       "tools/doctor/finding.py"),
+                       "tools/doctor/finding.py", "tools/doctor/failure_checks.py",
+                       "tools/doctor/stage_checks.py", "tools/doctor/stage_summary.py"),
                       ("tests/test_doctor.py", "tests/test_doctor_round2.py", "tests/test_doctor_checks.py"), 80.0),
 }
 # mutmut's exit-code statuses that count as caught.

@@ -2,10 +2,11 @@
 
 - `eventlog.py`: reading an event log as Spark writes it (single file or rolling, zstd, lz4, snappy or none),
   streamed in bounded memory;
-- `log_summary.py`: folding its events into per-stage summaries; `sql_summary.py`: SQL plan metrics per query;
-- `diagnosis.py`: the doctor's failure, OOM, skew, spill, GC and partition checks, its report and its command
-  (`sparkstack doctor`); `resource_checks.py` and `sql_checks.py`: the checks on resources and on SQL metrics;
-  `finding.py`: the finding they all produce;
+- `log_summary.py`: folding its events into per-stage summaries (`stage_summary.py`: what a stage gathers and its
+  summary); `sql_summary.py`: SQL plan metrics per query;
+- `diagnosis.py`: runs the checks, and holds the doctor's report and its command (`sparkstack doctor`);
+  `failure_checks.py` (OOM, failed jobs and tasks, recomputed stages), `stage_checks.py` (skew, spill, GC,
+  partitions), `resource_checks.py` and `sql_checks.py`: the checks; `finding.py`: the finding they all produce;
 - `history_server.py`: Spark's own History Server from the pyspark wheel on 127.0.0.1 (`sparkstack history`);
 - `sources.py`: logs from a History Server's REST API or object storage; `suggest.py`: `--suggest`;
   `report_html.py`: `--html`; `compare.py`: two runs side by side; `modes.py`: those options on the command line.

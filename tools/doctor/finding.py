@@ -1,7 +1,7 @@
 """One finding of the doctor, and the small formatting helpers every check module shares.
 
-Kept apart from the checks so that check modules (tools/doctor/diagnosis.py, sql_checks.py, resource_checks.py)
-import it without importing each other.
+Kept apart from the checks so that every check module (failure_checks.py, stage_checks.py, sql_checks.py,
+resource_checks.py) and the report in diagnosis.py import it from one place.
 """
 
 from __future__ import annotations

@@ -1,20 +1,31 @@
 """One application's event stream folded into facts and per-stage summaries, in memory bounded by stages.
 
 Per-task numbers are kept only while their stage attempt runs (compact arrays) and folded into a `StageSummary`
-when it completes, so memory grows with the number of stages, not of tasks or bytes. The doctor's checks
-(`tools/doctor/diagnosis.py`) read only what this produces.
+when it completes (`tools/doctor/stage_summary.py`), so memory grows with the number of stages, not of tasks or
+bytes. The doctor's checks (run by `tools/doctor/diagnosis.py`) read only what this produces.
 """
 
 from __future__ import annotations
 
 import bisect
 import re
-from array import array
 from collections import Counter
-from dataclasses import dataclass, field
 from typing import Any
 
 from tools.doctor.sql_summary import SQL_EVENTS, SqlMetrics
+from tools.doctor.stage_summary import (
+    DURATION_BINS_MS,
+    CachedRdd,
+    ExecutorWork,
+    Running,
+    StageSummary,
+    max_median,
+    median,
+    merge_peaks,
+    nonzero_median,
+    second_largest,
+    with_extras,
+)
 
 # Kubernetes: ExecutorPodsLifecycleManager.describeExitCode (spark-kubernetes_2.13-4.0.4.jar) words the executor
 # exit codes; the removal reason reads "The executor with id N exited with exit code 137(SIGKILL, possible
@@ -49,172 +60,7 @@ WANTED = {
 }
 WANTED |= {"SparkListenerStageExecutorMetrics"}  # per-stage executor peaks (spark.eventLog.logStageExecutorMetrics)
 
-# Executor memory metrics kept as peaks (ExecutorMetricType in spark-core_2.13-4.0.4.jar names them): per stage and
-# executor from each task end's "Task Executor Metrics" (always logged) and SparkListenerStageExecutorMetrics (only
-# with spark.eventLog.logStageExecutorMetrics=true, off by default). The process-tree RSS figures are 0 unless
-# spark.executor.processTreeMetrics.enabled=true.
-PEAK_METRICS = ("JVMHeapMemory", "JVMOffHeapMemory", "OnHeapExecutionMemory", "OffHeapExecutionMemory",
-                "ProcessTreeJVMRSSMemory", "ProcessTreePythonRSSMemory", "ProcessTreeOtherRSSMemory")
-# Fixed task-duration histogram bins (upper edges, ms; the last bin is open): memory per stage stays constant.
-DURATION_BINS_MS = (10, 30, 100, 300, 1_000, 3_000, 10_000, 30_000, 100_000, 300_000)
 _EMPTY: dict[str, Any] = {}
-
-
-@dataclass
-class _Running:
-    """Per-task numbers of one stage attempt, kept only while it runs (compact arrays, not dicts)."""
-
-    name: str = ""
-    submitted: int | None = None
-    run_ms: array = field(default_factory=lambda: array("q"))
-    duration_ms: array = field(default_factory=lambda: array("q"))
-    shuffle_read: array = field(default_factory=lambda: array("q"))
-    input_read: array = field(default_factory=lambda: array("q"))
-    gc_ms: float = 0.0
-    all_run_ms: float = 0.0
-    memory_spilled: int = 0
-    disk_spilled: int = 0
-    failures: Counter = field(default_factory=Counter)
-    failed_tasks: set = field(default_factory=set)
-    executors_lost: set = field(default_factory=set)
-    completed: int | None = None
-    histogram: list = field(default_factory=lambda: [0] * (len(DURATION_BINS_MS) + 1))
-    totals: list = field(default_factory=lambda: [0, 0, 0, 0])  # input, output, shuffle read and write bytes
-    peaks: dict = field(default_factory=dict)  # executor id -> {metric: peak}
-    heap_peak: int = 0  # the largest JVMHeapMemory in the task-end executor metrics
-    shuffle_join: bool = False  # reads two shuffles zipped together: a sort-merge (or shuffled hash) join
-    shuffle_write_max: int = 0  # the largest task's shuffle bytes written (one map output)
-    output_max: int = 0  # the largest task's output bytes written
-    input_total: int = 0
-    shuffle_read_total: int = 0
-
-
-@dataclass
-class StageSummary:
-    """What the checks need from one stage attempt, O(1) in its number of tasks."""
-
-    stage: int
-    attempt: int
-    name: str
-    tasks: int
-    wall_s: float | None
-    failed: str | None
-    run: tuple[float, float, int]  # max, median, index of max (ms)
-    shuffle_read: tuple[float, float, int]
-    input_read: tuple[float, float, int]
-    median_duration_ms: float
-    run_s: float
-    gc_s: float
-    memory_spilled: int
-    disk_spilled: int
-    failures: Counter  # (reason, exception, message) -> failed attempts
-    failed_tasks: set
-    executors_lost: set
-    # For the HTML report, --suggest and the comparison (tools/doctor/report_html.py, suggest.py, compare.py):
-    submitted_ms: int | None = None
-    completed_ms: int | None = None
-    duration_quantiles: tuple[float, ...] = ()  # successful tasks' durations (ms): min, p25, median, p75, max
-    duration_histogram: tuple[int, ...] = ()  # successful tasks per DURATION_BINS_MS bin
-    input_bytes: int = 0  # every task attempt's bytes, failed ones too (what the run did; *_total: successes)
-    output_bytes: int = 0
-    shuffle_read_bytes: int = 0
-    shuffle_write_bytes: int = 0
-    executor_peaks: dict[str, dict[str, int]] = field(default_factory=dict)  # executor -> metric -> peak
-    # Added in round 2 (issue 20); defaults keep older constructors working.
-    run_second: float = 0.0  # the second longest successful task run (ms): one outlier alone is no skew
-    shuffle_nonzero: tuple[int, float] = (0, 0.0)  # tasks that read any shuffle data, their median bytes
-    input_nonzero: tuple[int, float] = (0, 0.0)
-    heap_peak: int = 0  # JVMHeapMemory peak over the stage's task-end executor metrics, 0 if never sampled
-    settings: dict = field(default_factory=dict)  # JOB_SETTINGS of the job that ran it, as run
-    execution_id: int | None = None  # spark.sql.execution.id of that job
-    shuffle_join: bool = False  # the stage zips two shuffled inputs (ZippedPartitionsRDD2): a shuffled join
-    shuffle_write_max: int = 0
-    output_max: int = 0
-    input_total: int = 0  # bytes read by its successful tasks (what the checks judge per task)
-    shuffle_read_total: int = 0
-
-
-def _quantile(ordered: list, q: float) -> float:
-    """Linear interpolation between closest ranks (numpy's default), on an already sorted list."""
-    if not ordered:
-        return 0.0
-    pos = (len(ordered) - 1) * q
-    low = int(pos)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
-
-
-def _merge_peaks(into: dict[str, dict[str, int]], executor: str, metrics: dict[str, Any] | None) -> None:
-    if not metrics:
-        return
-    mine = into.get(executor)
-    if mine is None:
-        mine = into[executor] = {}
-    get, have = metrics.get, mine.get
-    for name in PEAK_METRICS:
-        value = get(name, 0)
-        if value > have(name, -1):
-            mine[name] = value
-
-
-def _with_extras(summary: StageSummary, run: _Running) -> StageSummary:
-    """The fields the report, the suggestion and the comparison read, from what the stage attempt gathered."""
-    ordered = sorted(run.duration_ms)
-    summary.submitted_ms, summary.completed_ms = run.submitted, run.completed
-    summary.duration_quantiles = tuple(_quantile(ordered, q) for q in (0, 0.25, 0.5, 0.75, 1)) if ordered else ()
-    summary.duration_histogram = tuple(run.histogram)
-    summary.input_bytes, summary.output_bytes, summary.shuffle_read_bytes, summary.shuffle_write_bytes = run.totals
-    summary.executor_peaks = run.peaks
-    return summary
-
-
-@dataclass
-class ExecutorWork:
-    """What one executor's tasks did over the application (Dr. Elephant's executor distributions)."""
-
-    tasks: int = 0
-    run_ms: int = 0
-    input_bytes: int = 0
-    shuffle_read: int = 0
-    shuffle_write: int = 0
-    heap_peak: int = 0
-
-
-@dataclass
-class CachedRdd:
-    """A persisted RDD (a cached DataFrame's InMemoryRelation among them) as completed stages reported it."""
-
-    name: str
-    jobs: set = field(default_factory=set)  # "query N" or "job N" that used it
-    partitions: int = 0
-
-
-def _median(values: array) -> float:
-    ordered = sorted(values)
-    n = len(ordered)
-    if n == 0:
-        return 0.0
-    mid = n // 2
-    return ordered[mid] if n % 2 else (ordered[mid - 1] + ordered[mid]) / 2
-
-
-def _nonzero(values: array) -> tuple[int, float]:
-    kept = array("q", (v for v in values if v))
-    return (len(kept), _median(kept))
-
-
-def _second(values: array) -> float:
-    if len(values) < 2:
-        return 0.0
-    top = sorted(values)
-    return top[-2]
-
-
-def _max_median(values: array) -> tuple[float, float, int]:
-    if not values:
-        return (0.0, 0.0, -1)
-    top = max(values)
-    return (top, _median(values), values.index(top))
 
 
 class Analysis:
@@ -231,7 +77,7 @@ class Analysis:
         self.executor_cores: dict[str, int] = {}
         self.max_cores = 0
         self.removed: list[tuple[str, str]] = []  # (executor id, reason) for OOM-like removals only
-        self.running: dict[tuple[int, int], _Running] = {}
+        self.running: dict[tuple[int, int], Running] = {}
         self.completed: dict[tuple[int, int], StageSummary] = {}
         self.stages: list[StageSummary] = []
         self.jobs_running: dict[int, int] = {}  # job id -> submission ms
@@ -252,7 +98,7 @@ class Analysis:
         self.tasks = 0
         self.oom_tasks: list[tuple[int, str, str, str]] = []  # (stage, executor, class, message)
         self.lost_tasks: dict[str, set[int]] = {}  # executor id -> stages with tasks lost on it
-        # Shuffle output lost and recomputed (tools/doctor/diagnosis.py, check "recomputed_stages").
+        # Shuffle output lost and recomputed (tools/doctor/failure_checks.py, check "recomputed_stages").
         self.resubmitted: Counter = Counter()  # stage -> map tasks resubmitted because their output was lost
         self.rerun_map_stages: list[tuple[int, int, int, int]] = []  # (stage, earlier stage, tasks, partitions)
         self.lost_mid_stage: list[tuple[str, list[int]]] = []  # (executor, stages running when it was removed)
@@ -270,7 +116,7 @@ class Analysis:
             self._task_end(event)
         elif kind == "SparkListenerStageSubmitted":
             info = event["Stage Info"]
-            run = self.running.setdefault((info["Stage ID"], info.get("Stage Attempt ID", 0)), _Running())
+            run = self.running.setdefault((info["Stage ID"], info.get("Stage Attempt ID", 0)), Running())
             run.name, run.submitted = info.get("Stage Name", ""), info.get("Submission Time")
             run.shuffle_join = any(r.get("Name", "").startswith("ZippedPartitionsRDD") for r in
                                    info.get("RDD Info") or ())
@@ -350,7 +196,7 @@ class Analysis:
             if execution is not None and str(execution).isdigit():
                 self.stage_execution[stage] = int(execution)
 
-    def _executor_metrics(self, run: _Running, executor: str, metrics: dict[str, Any]) -> None:
+    def _executor_metrics(self, run: Running, executor: str, metrics: dict[str, Any]) -> None:
         """Heap peak and the JVM's own GC counters from a task end's executor metrics. These are what the
         executor's poller saw while the task ran (spark.executor.metrics.pollingInterval, 0 by default: at each
         heartbeat, every 10 s), so a short task reports all zeros (not sampled) and a peak is a lower bound."""
@@ -371,7 +217,7 @@ class Analysis:
         work.heap_peak = max(work.heap_peak, metrics.get("JVMHeapMemory", 0))
         run = self.running.get((event.get("Stage ID"), event.get("Stage Attempt ID", 0)))
         if run is not None:
-            _merge_peaks(run.peaks, str(executor), metrics)  # every JVM's peaks, for the report and --suggest
+            merge_peaks(run.peaks, str(executor), metrics)  # every JVM's peaks, for the report and --suggest
         if executor == "driver" and not self.local_mode:
             return  # a cluster driver's heap is not where the tasks' GC happened
         if run is not None:
@@ -394,7 +240,7 @@ class Analysis:
         if key in self.completed:
             self._late_task(self.completed[key], info, metrics, reason)
             return
-        run = self.running.setdefault(key, _Running())
+        run = self.running.setdefault(key, Running())
         executor = info.get("Executor ID", "")
         work = self.executor_work.get(executor)
         if work is None:
@@ -403,7 +249,7 @@ class Analysis:
         if peaks:
             self._executor_metrics(run, executor, peaks)
             work.heap_peak = max(work.heap_peak, peaks.get("JVMHeapMemory", 0))
-            _merge_peaks(run.peaks, str(executor), peaks)
+            merge_peaks(run.peaks, str(executor), peaks)
         # Each figure read once: the totals count every attempt (what the run did), the rest successes only.
         get = metrics.get
         run_ms = get("Executor Run Time", 0)
@@ -502,7 +348,7 @@ class Analysis:
         ids = self._stage_rdds.get(key[0])
         if ids and not info.get("Failure Reason"):
             self._done_rdds.setdefault(ids, key[0])
-        run = self.running.pop(key, _Running())
+        run = self.running.pop(key, Running())
         run.submitted, run.completed = info.get("Submission Time") or run.submitted, info.get("Completion Time")
         submitted, completed = info.get("Submission Time") or run.submitted, info.get("Completion Time")
         summary = self._summarize(key, run, info.get("Stage Name") or run.name,
@@ -518,16 +364,16 @@ class Analysis:
         summary.execution_id = self.stage_execution.get(summary.stage)
 
     @staticmethod
-    def _summarize(key: tuple[int, int], run: _Running, name: str, tasks: int, wall_s: float | None,
+    def _summarize(key: tuple[int, int], run: Running, name: str, tasks: int, wall_s: float | None,
                    failed: str | None) -> StageSummary:
-        return _with_extras(StageSummary(
+        return with_extras(StageSummary(
             stage=key[0], attempt=key[1], name=name, tasks=tasks, wall_s=wall_s, failed=failed,
-            run=_max_median(run.run_ms), shuffle_read=_max_median(run.shuffle_read),
-            input_read=_max_median(run.input_read), median_duration_ms=_median(run.duration_ms),
+            run=max_median(run.run_ms), shuffle_read=max_median(run.shuffle_read),
+            input_read=max_median(run.input_read), median_duration_ms=median(run.duration_ms),
             run_s=run.all_run_ms / 1000, gc_s=run.gc_ms / 1000, memory_spilled=run.memory_spilled,
             disk_spilled=run.disk_spilled, failures=run.failures, failed_tasks=run.failed_tasks,
-            executors_lost=run.executors_lost, run_second=_second(run.run_ms),
-            shuffle_nonzero=_nonzero(run.shuffle_read), input_nonzero=_nonzero(run.input_read),
+            executors_lost=run.executors_lost, run_second=second_largest(run.run_ms),
+            shuffle_nonzero=nonzero_median(run.shuffle_read), input_nonzero=nonzero_median(run.input_read),
             heap_peak=run.heap_peak, shuffle_join=run.shuffle_join, shuffle_write_max=run.shuffle_write_max,
             output_max=run.output_max, input_total=run.input_total, shuffle_read_total=run.shuffle_read_total), run)
 
@@ -546,7 +392,7 @@ class Analysis:
         peaks: dict[str, dict[str, int]] = {}
         for summary in self.stages:
             for executor, metrics in summary.executor_peaks.items():
-                _merge_peaks(peaks, executor, metrics)
+                merge_peaks(peaks, executor, metrics)
         return peaks
 
     @property

@@ -1,7 +1,7 @@
 """The doctor's options beyond one local log: other sources, --suggest, --html, and comparing two runs.
 
-Kept apart from tools/doctor/diagnosis.py (the checks and the one-log report), which only hands over to `run` here
-when one of these options is used.
+Kept apart from tools/doctor/diagnosis.py (running the checks, the one-log report), which only hands over to `run`
+here when one of these options is used.
 """
 
 from __future__ import annotations

@@ -22,7 +22,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from tools.doctor.log_summary import Analysis, StageSummary
+from tools.doctor.log_summary import Analysis
+from tools.doctor.stage_summary import StageSummary
 from tools.doctor.suggest import spark_mib
 
 WIDTH, ROW, LEFT, RIGHT, TOP = 900, 18, 150, 20, 24
