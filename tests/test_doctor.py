@@ -130,8 +130,11 @@ def test_a_log_cut_mid_event_reads_up_to_the_cut(logs: tuple[Path, dict[str, str
     else:
         source = root / "variants" / codec / (app if codec == "none" else f"{app}.{codec}")
     data = source.read_bytes()
+    at = len(data) * 3 // 5 + 7
+    if codec == "none":  # 7 bytes into a line: a cut just after a newline would be a complete, shorter log
+        at = data.index(b"\n", at) + 8
     cut = tmp_path / (f"{app}.inprogress" if codec == "none" else f"{app}.{codec}.inprogress")
-    cut.write_bytes(data[: len(data) * 3 // 5 + 7])
+    cut.write_bytes(data[:at])
     log = open_log(cut)
     events = list(log.events())
     assert log.in_progress and log.truncated
