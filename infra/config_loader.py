@@ -164,7 +164,7 @@ def parse_config(
                                    sections.get("platform")))
     problems.extend(stack_problems(sections, applications, secrets, images))
     team_names = [str(n) for n in raw.get("teams", {})] if isinstance(raw.get("teams", {}), Mapping) else []
-    problems.extend(team_problems(sections["platform"], teams, applications, team_names))
+    problems.extend(team_problems(sections["platform"], teams, applications, team_names, sections.get("cluster")))
     if problems:
         raise config_error(p.line() for p in problems)
     return StackConfig(**sections, applications=applications, teams=teams, images=images)

@@ -37,6 +37,9 @@ SCRATCH_VOLUME = f"{LOCAL_DIR_PREFIX}scratch"
 SCRATCH_MOUNT = "/var/spark/scratch"
 SCRIPTS_VOLUME = "jobs"
 SCRIPTS_MOUNT = "/opt/sparkstack/jobs"
+# Event logs every namespace shares on kind (infra/platform/event_logs.py): a claim per namespace, one folder.
+EVENTS_CLAIM = "spark-events"
+EVENTS_VOLUME = "spark-events"
 
 
 def selector_labels(name: str) -> dict[str, str]:
@@ -104,6 +107,14 @@ def data_volume() -> dict[str, Any]:
 
 def data_mount() -> dict[str, Any]:
     return {"name": DATA_VOLUME, "mountPath": DATA_MOUNT}
+
+
+def events_volume() -> dict[str, Any]:
+    return {"name": EVENTS_VOLUME, "persistentVolumeClaim": {"claimName": EVENTS_CLAIM}}
+
+
+def events_mount(log_directory: str) -> dict[str, Any]:
+    return {"name": EVENTS_VOLUME, "mountPath": log_directory}
 
 
 def scripts_volume(config_map: str) -> dict[str, Any]:

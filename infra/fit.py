@@ -19,7 +19,15 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
-from infra.config import ApplicationConfig, PlatformConfig, PodConfig, Problem, Resources, TeamConfig
+from infra.config import (
+    ApplicationConfig,
+    ClusterConfig,
+    PlatformConfig,
+    PodConfig,
+    Problem,
+    Resources,
+    TeamConfig,
+)
 from infra.conventions import PRIORITY_CLASSES
 from infra.values import MIB, _dns_label, quantity_value, spark_size_bytes
 
@@ -153,7 +161,8 @@ def team_name_problems(name: str, platform: PlatformConfig | None) -> Iterator[P
 
 
 def team_problems(platform: PlatformConfig | None, teams: Mapping[str, TeamConfig],
-                  applications: Mapping[str, ApplicationConfig], names: Iterable[str] = ()) -> Iterator[Problem]:
+                  applications: Mapping[str, ApplicationConfig], names: Iterable[str] = (),
+                  cluster: ClusterConfig | None = None) -> Iterator[Problem]:
     """Team names (`names`: every configured one, also those whose settings did not parse), references to teams
     and priority classes, queue bounds, capacity, and every application's fit."""
     for name in dict.fromkeys([*names, *teams]):
@@ -169,7 +178,9 @@ def team_problems(platform: PlatformConfig | None, teams: Mapping[str, TeamConfi
     if platform is not None:
         yield from _capacity_problems(platform, teams)
         team_apps = [n for n, a in applications.items() if a.team is not None]
-        if team_apps and platform.history.enabled and platform.history.on_data_volume:
+        # On kind every namespace's drivers share one folder on the nodes (infra/platform/event_logs.py).
+        on_kind = cluster is not None and cluster.kind == "kind"
+        if team_apps and platform.history.enabled and platform.history.on_data_volume and not on_kind:
             yield Problem("platform.history.logDirectory", f"{', '.join(team_apps)} run in their teams' namespaces, "
                           "whose drivers cannot write to the platform's data claim; keep event logs in object "
                           "storage (s3a://bucket/prefix), which every team's drivers and the History Server share, "

@@ -11,10 +11,12 @@ from typing import Any
 import pulumi
 
 from infra.cluster.component import Cluster, ClusterArgs
+from infra.cluster.kind import KindMount
 from infra.config_loader import StackConfig, uses_object_store
 from infra.conventions import DEFAULT_QUEUE
 from infra.images.build import ApplicationImage, ImageArgs
 from infra.platform.component import Platform, PlatformArgs
+from infra.platform.event_logs import NODE_PATH, host_directory, prepare_host_directory, shares_event_logs
 from infra.platform.observability import HISTORY_NAME, HISTORY_PORT
 from infra.platform.scripts import read_scripts
 from infra.platform.teams import queue_name
@@ -56,6 +58,14 @@ def placement(cfg: StackConfig, team: str | None, priority: str | None) -> Place
     return Placement(queue=queue, priority=priority)
 
 
+def event_log_mounts(cluster_name: str) -> tuple[KindMount, ...]:
+    """The folder every node shares for event logs; created (writable by the pods) on `up`, not on preview."""
+    host = host_directory(cluster_name)
+    if not pulumi.runtime.is_dry_run():
+        prepare_host_directory(host)
+    return (KindMount(host, NODE_PATH),)
+
+
 def build_images(cfg: StackConfig, cluster: Cluster, secrets: Secrets) -> dict[str, ApplicationImage]:
     """Each configured application image, built from jobs/ (loaded into kind's nodes, or pushed)."""
     if not cfg.images:
@@ -68,7 +78,9 @@ def build_images(cfg: StackConfig, cluster: Cluster, secrets: Secrets) -> dict[s
 
 def build_stack(cfg: StackConfig, secrets: Secrets) -> dict[str, Any]:
     """Register every resource and return the stack outputs."""
-    cluster = Cluster("cluster", ClusterArgs(cfg.cluster, secrets.kubeconfig, cfg.platform.storage.protect_data))
+    shared_logs = shares_event_logs(cfg.cluster, cfg.platform.history, cfg.applications)
+    cluster = Cluster("cluster", ClusterArgs(cfg.cluster, secrets.kubeconfig, cfg.platform.storage.protect_data,
+                                             event_log_mounts(cfg.cluster.name) if shared_logs else ()))
     on_cluster = pulumi.ResourceOptions(provider=cluster.provider)
     images = build_images(cfg, cluster, secrets)
     platform = Platform(
@@ -78,7 +90,7 @@ def build_stack(cfg: StackConfig, secrets: Secrets) -> dict[str, Any]:
                      built_images={name: image.ref for name, image in images.items()},
                      built_ready=[r for image in images.values() for r in image.ready],
                      # Loaded into kind's nodes already; pushed images are pulled ahead like the Spark image.
-                     prepull_built=cfg.cluster.kind == "existing"),
+                     prepull_built=cfg.cluster.kind == "existing", shared_event_logs=shared_logs),
         opts=on_cluster,
     )
     object_store = cfg.platform.object_store.spark_conf() if uses_object_store(cfg) else {}
@@ -91,6 +103,7 @@ def build_stack(cfg: StackConfig, secrets: Secrets) -> dict[str, Any]:
         spark_conf={**platform.spark_conf, **object_store},
         data_generation=platform.data_generation,
         driver_needs_data=platform.event_logs_on_data_volume,
+        event_log_mount=platform.event_log_mount,
         shuffle=platform_shuffle(cfg.cluster.kind, cfg.platform.shuffle),
         metrics=cfg.platform.metrics.enabled,
     )

@@ -8,7 +8,9 @@ Python applications), never taken from infra/fit.py.
 from __future__ import annotations
 
 import copy
+import stat
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
@@ -18,7 +20,7 @@ import yaml
 from infra.config import ConfigError
 from tests.crd_schema import crd_errors, validators
 from tests.reference import OPERATOR_REFERENCE
-from tools.plan.mock_engine import Recording, Registered, run_program, stack_config
+from tools.plan.mock_engine import ROOT, Recording, Registered, run_program, stack_config
 
 K8S_VERSION = "1.33"
 NS = "kubernetes:core/v1:Namespace"
@@ -279,3 +281,77 @@ def test_one_pod_monitor_scrapes_the_drivers_of_every_team() -> None:
     monitor = rec.one("kubernetes:monitoring.coreos.com/v1:PodMonitor").plain_inputs
     assert monitor["metadata"]["namespace"] == "spark-jobs"
     assert sorted(monitor["spec"]["namespaceSelector"]["matchNames"]) == ["analytics", "finance", "spark-jobs"]
+
+
+# --- event logs of every team in one History Server, on kind --------------------------------------------------
+
+PV = "kubernetes:core/v1:PersistentVolume"
+PVC = "kubernetes:core/v1:PersistentVolumeClaim"
+NODE_FOLDER = "/var/sparkstack/spark-events"
+
+
+def kind_teams_config() -> dict[str, Any]:
+    """The dev stack (kind, History Server on the data volume) with its application moved into a team."""
+    config = copy.deepcopy(stack_config("dev"))
+    config["sparkstack:teams"] = {"analytics": {"quota": {"cpu": "16", "memory": "64Gi", "pods": 60}}}
+    config["sparkstack:applications"]["sales-etl"]["team"] = "analytics"
+    return config
+
+
+@pytest.fixture(scope="module")
+def kind_teams() -> Recording:
+    return run_program(kind_teams_config(), preview=True)
+
+
+def test_on_kind_every_namespace_writes_event_logs_to_the_folder_the_history_server_reads(
+        kind_teams: Recording) -> None:
+    volumes = {r.plain_inputs["spec"]["claimRef"]["namespace"]: r.plain_inputs for r in kind_teams.of_type(PV)}
+    assert set(volumes) == {"spark-jobs", "analytics"}
+    claims = {r.plain_inputs["metadata"]["namespace"]: r.plain_inputs for r in kind_teams.of_type(PVC)
+              if r.plain_inputs["metadata"]["name"] == "spark-events"}
+    for ns, volume in volumes.items():
+        assert volume["spec"]["hostPath"] == {"path": NODE_FOLDER, "type": "Directory"}
+        assert volume["spec"]["claimRef"]["name"] == "spark-events"
+        assert volume["spec"]["persistentVolumeReclaimPolicy"] == "Retain"  # destroy leaves the logs
+        assert claims[ns]["spec"]["volumeName"] == volume["metadata"]["name"] == f"spark-events-{ns}"
+        assert claims[ns]["spec"]["storageClassName"] == volume["spec"]["storageClassName"]
+        for res in (volume, claims[ns]):
+            kind = "PersistentVolume" if res is volume else "PersistentVolumeClaim"
+            kubernetes_validate.validate({"apiVersion": "v1", "kind": kind, **res}, K8S_VERSION, strict=True)
+    # Every kind node mounts the one folder on this machine at the volumes' path.
+    [cluster] = kind_teams.of_type("pulumi-python:dynamic:Resource")
+    [mount] = [m for m in cluster.plain_inputs["extra_mounts"] if m["container_path"] == NODE_FOLDER]
+    assert mount["host_path"] == str(ROOT / "data" / "event-logs" / "sparkstack-dev") and not mount["read_only"]
+    # The History Server reads the folder through the platform's claim, where the drivers' log directory is.
+    server = kind_teams.one("kubernetes:apps/v1:Deployment", "spark-history-server").plain_inputs["spec"]["template"]
+    assert {"name": "spark-events", "persistentVolumeClaim": {"claimName": "spark-events"}} in \
+        server["spec"]["volumes"]
+    [container] = server["spec"]["containers"]
+    assert {"name": "spark-events", "mountPath": "/data/spark-events"} in container["volumeMounts"]
+    assert not server["spec"]["initContainers"]
+    # The team's driver mounts its own namespace's claim there and logs to it; its executors do not.
+    app = kind_teams.one("kubernetes:sparkoperator.k8s.io/v1beta2:SparkApplication").plain_inputs
+    assert app["metadata"]["namespace"] == "analytics"
+    assert app["spec"]["sparkConf"]["spark.eventLog.dir"] == "file:///data/spark-events"
+    assert {"name": "spark-events", "mountPath": "/data/spark-events"} in app["spec"]["driver"]["volumeMounts"]
+    assert all(m["name"] != "spark-events" for m in app["spec"]["executor"]["volumeMounts"])
+    assert not crd_errors(validators()["SparkApplication"], app)
+
+
+def test_the_folder_is_made_writable_for_the_pods_on_up_and_left_alone_on_preview(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import infra.platform.event_logs as event_logs
+
+    monkeypatch.setattr(event_logs, "HOST_ROOT", tmp_path / "event-logs")
+    run_program(kind_teams_config(), preview=True)
+    assert not (tmp_path / "event-logs").exists()
+    run_program(kind_teams_config())
+    folder = tmp_path / "event-logs" / "sparkstack-dev"
+    assert folder.is_dir() and stat.S_IMODE(folder.stat().st_mode) == 0o1777  # uid 185 writes, nobody else deletes
+
+
+def test_without_team_applications_kind_keeps_event_logs_on_the_data_claim() -> None:
+    dev = run_program(stack_config("dev"), preview=True)
+    assert not dev.of_type(PV)
+    [cluster] = dev.of_type("pulumi-python:dynamic:Resource")
+    assert all(m["container_path"] != NODE_FOLDER for m in cluster.plain_inputs["extra_mounts"])

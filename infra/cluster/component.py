@@ -22,6 +22,8 @@ class ClusterArgs:
     kubeconfig: pulumi.Output[str] | None = None  # secret config, for existing clusters
     # Data on the cluster is protected: a kind change that would replace the cluster fails at preview instead.
     protect_data: bool = False
+    # Mounts the platform needs on every kind node, after the configured ones (infra/platform/event_logs.py).
+    platform_mounts: tuple[KindMount, ...] = ()
 
 
 class Cluster(pulumi.ComponentResource):
@@ -42,7 +44,8 @@ class Cluster(pulumi.ComponentResource):
                     name=cfg.name,
                     node_image=cfg.node_image,
                     workers=cfg.workers,
-                    extra_mounts=[KindMount(m.host_path, m.container_path, m.read_only) for m in cfg.extra_mounts],
+                    extra_mounts=[*(KindMount(m.host_path, m.container_path, m.read_only) for m in cfg.extra_mounts),
+                                  *args.platform_mounts],
                     wait=f"{cfg.create_timeout_seconds}s",
                     guard_data=args.protect_data,
                 ),

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import pulumi
 
 from infra.config import GeneratorConfig, PlatformConfig, SparkConfig, TeamConfig
+from infra.platform.event_logs import events_claim
 from infra.platform.generator import data_generation, data_generator_job
 from infra.platform.namespaces import PodSecurityLevel, namespace
 from infra.platform.network import prometheus_scrape, same_namespace_only
@@ -50,6 +51,8 @@ class PlatformArgs:
     built_images: Mapping[str, pulumi.Output[str]] = field(default_factory=dict)
     built_ready: Sequence[pulumi.Resource] = ()
     prepull_built: bool = False
+    # Every job namespace writes its event logs to one folder on the nodes (infra/platform/event_logs.py).
+    shared_event_logs: bool = False
 
 
 class Platform(pulumi.ComponentResource):
@@ -76,7 +79,8 @@ class Platform(pulumi.ComponentResource):
         prepull = image_prepull(args.spark.image, ns, self) if cfg.pre_pull else None
         # Each team's namespace and objects (infra/platform/teams.py); the operator watches exactly these and ours.
         self.teams: dict[str, TeamPlatform] = {
-            name: team_platform(name, team, cfg, args.scripts, args.object_store_credentials, self)
+            name: team_platform(name, team, cfg, args.scripts, args.object_store_credentials, self,
+                                args.shared_event_logs)
             for name, team in args.teams.items()}
         team_namespaces = [t.namespace_resource for t in self.teams.values()]
         scheduler: list[pulumi.Resource] = []
@@ -94,10 +98,14 @@ class Platform(pulumi.ComponentResource):
             self.image_ready += [image_prepull(ref, ns, self, f"{name}-image-prepull", list(args.built_ready))
                                  for name, ref in args.built_images.items()]
         self.ready: list[pulumi.Resource] = [operator, identities.binding, claim, scripts_map, *scheduler]
-        # What every application gets from the platform: settings, credentials, and whether its driver must mount
-        # the data volume (it writes its event log there).
+        # What every application gets from the platform: settings, credentials, and where its driver writes its
+        # event log: the data volume, or its namespace's claim on the shared folder.
         self.spark_conf = {**event_log_conf(cfg.history), **metrics_conf(cfg.metrics)}
-        self.event_logs_on_data_volume = cfg.history.enabled and cfg.history.on_data_volume
+        events = events_claim(ns, self) if args.shared_event_logs else None
+        if events is not None:
+            self.ready.append(events)
+        self.event_logs_on_data_volume = cfg.history.enabled and cfg.history.on_data_volume and events is None
+        self.event_log_mount = cfg.history.log_directory if events is not None else None
         self.credentials_env: list[dict] = []
         if args.object_store_credentials is not None:
             self.ready.append(credentials_secret(args.object_store_credentials, ns, self))
@@ -107,8 +115,9 @@ class Platform(pulumi.ComponentResource):
             history_image = args.built_images[cfg.history.image] if cfg.history.image else args.spark.image
             server, _service = history_server(
                 cfg.history, history_image, ns,
-                depends_on=[claim, *self.image_ready, identities.executor, *args.built_ready],
-                parent=self, object_store_conf=cfg.object_store.spark_conf())
+                depends_on=[claim, *self.image_ready, identities.executor, *args.built_ready,
+                            *([events] if events is not None else [])],
+                parent=self, object_store_conf=cfg.object_store.spark_conf(), shared_folder=events is not None)
             self.ready.append(server)
         if cfg.metrics.pod_monitor:
             # One monitor for the drivers of every job namespace (a PodMonitor selects in its own namespace

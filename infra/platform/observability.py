@@ -23,6 +23,8 @@ from infra.conventions import (
     checkov_skips,
     container_security_context,
     data_volume,
+    events_mount,
+    events_volume,
     labels,
     object_meta,
     pod_security_context,
@@ -62,6 +64,7 @@ def history_server(
     depends_on: list[pulumi.Resource],
     parent: pulumi.Resource,
     object_store_conf: Mapping[str, str] | None = None,
+    shared_folder: bool = False,
 ) -> tuple[k8s.apps.v1.Deployment, k8s.core.v1.Service]:
     """One History Server pod and its Service.
 
@@ -70,6 +73,8 @@ def history_server(
     It needs write access there because its cleaner deletes logs older than `cleanerMaxAge`; it has no API token.
     With logs in object storage it gets the S3A settings (`object_store_conf`) and runs as the executors' account,
     which has no Kubernetes rights but carries the workload identity (platform.serviceAccountAnnotations).
+    With `shared_folder` it mounts its namespace's claim on the folder every namespace's drivers write to
+    (infra/platform/event_logs.py); that folder exists already and is writable by all.
     """
     selector = selector_labels(HISTORY_NAME)
     options = [
@@ -102,7 +107,10 @@ def history_server(
     }
     volumes: list[dict] = [{"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}]
     init: list[dict] = []
-    if cfg.on_data_volume:
+    if shared_folder:
+        volumes.append(events_volume())
+        container["volumeMounts"].append(events_mount(cfg.log_directory))
+    elif cfg.on_data_volume:
         folder = cfg.log_directory.removeprefix(f"{DATA_MOUNT}/")
         volumes.append(data_volume())
         container["volumeMounts"].append({"name": DATA_VOLUME, "mountPath": cfg.log_directory, "subPath": folder})

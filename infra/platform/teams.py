@@ -18,6 +18,7 @@ import pulumi_kubernetes as k8s
 
 from infra.config import PlatformConfig, TeamConfig
 from infra.conventions import PRIORITY_CLASSES, ROOT_QUEUE, object_meta
+from infra.platform.event_logs import events_claim
 from infra.platform.namespaces import namespace
 from infra.platform.network import prometheus_scrape, same_namespace_only
 from infra.platform.rbac import spark_identities
@@ -75,7 +76,8 @@ class TeamPlatform:
 
 
 def team_platform(name: str, team: TeamConfig, cfg: PlatformConfig, scripts: dict[str, str],
-                  credentials: pulumi.Output[dict] | None, parent: pulumi.Resource) -> TeamPlatform:
+                  credentials: pulumi.Output[dict] | None, parent: pulumi.Resource,
+                  shared_event_logs: bool = False) -> TeamPlatform:
     prefix = f"team-{name}-"
     opts = pulumi.ResourceOptions(parent=parent)
     ns_resource = namespace(f"{prefix}namespace", name, "restricted", parent)
@@ -101,6 +103,8 @@ def team_platform(name: str, team: TeamConfig, cfg: PlatformConfig, scripts: dic
             subjects=admin_subjects(team), opts=opts)
     if credentials is not None:
         ready.append(credentials_secret(credentials, ns, parent, prefix))
+    if shared_event_logs:
+        ready.append(events_claim(ns, parent, prefix))
     return TeamPlatform(namespace_resource=ns_resource, namespace=ns, ready=ready)
 
 

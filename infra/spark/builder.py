@@ -22,6 +22,8 @@ from infra.conventions import (
     application_labels,
     data_mount,
     data_volume,
+    events_mount,
+    events_volume,
     scratch_mount,
     scratch_volume,
     script_uri,
@@ -72,6 +74,8 @@ class ApplicationEnvironment:
     data_generation: str | None = None
     # The driver writes its event log to the data volume, so it mounts it even when the job's data lives elsewhere.
     driver_needs_data: bool = False
+    # Or to its namespace's claim on the folder every namespace shares (infra/platform/event_logs.py), mounted here.
+    event_log_mount: str | None = None
     # platform.shuffle: the mode every application uses unless it sets its own (infra/spark/shuffle.py).
     shuffle: ShuffleConfig = field(default_factory=ShuffleConfig)
     # platform.metrics.enabled: metric names are then namespaced by the application's name.
@@ -117,8 +121,12 @@ def application_spec(name: str, app: ApplicationConfig, environment: Application
     if not environment.scripts_in_image:
         volumes.insert(0, scripts_volume(environment.scripts_config_map))
         shared.insert(0, scripts_mount())
+    driver_mounts = [*shared, data_mount()] if driver_data else list(shared)
     if driver_data:
         volumes.append(data_volume())
+    if environment.event_log_mount:
+        volumes.append(events_volume())
+        driver_mounts.append(events_mount(environment.event_log_mount))
 
     spark_conf = {**default_spark_conf(), "spark.local.dir": SCRATCH_MOUNT,
                   **shuffle_spark_conf(mode, environment.shuffle), **environment.spark_conf}
@@ -127,7 +135,7 @@ def application_spec(name: str, app: ApplicationConfig, environment: Application
     spark_conf.update({k: v for k, v in app.spark_conf.items() if k != SHUFFLE_TRACKING})
     env = [EnvVar.model_validate(e) for e in environment.env]
 
-    driver = _pod(name, "driver", app.driver, DRIVER_SA, [*shared, data_mount()] if driver_data else shared, env)
+    driver = _pod(name, "driver", app.driver, DRIVER_SA, driver_mounts, env)
     annotations = {}
     if reads_data and environment.data_generation:
         annotations[DATA_GENERATION_ANNOTATION] = environment.data_generation

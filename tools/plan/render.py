@@ -381,7 +381,7 @@ def record_stack(stack: str, root: Path = ROOT) -> Recording:
         config[key], secret = mask_secure(value)
         if secret:
             secret_keys.append(key)
-    return run_program(config, stack=stack, secret_keys=secret_keys)
+    return run_program(config, stack=stack, secret_keys=secret_keys, preview=True)
 
 
 def _plan_written(path: Path) -> bool:
