@@ -170,6 +170,14 @@ def test_cluster_stop_with_nothing_started_is_a_no_op(tmp_path: Path) -> None:
     assert f"nothing to stop ({state} does not exist)" in result.stderr and not state.exists()
 
 
+def test_cluster_start_without_the_engines_is_bad_setup_and_starts_nothing(tmp_path: Path) -> None:
+    env = {"SPARKSTACK_ENGINES_DIR": str(tmp_path / "no-engines"), "SPARKSTACK_ENGINES_BIN": ""}
+    result = sparkstack("cluster", "start", "--state", str(tmp_path / "state"), env=env)
+    assert result.returncode == 2, result.stderr
+    assert "the engines are not built yet: run scripts/build-engines.sh first" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "state" / "processes.json").exists()
+
+
 def test_cluster_refuses_an_unknown_verb() -> None:
     result = sparkstack("cluster", "restart")
     assert result.returncode == 2 and "invalid choice: 'restart'" in result.stderr

@@ -312,7 +312,7 @@ def test_destroy_stops_at_the_protected_data_then_removes_every_object(scenario:
 def test_a_second_start_is_refused_and_stop_ends_exactly_what_start_started(scenario: Scenario) -> None:
     again = subprocess.run([str(ROOT / "scripts/local-cluster.sh"), "start"], env=scenario.env, capture_output=True,
                            text=True, timeout=60)
-    assert again.returncode != 0 and "already running" in again.stderr
+    assert again.returncode == 2 and "already running" in again.stderr
     started = json.loads((scenario.state / "processes.json").read_text())
     assert {p["name"] for p in started} >= {"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler",
                                             "kwok", "operator-host"}

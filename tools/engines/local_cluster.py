@@ -35,6 +35,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tools.console import BAD_INPUT
 from tools.engines.kube import Kube, kubeconfig, wait_until
 from tools.engines.pki import make_pki
 
@@ -64,6 +65,10 @@ def default_state_dir() -> Path:
     return Path(os.environ.get("SPARKSTACK_CLUSTER_DIR", Path.home() / ".cache/sparkstack/local-cluster"))
 
 
+class CannotStartError(RuntimeError):
+    """Nothing was started: engines not built, or a cluster already running (exit 2, like other bad setup)."""
+
+
 def engines_bin() -> Path:
     """The built engines' bin directory; refuses with the fix when they are not built yet."""
     explicit = os.environ.get("SPARKSTACK_ENGINES_BIN")
@@ -71,8 +76,8 @@ def engines_bin() -> Path:
         return Path(explicit)
     done = subprocess.run([str(ROOT / "scripts/build-engines.sh"), "--print"], capture_output=True, text=True)
     if done.returncode != 0:
-        raise SystemExit("local-cluster: the engines are not built yet: run scripts/build-engines.sh first "
-                         "(about 23 minutes the first time on 2 cores)")
+        raise CannotStartError("local-cluster: the engines are not built yet: run scripts/build-engines.sh first "
+                                  "(about 23 minutes the first time on 2 cores)")
     return Path(done.stdout.strip())
 
 
@@ -170,8 +175,8 @@ def start(state: State, with_operator: bool) -> None:
     running = [entry for entry in state.recorded() if alive(entry)]
     if running:
         names = ", ".join(f"{e['name']} ({e['pid']})" for e in running)
-        raise SystemExit(f"local-cluster: already running in {state.root}: {names}; "
-                         "run `scripts/local-cluster.sh stop` first")
+        raise CannotStartError(f"local-cluster: already running in {state.root}: {names}; "
+                               "run `scripts/local-cluster.sh stop` first")
     bin_dir = engines_bin()
     if state.root.exists():
         shutil.rmtree(state.root)
@@ -341,7 +346,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     state = State(args.state or default_state_dir())
     if args.verb == "start":
-        start(state, args.operator)
+        try:
+            start(state, args.operator)
+        except CannotStartError as err:
+            print(err, file=sys.stderr)
+            return BAD_INPUT
     else:
         stop(state)
     return 0
