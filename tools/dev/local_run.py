@@ -19,6 +19,7 @@ The shipped jobs know nothing of either: under spark-submit the JVM already runs
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import importlib
 import os
@@ -77,17 +78,21 @@ class ClassArchive:
         A truncated archive would crash every later start, so it is checked before it is renamed into place
         (atomically, in case another run finishes at the same time).
         """
-        if not self.creating or not self.pending.is_file():
-            return
-        check = subprocess.run([self.java, f"-XX:SharedArchiveFile={self.pending}", "-version"],
-                               capture_output=True, timeout=120, check=False)
-        if check.returncode == 0:
-            os.replace(self.pending, self.path)
-        else:
-            self.pending.unlink()
-        for stale in self.path.parent.glob(f"{self.path.name}.*.tmp"):  # from interrupted runs
-            if time.time() - stale.stat().st_mtime > 3600:
-                stale.unlink(missing_ok=True)
+        if self.creating and self.pending.is_file():
+            check = subprocess.run([self.java, f"-XX:SharedArchiveFile={self.pending}", "-version"],
+                                   capture_output=True, timeout=120, check=False)
+            if check.returncode == 0:
+                os.replace(self.pending, self.path)
+            else:
+                self.pending.unlink()
+        self.remove_stale()
+
+    def remove_stale(self, older_than: float = 3600) -> None:
+        """Half-written archives of interrupted runs (a few hundred MB each); an hour old, no run is writing them."""
+        for stale in self.path.parent.glob(f"{self.path.name}.*.tmp"):
+            with contextlib.suppress(FileNotFoundError):  # another run removed it first
+                if time.time() - stale.stat().st_mtime > older_than:
+                    stale.unlink()
 
 
 def java_binary() -> str | None:
