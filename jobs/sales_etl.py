@@ -163,7 +163,7 @@ def damaged_input(exc: BaseException) -> InputError | None:
             chain.append(cause)
             cause = cause.getCause()
         names = {str(c.getClass().getName()) for c in chain}
-        if not names & {"java.io.EOFException", "java.util.zip.ZipException"}:
+        if not names & set(sales_input.DAMAGE_EXCEPTIONS):
             return None
         found = re.search(r"reading file (\S+?)\.?\s", str(java.getMessage()) + " ")
         detail = str(chain[-1].toString())
