@@ -432,8 +432,8 @@ def main(argv: list[str] | None = None) -> int:
     spark, owned = None, False
     try:
         files = None
-        if sales_input.is_local(args.input):  # fail fast, before starting a JVM
-            OutputPaths.for_output(args.output, "check")
+        OutputPaths.for_output(args.output, "check")  # fail fast, before starting a JVM (any input)
+        if sales_input.is_local(args.input):  # URIs are listed through Hadoop's FileSystem once Spark runs
             files = sales_input.resolve_input(args.input)
         owned = SparkContext._active_spark_context is None  # else a caller's session: leave it running
         spark = spark_session.start_spark(APP_NAME)
