@@ -71,10 +71,10 @@ def test_sales_etl_reads_s3a_input_like_local_files(spark, s3_endpoint: str, s3a
     put(client, "in/header_reordered.csv.gz", gzip.compress(reordered), mirror, reordered)
     for key in ("in/_SUCCESS", "in/.hidden.csv", "in/notes.txt", "in/nested/deep.csv"):  # never read
         put(client, key, b"not,sales\n", None)
-    rows = "".join(f"G-{i},Gzip City,Books,1.00,1,2025-01-05\n" for i in range(20_000)).encode()
+    rows = "".join(f"G-{i},Gzip City,Books,1.00,1,2025-01-05\n" for i in range(60_000)).encode()  # 2.4 MB
     packed = gzip.compress(ref.HEADER.encode() + b"\n" + rows)
     put(client, "bad-early/early.csv.gz", packed[:20], None)  # cut inside the first 64 KiB: the driver's head read
-    put(client, "bad-late/late.csv.gz", packed[:-50], None)  # cut near the end: the scan finds it
+    put(client, "bad-late/late.csv.gz", packed[:-50], None)  # cut past the driver's first 1 MiB: the scan finds it
 
     out = {name: tmp_path / name for name in ("all", "glob", "early", "late", "missing")}
     runs = [
@@ -132,3 +132,17 @@ def test_sales_etl_reads_s3a_input_like_local_files(spark, s3_endpoint: str, s3a
     assert refused["code"] == 2
     assert f"--output s3a://{BUCKET}/curated/sales is in an object store" in refused["stderr"]
     assert client.list_objects_v2(Bucket=BUCKET, Prefix="curated").get("KeyCount") == 0
+
+
+def test_a_failed_jar_fetch_says_what_ivy_said(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """No jars and no partial folder left behind; the command exits 1 with Java's own words."""
+    from tools.dev import s3a_jars
+
+    monkeypatch.setenv("SPARKSTACK_S3A_JARS", str(tmp_path))
+    assert s3a_jars.jars(fetch=False) == []
+    monkeypatch.setattr(s3a_jars, "_ivy_jar", lambda: tmp_path / "missing-ivy.jar")
+    with pytest.raises(s3a_jars.FetchError, match=r"(?s)Ivy could not fetch .*\(exit 1\).*org\.apache\.ivy\.Main"):
+        s3a_jars.jars()
+    assert s3a_jars.main() == 1 and "Ivy could not fetch" in capsys.readouterr().err
+    assert not list(tmp_path.glob("*/*.jar")) and not list(tmp_path.glob(".fetch-*"))
