@@ -146,3 +146,13 @@ def test_a_failed_jar_fetch_says_what_ivy_said(tmp_path: Path, monkeypatch: pyte
         s3a_jars.jars()
     assert s3a_jars.main() == 1 and "Ivy could not fetch" in capsys.readouterr().err
     assert not list(tmp_path.glob("*/*.jar")) and not list(tmp_path.glob(".fetch-*"))
+
+
+def test_the_connector_is_the_version_of_the_wheels_hadoop() -> None:
+    """hadoop-aws must match the Hadoop client it runs with: the pyspark wheel's hadoop-client-api jar."""
+    import pyspark
+
+    from tools.dev import s3a_jars
+
+    clients = sorted((Path(pyspark.__file__).parent / "jars").glob("hadoop-client-api-*.jar"))
+    assert [p.name for p in clients] == [f"hadoop-client-api-{s3a_jars.HADOOP_AWS[2]}.jar"]
