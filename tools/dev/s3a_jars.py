@@ -8,11 +8,12 @@ excluded and ``s3-transfer-manager`` pulls in the S3 client and the modules unde
 published at 2.24.6, the version hadoop-aws 3.4.1 was built with; 2.24.8 is the nearest later release, and all
 SDK modules resolve to it.
 
-Resolution is Apache Ivy's (the ivy jar in the pyspark wheel, as ``spark.jars.packages`` uses it), run once:
-Ivy checks each download against the repository's SHA-1, the versions are the ones below and those the poms pin,
-and the jars are copied to ``~/.cache/sparkstack/s3a-jars/<key>/`` (``$SPARKSTACK_S3A_JARS`` overrides the
-parent folder; ``<key>`` changes with the coordinates). Later calls only list that folder, so a Spark session
-starts with ``spark.jars`` and no resolution.
+Resolution is Apache Ivy's (the ivy jar in the pyspark wheel, as ``spark.jars.packages`` uses it), run once. Ivy
+checks each download against the repository's SHA-1 (``ivy.checksums=sha1,md5``, the default in ivy-2.5.3.jar's
+org/apache/ivy/core/settings/ivy.properties); the versions are the ones below and those the poms pin. The jars
+are copied to ``~/.cache/sparkstack/s3a-jars/<key>/`` (``$SPARKSTACK_S3A_JARS`` overrides the parent folder;
+``<key>`` changes with the coordinates). Later calls only list that folder, so a Spark session starts with
+``spark.jars`` and no resolution (Ivy's resolution at every start, through ``spark.jars.packages``, cost 8 s here).
 
     .venv/bin/python -m tools.dev.s3a_jars      # fetch (if needed) and print the jars, comma-separated
 """
