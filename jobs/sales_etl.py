@@ -163,7 +163,7 @@ def damaged_input(exc: BaseException) -> InputError | None:
             chain.append(cause)
             cause = cause.getCause()
         names = {str(c.getClass().getName()) for c in chain}
-        if not names & {"java.io.EOFException", "java.util.zip.ZipException"}:
+        if not names & set(sales_input.DAMAGE_EXCEPTIONS):
             return None
         found = re.search(r"reading file (\S+?)\.?\s", str(java.getMessage()) + " ")
         detail = str(chain[-1].toString())
@@ -432,8 +432,8 @@ def main(argv: list[str] | None = None) -> int:
     spark, owned = None, False
     try:
         files = None
-        if sales_input.is_local(args.input):  # fail fast, before starting a JVM
-            OutputPaths.for_output(args.output, "check")
+        OutputPaths.for_output(args.output, "check")  # fail fast, before starting a JVM (any input)
+        if sales_input.is_local(args.input):  # URIs are listed through Hadoop's FileSystem once Spark runs
             files = sales_input.resolve_input(args.input)
         owned = SparkContext._active_spark_context is None  # else a caller's session: leave it running
         spark = spark_session.start_spark(APP_NAME)

@@ -21,6 +21,8 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
+from py4j.java_gateway import is_instance_of
+from py4j.protocol import Py4JJavaError
 from pyspark.sql import SparkSession
 
 COLUMNS = ("order_id", "city", "category", "amount", "quantity", "date")
@@ -30,6 +32,8 @@ BOM_BYTES = BOM.encode()
 _GLOB_CHARS = re.compile(r"([\\\[\]{}*?])")
 _LINE_BREAK = re.compile(rb"\r\n|\r|\n")
 CHUNK = 1 << 20  # bytes read at a time when a file is streamed on the driver
+# What Hadoop's codecs raise for a truncated or corrupt file (on the driver, or somewhere in a failed scan's causes).
+DAMAGE_EXCEPTIONS = ("java.io.EOFException", "java.util.zip.ZipException")
 
 
 class InputError(Exception):
@@ -277,7 +281,8 @@ def hadoop_listing(spark: SparkSession) -> Listing:
 
     Files are told apart by name: object stores have no links, and HDFS symlinks are off by default.
     """
-    jvm, conf = spark.sparkContext._jvm, spark.sparkContext._jsc.hadoopConfiguration()
+    gateway, conf = spark.sparkContext._gateway, spark.sparkContext._jsc.hadoopConfiguration()
+    jvm = gateway.jvm
     path = jvm.org.apache.hadoop.fs.Path
 
     def fs(uri: str):
@@ -290,14 +295,22 @@ def hadoop_listing(spark: SparkSession) -> Listing:
             return None
 
     def chunks(uri: str) -> Iterator[bytes]:
-        stream = fs(uri).open(path(uri))
-        codec = jvm.org.apache.hadoop.io.compress.CompressionCodecFactory(conf).getCodec(path(uri))
-        stream = codec.createInputStream(stream) if codec is not None else stream
         try:
-            while chunk := bytes(stream.readNBytes(CHUNK)):  # py4j returns a Java byte[] as bytes
-                yield chunk
-        finally:
-            stream.close()
+            stream = fs(uri).open(path(uri))
+            codec = jvm.org.apache.hadoop.io.compress.CompressionCodecFactory(conf).getCodec(path(uri))
+            stream = codec.createInputStream(stream) if codec is not None else stream
+            try:
+                while chunk := bytes(stream.readNBytes(CHUNK)):  # py4j returns a Java byte[] as bytes
+                    yield chunk
+            finally:
+                stream.close()
+        except Py4JJavaError as exc:
+            # A truncated or corrupt .gz (Hadoop's codec raises EOFException or ZipException): the same error as
+            # Python's gzip module raises for a local file, so resolve_input reports it as damaged.
+            java = exc.java_exception
+            if any(is_instance_of(gateway, java, name) for name in DAMAGE_EXCEPTIONS):
+                raise OSError(str(java.toString())) from exc
+            raise
 
     def listed(statuses) -> list[str]:
         return [s.getPath().toString() for s in (statuses or []) if s.isFile()]

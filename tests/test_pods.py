@@ -313,3 +313,79 @@ def test_webhook_adds_declared_volumes_env_and_contexts(dev_application: dict[st
     assert [m["name"] for m in container["volumeMounts"]] == ["jobs", "data"]
     assert "ownerReferences" not in patched["metadata"]  # only the driver gets the application as owner
     assert pod["spec"]["containers"][0]["env"] == [{"name": "A", "value": "1"}]  # the input is untouched
+
+
+def test_webhook_options_for_fields_our_model_emits(dev_application: dict[str, Any]) -> None:
+    """Expectations read from operator v2.5.2's internal/webhook/sparkpod_defaulter.go: addOwnerReference (driver
+    only, not twice), addVolumes (a volume mounted twice is added once), addPriorityClassName (clears priority and
+    preemptionPolicy), addContainerSecurityContext and addPodSecurityContext (a nil context leaves the pod's),
+    addTerminationGracePeriodSeconds
+    (a nil check: 0 is set)."""
+    app = copy.deepcopy(dev_application)
+    app["metadata"]["uid"] = "u-1"
+    owner = {"apiVersion": "sparkoperator.k8s.io/v1beta2", "kind": "SparkApplication", "name": "sales-etl",
+             "uid": "u-1", "controller": True, "blockOwnerDeletion": True}
+    driver = app["spec"]["driver"]
+    del driver["securityContext"], driver["podSecurityContext"]
+    driver["priorityClassName"] = "batch-high"
+    driver["volumeMounts"] = [{"name": "data", "mountPath": "/data/input", "subPath": "input"},
+                              {"name": "data", "mountPath": "/data/output", "subPath": "output"}]
+    pod = {"metadata": {"name": "d", "labels": {"spark-role": "driver"}, "ownerReferences": [owner]},
+           "spec": {"priority": 0, "preemptionPolicy": "PreemptLowerPriority", "securityContext": {"fsGroup": 185},
+                    "containers": [{"name": "sidecar"}, {"name": "spark-kubernetes-driver",
+                                                         "securityContext": {"runAsUser": 185}}]}}
+    patched = mutate(pod, app)
+    assert patched["metadata"]["ownerReferences"] == [owner]
+    assert patched["spec"]["priorityClassName"] == "batch-high"
+    assert "priority" not in patched["spec"] and "preemptionPolicy" not in patched["spec"]
+    data = next(v for v in app["spec"]["volumes"] if v["name"] == "data")
+    assert patched["spec"]["volumes"] == [data]
+    spark_container = patched["spec"]["containers"][1]
+    assert spark_container["volumeMounts"] == driver["volumeMounts"] and "volumeMounts" not in patched["spec"][
+        "containers"][0]
+    assert spark_container["securityContext"] == {"runAsUser": 185}
+    assert patched["spec"]["securityContext"] == {"fsGroup": 185}  # addPodSecurityContext: nil leaves it too
+    assert "terminationGracePeriodSeconds" not in patched["spec"]  # the driver's is unset
+
+    app["spec"]["executor"]["terminationGracePeriodSeconds"] = 0
+    executor = {"metadata": {"labels": {"spark-role": "executor"}}, "spec": {"containers": [{"name": "executor"}]}}
+    assert mutate(executor, app)["spec"]["terminationGracePeriodSeconds"] == 0
+    with pytest.raises(ValueError, match="no spark-role label"):
+        mutate({"metadata": {"labels": {}}, "spec": {"containers": [{"name": "x"}]}}, app)
+
+
+# What mutateSparkPod reads that infra/spark/crd.py has no field for (sparkpod_defaulter.go, operator v2.5.2).
+WEBHOOK_ONLY_FIELDS = ("envFrom", "configMaps", "ports", "hostNetwork", "hostAliases", "initContainers", "sidecars",
+                       "dnsConfig", "schedulerName", "nodeSelector", "affinity", "tolerations", "memoryLimit", "gpu",
+                       "lifecycle", "shareProcessNamespace")
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_pod_fields_our_model_cannot_emit_are_refused_not_guessed(dev_application: dict[str, Any],
+                                                                  role: str) -> None:
+    from infra.spark.crd import DriverSpec, ExecutorSpec
+    from tools.pods.submission import NotReproducedError
+
+    model = {f.alias for spec in (DriverSpec, ExecutorSpec) for f in spec.model_fields.values()}
+    assert not model & set(WEBHOOK_ONLY_FIELDS)  # a new model field needs its webhook option reproduced
+    for name in WEBHOOK_ONLY_FIELDS:
+        app = copy.deepcopy(dev_application)
+        app["spec"][role][name] = {}
+        with pytest.raises(NotReproducedError, match=rf"spec\.{role}\.{name} is not reproduced"):
+            submission(app)
+    app = copy.deepcopy(dev_application)
+    app["spec"]["type"] = "Scala"
+    with pytest.raises(NotReproducedError, match="only type: Python applications are reproduced, not 'Scala'"):
+        submission(app)
+
+
+def test_a_spark_error_points_at_the_config_key_to_edit() -> None:
+    from tools.pods.submission import config_key
+
+    # The scratch volume's settings come from sparkstack:platform.storage, not the application.
+    scratch = "spark.kubernetes.executor.volumes.emptyDir.spark-local-dir-scratch.options.sizeLimit"
+    assert config_key("etl", scratch, {scratch: "platform.storage"}) == "sparkstack:platform.storage"
+    assert config_key("etl", "spark.executor.memory") == "sparkstack:applications.etl.executor.memory"
+    # A key with no origin (Spark's own default, say) is named where the application would set it.
+    assert config_key("etl", "spark.sql.shuffle.partitions") == (
+        "sparkstack:applications.etl.sparkConf.spark.sql.shuffle.partitions")

@@ -155,11 +155,18 @@ def test_the_header_decides(spark, tmp_path: Path) -> None:
     assert {r[0]: r[3] for r in read_output(spark, out, "city_revenue")[1]} == {"Austin": 2, "Boston": 1, "Denver": 1}
 
 
-def test_an_object_store_output_is_refused_before_the_jvm_starts(tmp_path: Path,
-                                                                  capsys: pytest.CaptureFixture[str]) -> None:
-    """S3A has no atomic rename and no exclusive create: the safe publish cannot hold there (jobs/publish.py)."""
-    data = inputs(tmp_path, "headerless.csv")
-    assert etl.main(["--input", str(data), "--output", "s3a://bucket/curated/sales"]) == etl.EXIT_INPUT
+@pytest.mark.parametrize("local_input", [True, False])
+def test_an_object_store_output_is_refused_before_the_jvm_starts(tmp_path: Path, local_input: bool,
+                                                                  capsys: pytest.CaptureFixture[str],
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """S3A has no atomic rename and no exclusive create: the safe publish cannot hold there (jobs/publish.py).
+    Refused before Spark starts whether the input is local or itself in the object store."""
+    def no_spark(name: str) -> None:
+        raise AssertionError("Spark started before the output was checked")
+
+    monkeypatch.setattr(etl.spark_session, "start_spark", no_spark)
+    data = str(inputs(tmp_path, "headerless.csv")) if local_input else "s3a://bucket/raw/sales"
+    assert etl.main(["--input", data, "--output", "s3a://bucket/curated/sales"]) == etl.EXIT_INPUT
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "s3a://bucket/curated/sales is in an object store" in err
 

@@ -4,7 +4,8 @@
 - `local_run.py`: the local launcher of a job (`sparkstack run`, `scripts/run-local.sh`);
 - `mutation.py`: mutation testing per package (`scripts/mutation.sh`);
 - `coverage_floor.py`: coverage per package against its floor (`scripts/test.sh`);
-- `operator_reference.py`: the CI's operator reference, checked against its pins.
+- `operator_reference.py`: the CI's operator reference, checked against its pins;
+- `s3a_jars.py`: hadoop-aws and the AWS SDK modules it needs, fetched once per machine (the `s3a://` test).
 
 Within tools/ it may import: tools.console. Outside: the standard library, jobs/ (the launcher runs them),
 pyspark, coverage.

@@ -21,7 +21,6 @@ from typing import Any
 from infra.config import TYPED_CONF_KEYS
 from infra.spark.crd import API_VERSION
 from policy.spark_submit_conf import (
-    DRIVER_POD_NAME,
     plain_conf,
     submit_settings,
 )
@@ -48,12 +47,14 @@ _SPEC_FIELDS = {
     # Applied to the spec before submission, as the operator's controller does: tools/pods/yunikorn.py.
     "batchScheduler", "batchSchedulerOptions",
 }
+# Pod fields: those spark-submit maps (policy/spark_submit_conf.py) and those the webhook options in
+# tools/pods/webhook.py apply. The webhook's other fields (envFrom, configMaps, ports, hostNetwork, hostAliases,
+# initContainers, sidecars, dnsConfig, schedulerName, nodeSelector, affinity, tolerations, memoryLimit, gpu,
+# lifecycle, shareProcessNamespace) are ones infra/spark/crd.py cannot emit: refused, not reproduced.
 _POD_FIELDS = {
-    "cores", "coreRequest", "coreLimit", "memory", "memoryOverhead", "memoryLimit", "labels", "annotations",
-    "serviceAccount", "securityContext", "podSecurityContext", "volumeMounts", "env", "envVars", "envFrom",
-    "javaOptions", "image", "terminationGracePeriodSeconds", "nodeSelector", "tolerations", "affinity",
-    "schedulerName", "priorityClassName", "hostNetwork", "ports", "initContainers", "sidecars", "secrets",
-    "configMaps", "envSecretKeyRefs", "hostAliases", "dnsConfig", "shareProcessNamespace", "lifecycle",
+    "cores", "coreRequest", "coreLimit", "memory", "memoryOverhead", "labels", "annotations", "serviceAccount",
+    "securityContext", "podSecurityContext", "volumeMounts", "env", "envVars", "javaOptions", "image",
+    "terminationGracePeriodSeconds", "priorityClassName", "secrets", "envSecretKeyRefs",
 }
 _DRIVER_ONLY = {"podName", "serviceLabels", "serviceAnnotations", "kubernetesMaster"}
 _EXECUTOR_ONLY = {"instances", "deleteOnTermination"}
@@ -101,13 +102,6 @@ def owner_reference(app: Mapping[str, Any], controller: bool = True) -> dict[str
     if controller:
         reference.update(controller=True, blockOwnerDeletion=True)
     return reference
-
-
-def driver_pod_name(app: Mapping[str, Any]) -> str:
-    """util.GetDriverPodName: spec.driver.podName, else sparkConf's pod name, else `<name>-driver`."""
-    spec = app["spec"]
-    return ((spec.get("driver") or {}).get("podName") or (spec.get("sparkConf") or {}).get(DRIVER_POD_NAME)
-            or f"{app['metadata']['name']}-driver")
 
 
 def submission(app: Mapping[str, Any]) -> Submission:
