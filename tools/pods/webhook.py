@@ -133,6 +133,15 @@ def _priority_class(pod: Pod, app: Mapping[str, Any]) -> None:
         pod["spec"].pop("preemptionPolicy", None)
 
 
+def _scheduler_name(pod: Pod, app: Mapping[str, Any]) -> None:
+    """addSchedulerName (internal/webhook/sparkpod_defaulter.go): the application's batchScheduler when the spec has
+    one, so YuniKorn's pods name `yunikorn`; else the pod side's schedulerName."""
+    spec = app["spec"]
+    name = spec["batchScheduler"] if "batchScheduler" in spec else _side(app, pod).get("schedulerName")
+    if name:
+        pod["spec"]["schedulerName"] = name
+
+
 def _node_selector(pod: Pod, app: Mapping[str, Any]) -> None:
     selector = _side(app, pod).get("nodeSelector") or {}
     if selector:  # the operator also sets an empty map, which serialises to nothing
@@ -190,7 +199,7 @@ def _nothing(pod: Pod, app: Mapping[str, Any]) -> None:
 _OPTIONS: tuple[Callable[[Pod, Mapping[str, Any]], None], ...] = (
     _owner_reference, _env, _env_from, _nothing, _nothing, _general_config_maps, _volumes, _ports, _host_network,
     _host_aliases, _containers("initContainers", "initContainers"), _containers("sidecars", "containers"),
-    _replace("dnsConfig", "dnsConfig"), _priority_class, _replace("schedulerName", "schedulerName"), _node_selector,
+    _replace("dnsConfig", "dnsConfig"), _priority_class, _scheduler_name, _node_selector,
     _replace("affinity", "affinity"), _tolerations, _memory_limit, _nothing, _nothing, _container_security_context,
     _pod_security_context, _replace("terminationGracePeriodSeconds", "terminationGracePeriodSeconds"), _lifecycle,
     _replace("shareProcessNamespace", "shareProcessNamespace"),
