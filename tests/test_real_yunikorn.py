@@ -253,12 +253,31 @@ def test_restricted_namespace_refuses_the_placeholders_and_the_gang_is_lost(clus
     claim = copy.deepcopy(claim)
     claim["metadata"]["namespace"], claim["spec"]["storageClassName"] = namespace, STORAGE_CLASS
     kube.apply(kube.object_path("v1", "PersistentVolumeClaim", claim["metadata"]["name"], namespace), claim)
-    pod, _ = _driver(cluster, namespace)
-    driver = pod["metadata"]["name"]
+    pod, app_id = _driver(cluster, namespace)
+    _assert_gang_lost(cluster, pod, app_id, "violates PodSecurity", "restricted:v1.33")
 
+
+def test_team_quota_refusing_a_placeholder_loses_the_gang(cluster: Cluster) -> None:
+    """A known limit, not a fix: the team's ResourceQuota counts placeholders when they are created, so while other
+    pods hold the quota a gang that fits the queue's maximum still loses its placeholders and the driver runs
+    alone. Here a pod the queue does not see (the default scheduler's) holds 4 of analytics' 16 CPU; the gang asks
+    1 + 6 x 2 = 13, within the queue's 16."""
+    blocker, _ = _driver(cluster, TEAM)
+    blocker["metadata"]["name"] = "quota-holder"
+    blocker["spec"].pop("schedulerName")
+    blocker["spec"]["containers"][0]["resources"]["requests"]["cpu"] = "4"
+    cluster.kube.request("POST", f"/api/v1/namespaces/{TEAM}/pods", blocker)
+    pod, app_id = _driver(cluster, TEAM, executors=6)
+    _assert_gang_lost(cluster, pod, app_id, "exceeded quota: spark-team-quota")
+
+
+def _assert_gang_lost(cluster: Cluster, pod: dict[str, Any], app_id: str, *refusal: str) -> None:
+    """The driver is bound alone after YuniKorn's placeholders for `app_id` were refused with `refusal`."""
+    namespace, driver = pod["metadata"]["namespace"], pod["metadata"]["name"]
     events = _create_and_watch(cluster, pod, lambda evs: driver in [n for n, _ in _bound_order(evs)], 90)
-    assert _bound_order(events) == [(driver, False)]  # the driver alone: no placeholder was ever created
+    bound = _bound_order(events)
+    assert (driver, False) in bound and not [n for n, placeholder in bound if placeholder], bound
     assert "fall back to normal scheduling" in " ".join(_events_for(cluster, namespace, driver))
     log = (cluster.state.logs / f"{yunikorn_host.NAME}.log").read_text(errors="replace")
-    refusals = [line for line in log.splitlines() if "failed to create placeholder pod" in line]
-    assert refusals and "violates PodSecurity" in refusals[0] and "restricted:v1.33" in refusals[0], refusals
+    refusals = [line for line in log.splitlines() if "failed to create placeholder pod" in line and app_id in line]
+    assert refusals and all(part in refusals[0] for part in refusal), refusals
