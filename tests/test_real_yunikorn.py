@@ -173,12 +173,16 @@ def _create_and_watch(cluster: Cluster, pod: dict[str, Any], until: Any, seconds
     return events
 
 
-def _bound_order(events: list[dict[str, Any]]) -> list[tuple[str, bool]]:
-    """(pod name, is a placeholder) in the order the pods were bound to a node."""
+def _bound_order(events: list[dict[str, Any]], app_id: str | None = None) -> list[tuple[str, bool]]:
+    """(pod name, is a placeholder) in the order the pods were bound to a node; with `app_id`, only the pods of
+    that application (its driver, and the placeholders YuniKorn labels with its id), since earlier tests' gangs
+    in the namespace may be moving too."""
     seen: list[tuple[str, bool]] = []
     for event in events:
         obj = event["object"]
-        name = obj["metadata"]["name"]
+        name, labels = obj["metadata"]["name"], obj["metadata"].get("labels") or {}
+        if app_id is not None and app_id not in (labels.get(APP_ID_LABEL), labels.get("spark-app-selector")):
+            continue
         if obj["spec"].get("nodeName") and name not in [n for n, _ in seen]:
             seen.append((name, (obj["metadata"].get("annotations") or {}).get(PLACEHOLDER) == "true"))
     return seen
@@ -206,7 +210,7 @@ def test_driver_runs_in_its_team_queue_after_its_gang(cluster: Cluster) -> None:
     assert expected_placeholders == 3
 
     events = _create_and_watch(cluster, pod, lambda evs: driver in [n for n, _ in _bound_order(evs)], 90)
-    order = _bound_order(events)
+    order = _bound_order(events, app_id)
     names = [n for n, _ in order]
     assert driver in names, f"the driver was never bound; events: {_events_for(cluster, TEAM, driver)}"
     before = order[:names.index(driver)]
@@ -281,8 +285,11 @@ def _assert_gang_lost(cluster: Cluster, pod: dict[str, Any], app_id: str, *refus
     """The driver is bound alone after YuniKorn's placeholders for `app_id` were refused with `refusal`."""
     namespace, driver = pod["metadata"]["namespace"], pod["metadata"]["name"]
     events = _create_and_watch(cluster, pod, lambda evs: driver in [n for n, _ in _bound_order(evs)], 90)
-    bound = _bound_order(events)
-    assert (driver, False) in bound and not [n for n, placeholder in bound if placeholder], bound
+    assert (driver, False) in _bound_order(events, app_id)
+    # YuniKorn deleted whatever placeholders it had made before the refusal: the driver runs with no gang held.
+    selector = quote(f"{APP_ID_LABEL}={app_id}")
+    wait_until("the refused gang's placeholders to be gone", lambda: not cluster.kube.items(
+        f"/api/v1/namespaces/{namespace}/pods?labelSelector={selector}"), 30)
     assert "fall back to normal scheduling" in " ".join(_events_for(cluster, namespace, driver))
     log = (cluster.state.logs / f"{yunikorn_host.NAME}.log").read_text(errors="replace")
     refusals = [line for line in log.splitlines() if "failed to create placeholder pod" in line and app_id in line]
@@ -320,16 +327,20 @@ def test_the_real_operator_submits_the_gang_yunikorn_schedules(cluster: Cluster)
     driver = driver_pod_name(app)
     path = f"/apis/sparkoperator.k8s.io/v1beta2/namespaces/{TEAM}/sparkapplications"
     events = _create_and_watch_app(cluster, path, app, driver, 150)
-    order = _bound_order(events)
+    pod = kube.get(f"/api/v1/namespaces/{TEAM}/pods/{driver}")
+    assert pod is not None, f"no driver pod; operator log: {_tail(cluster, 'operator-controller')}"
+    order = _bound_order(events, pod["metadata"]["labels"]["spark-app-selector"])
     names = [n for n, _ in order]
     assert driver in names, f"the driver was never bound; events: {_events_for(cluster, TEAM, driver)}"
     assert [placeholder for _, placeholder in order[:names.index(driver)]] == [True, True, True], order
-    pod = kube.get(f"/api/v1/namespaces/{TEAM}/pods/{driver}")
-    assert pod is not None
     model = cluster.pods["driver"]["metadata"]
     assert pod["metadata"]["labels"]["queue"] == model["labels"]["queue"] == "root.analytics"
     assert json.loads(pod["metadata"]["annotations"][TASK_GROUPS]) == json.loads(model["annotations"][TASK_GROUPS])
     assert pod["metadata"]["annotations"]["yunikorn.apache.org/task-group-name"] == "spark-driver"
+
+
+def _tail(cluster: Cluster, process: str) -> str:
+    return (cluster.state.logs / f"{process}.log").read_text(errors="replace")[-3000:]
 
 
 def _established(kube: Kube, crd: str) -> bool:

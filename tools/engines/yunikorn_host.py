@@ -20,8 +20,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import time
-import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
@@ -65,9 +63,8 @@ def start(state: State, kube: Kube, bin_dir: Path, defaults: Mapping[str, str], 
         "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": DEFAULTS, "namespace": namespace},
         "data": dict(defaults)})
     token = kube.service_account_token(namespace, SERVICE_ACCOUNT)
-    ca = _cluster_ca(state)
     config = state.root / "yunikorn.kubeconfig"
-    config.write_text(kubeconfig(kube.server, ca, {"token": token}))
+    config.write_text(kubeconfig(kube.server, (state.pki / "ca.crt").read_bytes(), {"token": token}))
     config.chmod(0o600)
     # Not in a pod: without KUBERNETES_SERVICE_HOST the shim takes $KUBECONFIG (rest.InClusterConfig refuses).
     env = {k: v for k, v in os.environ.items() if not k.startswith("KUBERNETES_SERVICE")}
@@ -88,33 +85,17 @@ def start(state: State, kube: Kube, bin_dir: Path, defaults: Mapping[str, str], 
     return base
 
 
-def _cluster_ca(state: State) -> bytes:
-    return (state.pki / "ca.crt").read_bytes()
-
-
 def rest(base: str, path: str) -> Any:
     """GET one of the core's REST endpoints (yunikorn-core pkg/webservice/routes.go) as JSON."""
     with urllib.request.urlopen(base + path, timeout=10) as response:
         return json.loads(response.read())
 
 
-def application(base: str, app_id: str, partition: str = "default") -> dict[str, Any] | None:
-    """The core's view of one application (its queue, state, placeholder data), or None before it knows it."""
-    try:
-        return rest(base, f"/ws/v1/partition/{partition}/application/{app_id}")
-    except urllib.error.HTTPError as error:
-        if error.code in (400, 404):
-            return None
-        raise
-
-
-def wait_for_state(base: str, app_id: str, states: set[str], timeout: float) -> dict[str, Any]:
+def wait_for_state(base: str, app_id: str, states: set[str], timeout: float,
+                   partition: str = "default") -> dict[str, Any]:
+    """The core's view of one application (its queue, state, placeholder data) once it is in one of `states`; until
+    the core knows the application its REST API answers 404, an OSError wait_until retries."""
     def reached() -> dict[str, Any] | None:
-        app = application(base, app_id)
-        return app if app and app.get("applicationState") in states else None
-    started = time.monotonic()
-    try:
-        return wait_until(f"application {app_id} to reach {sorted(states)}", reached, timeout)
-    except TimeoutError as error:
-        raise TimeoutError(f"{error}; last seen after {time.monotonic() - started:.0f} s: "
-                           f"{application(base, app_id)}") from None
+        app = rest(base, f"/ws/v1/partition/{partition}/application/{app_id}")
+        return app if app.get("applicationState") in states else None
+    return wait_until(f"application {app_id} to reach {sorted(states)}", reached, timeout)
