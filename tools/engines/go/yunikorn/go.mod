@@ -1,5 +1,6 @@
-// Wrapper module: builds the Apache YuniKorn scheduler (k8shim v1.8.0's pkg/cmd/shim, the image the pinned
-// chart 1.8.0 deploys) from its published modules. No YuniKorn source is copied here.
+// Wrapper module: builds the Apache YuniKorn scheduler (k8shim and core v1.8.0, what the pinned chart 1.8.0
+// deploys) from its published modules: ./scheduler is k8shim's pkg/cmd/shim main with the REST API on a loopback
+// address of our choosing. No YuniKorn source is copied here.
 module sparkstack.local/engines/yunikorn
 
 go 1.24.0
