@@ -27,7 +27,7 @@ mkdir -p "$bin"
 export GOFLAGS="${GOFLAGS:+$GOFLAGS }-mod=readonly -trimpath"
 started=$SECONDS
 step=0
-total=9
+total=10
 
 # build NAME MODULE_DIR PACKAGE [go build flags...]
 build() {
@@ -53,6 +53,7 @@ module_dir() {
 pulumi_version=$(awk '$1 == "github.com/pulumi/pulumi/pkg/v3" { print $2 }' "$src/pulumi/go.mod")
 kube_version=$(awk '$1 == "k8s.io/kubernetes" { print $2 }' "$src/kubernetes/go.mod")
 kube_minor=$(echo "$kube_version" | cut -d. -f2)
+yunikorn_version=$(awk '$1 == "github.com/apache/yunikorn-k8shim" { print $2 }' "$src/yunikorn/go.mod")
 # The proxy serves the provider module only at the commit of its v4.25.0 release (see tools/engines/README.md).
 provider_version=4.25.0
 
@@ -87,6 +88,10 @@ build kube-scheduler kubernetes k8s.io/kubernetes/cmd/kube-scheduler -ldflags "$
 build etcd kubernetes ./etcd -ldflags "-s -w"
 build kwok kwok sigs.k8s.io/kwok/cmd/kwok -ldflags "-s -w"
 build spark-operator operator github.com/kubeflow/spark-operator/v2/cmd/operator -ldflags "-s -w"
+# YuniKorn's scheduler: k8shim's own main but for its REST API's address (tools/engines/go/yunikorn/scheduler).
+build yunikorn-scheduler yunikorn ./scheduler -ldflags "-s -w \
+  -X github.com/apache/yunikorn-k8shim/pkg/conf.buildVersion=${yunikorn_version#v} \
+  -X github.com/apache/yunikorn-k8shim/pkg/conf.isPluginVersion=false"
 
 step=$((step + 1))
 cp tools/engines/shims/* "$bin/"
@@ -97,6 +102,11 @@ chart=$(module_dir operator github.com/kubeflow/spark-operator/v2)/charts/spark-
 rm -rf "$cache/$key/spark-operator-chart"
 cp -r "$chart" "$cache/$key/spark-operator-chart"
 chmod -R u+w "$cache/$key/spark-operator-chart"
+
+# The scheduler's RBAC as YuniKorn publishes it beside the shim (deployments/scheduler/yunikorn-rbac.yaml), which
+# tools/engines/yunikorn_host.py grants the scheduler's ServiceAccount.
+cp "$(module_dir yunikorn github.com/apache/yunikorn-k8shim)/deployments/scheduler/yunikorn-rbac.yaml" "$cache/$key/"
+chmod u+w "$cache/$key/yunikorn-rbac.yaml"
 
 touch "$bin/.complete"
 # Builds of other versions are of no further use (Go's own caches keep what a rebuild needs).

@@ -188,6 +188,8 @@ def test_batch_scheduled_pods_carry_queue_priority_and_gang(plan: Path) -> None:
             assert pod["metadata"]["labels"]["queue"] == queue, f"{name} {role}"
             assert pod["spec"].get("priorityClassName") == priority, f"{name} {role}"
             assert pod["metadata"]["annotations"]["yunikorn.apache.org/task-group-name"] == f"spark-{role}"
+            # The webhook names the batch scheduler (addSchedulerName), else YuniKorn never sees the pod.
+            assert pod["spec"].get("schedulerName") == "yunikorn", f"{name} {role}"
         groups = json.loads(pods["driver"]["metadata"]["annotations"]["yunikorn.apache.org/task-groups"])
         dynamic = spec.get("dynamicAllocation") or {}
         members = max(spec["executor"].get("instances", 0), dynamic.get("minExecutors", 0),

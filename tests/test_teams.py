@@ -75,10 +75,22 @@ def test_dev_stack_has_no_team_objects() -> None:
 # --- per team --------------------------------------------------------------------------------------------
 
 
-def test_each_team_gets_a_restricted_namespace_watched_by_the_operator(teams: Recording) -> None:
+def test_each_team_gets_a_namespace_watched_by_the_operator(teams: Recording) -> None:
+    """Restricted, enforced as baseline where YuniKorn's placeholders must be admitted (tests/test_real_yunikorn.py
+    shows restricted refusing them): warn and audit stay restricted. Without YuniKorn, enforced restricted."""
     labels = {r.plain_inputs["metadata"]["name"]: r.plain_inputs["metadata"]["labels"] for r in teams.of_type(NS)}
-    for team in ("analytics", "finance"):
-        assert labels[team]["pod-security.kubernetes.io/enforce"] == "restricted"
+    for namespace in ("analytics", "finance", "spark-jobs"):
+        assert labels[namespace]["pod-security.kubernetes.io/enforce"] == "baseline", namespace
+        assert labels[namespace]["pod-security.kubernetes.io/warn"] == "restricted", namespace
+        assert labels[namespace]["pod-security.kubernetes.io/audit"] == "restricted", namespace
+    config = stack_config("teams")
+    config["sparkstack:platform"] = {**config["sparkstack:platform"], "yunikorn": {"enabled": False}}
+    without = run_program(config, stack="teams")
+    enforce = "pod-security.kubernetes.io/enforce"
+    enforced = {r.plain_inputs["metadata"]["name"]: r.plain_inputs["metadata"]["labels"][enforce]
+                for r in without.of_type(NS)}
+    assert {n: enforced[n] for n in ("analytics", "finance", "spark-jobs")} == dict.fromkeys(
+        ("analytics", "finance", "spark-jobs"), "restricted")
     operator = next(r for r in teams.of_type(RELEASE) if r.plain_inputs["chart"] == "spark-operator")
     assert operator.plain_inputs["values"]["spark"]["jobNamespaces"] == ["spark-jobs", "analytics", "finance"]
     assert operator.plain_inputs["values"]["controller"]["batchScheduler"] == {"enable": True}

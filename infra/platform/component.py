@@ -20,7 +20,7 @@ from infra.platform.rbac import spark_identities
 from infra.platform.scripts import config_map_name, scripts_config_map
 from infra.platform.storage import data_claim
 from infra.platform.teams import TeamPlatform, priority_classes, team_platform
-from infra.platform.yunikorn import yunikorn_release
+from infra.platform.yunikorn import spark_namespace_level, yunikorn_release
 from infra.secrets import credentials_env, credentials_secret
 
 
@@ -32,7 +32,7 @@ def job_namespace_level(cfg: PlatformConfig) -> PodSecurityLevel:
             "Security level, because hostPath volumes break the baseline profile."
         )
         return "privileged"
-    return "restricted"
+    return spark_namespace_level(cfg)
 
 
 @dataclass(frozen=True)

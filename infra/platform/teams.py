@@ -1,9 +1,10 @@
 """One namespace per team (`sparkstack:teams`), with everything a team's Spark applications need and no more.
 
-Each team gets what the platform's own job namespace has (Pod Security restricted, the driver and executor
-service accounts with the least-privilege Role, the same-namespace NetworkPolicy, the scripts ConfigMap, a data
-claim and, if configured, the object-store Secret) plus what sharing needs: a ResourceQuota, a LimitRange whose
-defaults fit Spark pods, and a Role for the team's admins over their own SparkApplications, pods and logs.
+Each team gets what the platform's own job namespace has (Pod Security restricted, enforced as baseline when
+YuniKorn is on: infra/platform/yunikorn.py; the driver and executor service accounts with the least-privilege Role,
+the same-namespace NetworkPolicy, the scripts ConfigMap, a data claim and, if configured, the object-store Secret)
+plus what sharing needs: a ResourceQuota, a LimitRange whose defaults fit Spark pods, and a Role for the team's
+admins over their own SparkApplications, pods and logs.
 The fit of each application into these limits is checked at preview (infra/fit.py).
 """
 
@@ -24,6 +25,7 @@ from infra.platform.network import prometheus_scrape, same_namespace_only
 from infra.platform.rbac import spark_identities
 from infra.platform.scripts import scripts_config_map
 from infra.platform.storage import data_claim
+from infra.platform.yunikorn import spark_namespace_level
 from infra.secrets import credentials_secret
 
 # What a team's admins may do in their namespace: run and manage SparkApplications, read what they produce.
@@ -80,7 +82,7 @@ def team_platform(name: str, team: TeamConfig, cfg: PlatformConfig, scripts: dic
                   shared_event_logs: bool = False) -> TeamPlatform:
     prefix = f"team-{name}-"
     opts = pulumi.ResourceOptions(parent=parent)
-    ns_resource = namespace(f"{prefix}namespace", name, "restricted", parent)
+    ns_resource = namespace(f"{prefix}namespace", name, spark_namespace_level(cfg), parent)
     ns = ns_resource.metadata["name"]
     quota = k8s.core.v1.ResourceQuota(
         f"{prefix}quota", metadata=object_meta("spark-team-quota", ns, "team-quota"),

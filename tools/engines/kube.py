@@ -11,7 +11,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -107,6 +107,19 @@ class Kube:
             raise KubeError(404, f"the API server serves no {kind} in {api_version}")
         scope = f"/namespaces/{namespace}" if resource["namespaced"] else ""
         return f"{base}{scope}/{resource['name']}/{name}"
+
+    def watch(self, path: str, resource_version: str, seconds: int) -> Iterator[dict[str, Any]]:
+        """The watch events of a collection after `resource_version`, for up to `seconds`, in the order the API
+        server committed them."""
+        req = urllib.request.Request(
+            f"{self.server}{path}?watch=1&resourceVersion={resource_version}&timeoutSeconds={seconds}")
+        req.add_header("Accept", "application/json")
+        if self.token:
+            req.add_header("Authorization", f"Bearer {self.token}")
+        with urllib.request.urlopen(req, context=self.context, timeout=seconds + 30) as response:
+            for line in response:
+                if line.strip():
+                    yield json.loads(line)
 
     def service_account_token(self, namespace: str, name: str, seconds: int = 86400) -> str:
         """A token for a ServiceAccount (the TokenRequest API), as `kubectl create token` gets one."""

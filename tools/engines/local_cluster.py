@@ -77,7 +77,7 @@ def engines_bin() -> Path:
     done = subprocess.run([str(ROOT / "scripts/build-engines.sh"), "--print"], capture_output=True, text=True)
     if done.returncode != 0:
         raise CannotStartError("local-cluster: the engines are not built yet: run scripts/build-engines.sh first "
-                                  "(about 23 minutes the first time on 2 cores)")
+                                  "(about 31 minutes the first time on 2 cores)")
     return Path(done.stdout.strip())
 
 

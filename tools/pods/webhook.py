@@ -81,6 +81,14 @@ def _priority_class(pod: Pod, app: Mapping[str, Any]) -> None:
         pod["spec"].pop("preemptionPolicy", None)
 
 
+def _scheduler_name(pod: Pod, app: Mapping[str, Any]) -> None:
+    """addSchedulerName (internal/webhook/sparkpod_defaulter.go): the application's batchScheduler, so YuniKorn's
+    pods name `yunikorn` (a per-pod schedulerName is not a field of our model)."""
+    name = app["spec"].get("batchScheduler")
+    if name:
+        pod["spec"]["schedulerName"] = name
+
+
 def _container_security_context(pod: Pod, app: Mapping[str, Any]) -> None:
     context = _side(app, pod).get("securityContext")
     if context is not None:  # replaces the container's context as a whole
@@ -105,8 +113,8 @@ def _termination_grace_period(pod: Pod, app: Mapping[str, Any]) -> None:
 # addMemoryLimit, addGPU, addPrometheusConfig, addPodLifeCycleConfig, addShareProcessNamespace) read pod fields our
 # CRD model has no field for; tools/pods/submission.py refuses an application that sets one.
 _OPTIONS: tuple[Callable[[Pod, Mapping[str, Any]], None], ...] = (
-    _owner_reference, _env, _volumes, _priority_class, _container_security_context, _pod_security_context,
-    _termination_grace_period,
+    _owner_reference, _env, _volumes, _priority_class, _scheduler_name, _container_security_context,
+    _pod_security_context, _termination_grace_period,
 )
 
 
