@@ -12,5 +12,5 @@ What it holds:
 - `pulumi_run.py`: the stack under the real CLI (as an Automation API inline program; local policy packs as
   binary analyzer plugins).
 
-Within tools/ it may import: nothing. Outside: the standard library, `yaml`, pulumi (the Automation API).
+Within tools/ it may import: tools.console. Outside: the standard library, `yaml`, pulumi (the Automation API).
 """
