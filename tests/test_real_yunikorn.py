@@ -305,7 +305,6 @@ def test_the_real_operator_submits_the_gang_yunikorn_schedules(cluster: Cluster)
     from tools.engines.local_cluster import free_port, spawn
     from tools.engines.operator_host import spark_home
     from tools.plan.rehearse import find_application
-    from tools.pods.submission import driver_pod_name
 
     kube = cluster.kube
     for crd in sorted((ENGINES.parent / "spark-operator-chart" / "crds").glob("*.yaml")):
@@ -324,7 +323,9 @@ def test_the_real_operator_submits_the_gang_yunikorn_schedules(cluster: Cluster)
 
     app = find_application(STACK, APP)
     app["spec"].setdefault("sparkConf", {})["spark.kubernetes.scheduler.name"] = "yunikorn"
-    driver = driver_pod_name(app)
+    # util.GetDriverPodName's default: our model sets neither spec.driver.podName nor spark.kubernetes.driver.pod.name.
+    assert "podName" not in app["spec"]["driver"] and "spark.kubernetes.driver.pod.name" not in app["spec"]["sparkConf"]
+    driver = f"{app['metadata']['name']}-driver"
     path = f"/apis/sparkoperator.k8s.io/v1beta2/namespaces/{TEAM}/sparkapplications"
     events = _create_and_watch_app(cluster, path, app, driver, 150)
     pod = kube.get(f"/api/v1/namespaces/{TEAM}/pods/{driver}")
