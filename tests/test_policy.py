@@ -681,6 +681,22 @@ def test_cpu_settings_are_read_as_kubernetes_quantities(value: Any, cores: float
     assert cpu_cores(value) == (pytest.approx(cores) if cores is not None else None)
 
 
+@pytest.mark.parametrize(("decommission", "shuffle_blocks", "flagged"), [
+    ("true", "true", False), ("true", "false", True), ("false", "true", True), (None, "true", True)])
+def test_dynamic_allocation_without_tracking_needs_both_decommission_keys(decommission: str | None,
+                                                                         shuffle_blocks: str, flagged: bool) -> None:
+    """Shuffle blocks leave a removed executor only when decommissioning is on and told to move shuffle blocks
+    (Spark 4.0.4: spark.decommission.enabled and spark.storage.decommission.shuffleBlocks.enabled, both false by
+    default); either alone leaves dynamic allocation without tracking unsafe."""
+    spec = clean_spec()
+    spec["dynamicAllocation"]["shuffleTrackingEnabled"] = False
+    if decommission is not None:
+        spec["sparkConf"]["spark.decommission.enabled"] = decommission
+    spec["sparkConf"]["spark.storage.decommission.shuffleBlocks.enabled"] = shuffle_blocks
+    found = check("spark-dynamic-allocation-shuffle", spec)
+    assert bool(found) == flagged, found
+
+
 def test_each_pods_image_is_judged_even_after_a_digest() -> None:
     """The driver's image pinned by digest says nothing of the executor's own image: a moving tag there is still
     reported, naming the executor's field."""
