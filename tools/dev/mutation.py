@@ -8,7 +8,9 @@ Each package is mutated in its own scratch copy of the working tree (`--work`, d
 ~/.cache/sparkstack/mutation/<package>), so the tree and anything running in it stay untouched and a re-run
 reuses mutmut's results for code that did not change. mutmut maps tests to functions by running them in
 process, so each package lists the tests that call its code directly; code reached only through a subprocess
-(the policy pack over gRPC, spark-submit) shows up as "no tests" unless an in-process test also calls it.
+(spark-submit, the policy pack's own wiring) shows up as "no tests" unless an in-process test also calls it. The
+policy tests that go over gRPC run the same rules in process during mutmut's stats pass (tests/policy_server.py),
+so they are run against the rules' mutants, which the pack's process inherits.
 
     scripts/mutation.sh infra doctor                  # or no argument: every package (many hours on 2 cores)
     scripts/mutation.sh infra --only 'infra.values.*'  # one module's mutants (pure rules: about 20 a minute;
@@ -245,7 +247,8 @@ def run(package: str, work: Path, children: int, quiet: bool, only: list[str], s
             raise SystemExit(f"{package}: no mutant matches {only}")
         (copy / "mutants" / "sample.txt").write_text("".join(f"{n}\n" for n in chosen))
     if not quiet:
-        print(f"{package}: mutmut run on {len(chosen) if chosen is not None else 'all'} mutant(s); its output goes "
+        what = f"{len(chosen)} sampled" if chosen is not None else "the --only" if only else "all"
+        print(f"{package}: mutmut run on {what} mutant(s); its output goes "
               f"to {copy / 'mutmut.log'}", flush=True)
     with log:
         subprocess.run([*mutmut, "run", "--max-children", str(children), *(chosen or only)], cwd=copy, env=env,
