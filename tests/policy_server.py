@@ -18,6 +18,7 @@ What the CLI does, and where it is written down (pulumi/pulumi and pulumi/pulumi
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import signal
@@ -34,6 +35,8 @@ import grpc
 import jsonschema
 from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
+
+from tests.scopes import child_environment, mutmut_stats_pass
 
 PACK_DIR = Path(__file__).resolve().parent.parent / "policy"
 LEVELS = {"advisory": analyzer_pb2.ADVISORY, "mandatory": analyzer_pb2.MANDATORY,
@@ -71,12 +74,15 @@ class PolicyPackServer:
     # --- lifecycle ---------------------------------------------------------------------------------------
 
     def start(self, timeout: float = 60) -> PolicyPackServer:
-        env = {**os.environ, "PULUMI_PROJECT": "sparkstack", "PULUMI_STACK": self.stack, "PULUMI_DRY_RUN": "true",
-               "PULUMI_CONFIG": "{}"}
+        env = child_environment({**os.environ, "PULUMI_PROJECT": "sparkstack", "PULUMI_STACK": self.stack,
+                                 "PULUMI_DRY_RUN": "true", "PULUMI_CONFIG": "{}"})
         # The engine address is only handed through; the pack does not call the engine unless it logs an error.
         self.process = subprocess.Popen(
             [self.python, "-u", "-m", "pulumi.policy", "127.0.0.1:1", str(self.pack_dir)],
             cwd=self.pack_dir, env=env, stdout=subprocess.PIPE, stderr=self._stderr,
+            # stop() ends the pack with SIGINT, but a child inherits an ignored SIGINT (mutmut's fork server ignores
+            # it, and so does a shell's background job) and Python then installs no handler: restore the default.
+            preexec_fn=_default_sigint,
         )
         lines: queue.Queue[bytes] = queue.Queue()
         assert self.process.stdout is not None
@@ -177,6 +183,8 @@ class PolicyPackServer:
         provider: analyzer_pb2.AnalyzerProviderResource | None = None,
     ) -> list[Diagnostic]:
         assert self.stub is not None
+        if mutmut_stats_pass():
+            _run_in_process(type_, properties)
         urn = urn or f"urn:pulumi:{self.stack}::sparkstack::{type_}::{name}"
         response = self.stub.Analyze(analyzer_pb2.AnalyzeRequest(
             type=type_, name=name, urn=urn, properties=struct(properties), options=options, provider=provider,
@@ -190,6 +198,8 @@ class PolicyPackServer:
     def analyze_stack(self, resources: list[Any]) -> list[Diagnostic]:
         """AnalyzeStack over resources the mock engine recorded: the stack-wide policies' diagnostics."""
         assert self.stub is not None
+        if mutmut_stats_pass():
+            _run_stack_in_process([(r.type, r.name, r.inputs) for r in resources])
         response = self.stub.AnalyzeStack(analyzer_pb2.AnalyzeStackRequest(resources=[
             analyzer_pb2.AnalyzerResource(type=r.type, name=r.name, urn=r.urn, properties=struct(r.inputs))
             for r in resources
@@ -214,3 +224,28 @@ class PolicyPackServer:
                 type=found.type, name=found.name, urn=found.urn, properties=struct(found.inputs))
         return self.analyze(resource.type, resource.name, resource.inputs, urn=resource.urn, options=options,
                             provider=provider)
+
+
+def _run_in_process(type_: str, properties: Mapping[str, Any]) -> None:
+    """The rules a request runs in the pack's process, run once more in this one, only during mutmut's stats pass:
+    mutmut ties a test to the functions it sees run in the test's own process, so without this a test that checks
+    a rule over gRPC would never be run against that rule's mutants (the pack's process does run the mutant)."""
+    import sparkstack_rules  # the pack's folder is on pytest's pythonpath, as it is the CLI's working directory
+
+    for rule in sparkstack_rules.RULES:
+        if sparkstack_rules.applies_to(rule, type_):
+            with contextlib.suppress(Exception):  # only which functions run matters here, not what they say
+                sparkstack_rules.verdict(rule, type_, properties)
+
+
+def _run_stack_in_process(resources: list[tuple[str, str, Mapping[str, Any]]]) -> None:
+    """As `_run_in_process`, for the stack-wide rules of AnalyzeStack."""
+    import team_rules
+
+    for rule in team_rules.STACK_RULES:
+        with contextlib.suppress(Exception):
+            team_rules.stack_violations(rule, resources)
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

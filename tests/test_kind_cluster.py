@@ -177,6 +177,13 @@ def test_args_accept_pinned_images_and_resolve_relative_host_paths(
         KindClusterArgs("demo", IMAGE, 0, extra_mounts=[{"hostPath": "/a", "containerPath": "/b"}])
 
 
+def test_the_provider_takes_names_of_at_most_49_characters(provider) -> None:
+    """`<name>-control-plane` is a node's hostname, a DNS label of at most 63 characters: 63 - 14 = 49."""
+    longest = props(name="a" * 49)
+    assert provider.check({}, longest).failures == []
+    assert [f.property for f in provider.check({}, {**longest, "name": "a" * 50}).failures] == ["name"]
+
+
 def test_check_reports_failures_per_property(provider) -> None:
     result = provider.check({}, {"name": "Bad", "node_image": f"x:{UNPINNED}", "workers": 1, "extra_mounts": []})
     assert sorted(f.property for f in result.failures) == ["name", "node_image"]

@@ -645,6 +645,68 @@ def test_the_offline_plan_submits_what_the_pack_reads(dev: Recording) -> None:
     assert "def submit_settings" not in Path(tools.pods.submission.__file__).read_text(encoding="utf-8")
 
 
+# spark-submit's options and the configuration keys they set (Spark 4.0.4, SparkSubmit's OptionAssigner table):
+# --jars spark.jars, --packages spark.jars.packages, --exclude-packages spark.jars.excludes, --repositories
+# spark.jars.repositories, --py-files spark.submit.pyFiles, --files spark.files, --archives spark.archives.
+SUBMIT_DEPS = {"jars": ("spark.jars", ["local:///opt/a.jar", "local:///opt/b.jar"]),
+               "packages": ("spark.jars.packages", ["org.example:lib:1.0"]),
+               "excludePackages": ("spark.jars.excludes", ["org.example:old"]),
+               "repositories": ("spark.jars.repositories", ["https://repo.example/maven"]),
+               "pyFiles": ("spark.submit.pyFiles", ["local:///opt/helpers.zip"]),
+               "files": ("spark.files", ["local:///opt/lookup.csv"]),
+               "archives": ("spark.archives", ["local:///opt/env.tgz#env"])}
+
+
+def test_typed_dependencies_and_python_version_reach_spark_under_its_keys() -> None:
+    """The pack reads the application as spark-submit will: each typed dependency list becomes its key's
+    comma-separated value, and pythonVersion the Kubernetes PySpark key; no typed field, no key."""
+    from spark_submit_conf import plain_conf, submit_settings
+
+    spec = {**clean_spec(), "pythonVersion": "3", "deps": {dep: items for dep, (_, items) in SUBMIT_DEPS.items()}}
+    conf = plain_conf(submit_settings("etl", "spark-jobs", {}, spec))
+    expected = {key: ",".join(items) for key, items in SUBMIT_DEPS.values()}
+    expected["spark.kubernetes.pyspark.pythonVersion"] = "3"
+    assert {key: conf.get(key) for key in expected} == expected
+    bare = plain_conf(submit_settings("etl", "spark-jobs", {}, clean_spec()))
+    assert not set(expected) & set(bare)
+
+
+@pytest.mark.parametrize(("value", "cores"), [
+    ("500m", 0.5), ("1.5", 1.5), (" 2 ", 2.0), (2, 2.0), (0.25, 0.25), ("1200m", 1.2),
+    (True, None), (False, None), (None, None), ("one", None), ("m", None)])
+def test_cpu_settings_are_read_as_kubernetes_quantities(value: Any, cores: float | None) -> None:
+    """A CPU setting in cores or millicores; a YAML boolean is not a number of cores (Python would read True as 1)."""
+    from spec_values import cpu_cores
+
+    assert cpu_cores(value) == (pytest.approx(cores) if cores is not None else None)
+
+
+@pytest.mark.parametrize(("decommission", "shuffle_blocks", "flagged"), [
+    ("true", "true", False), ("true", "false", True), ("false", "true", True), (None, "true", True)])
+def test_dynamic_allocation_without_tracking_needs_both_decommission_keys(decommission: str | None,
+                                                                         shuffle_blocks: str, flagged: bool) -> None:
+    """Shuffle blocks leave a removed executor only when decommissioning is on and told to move shuffle blocks
+    (Spark 4.0.4: spark.decommission.enabled and spark.storage.decommission.shuffleBlocks.enabled, both false by
+    default); either alone leaves dynamic allocation without tracking unsafe."""
+    spec = clean_spec()
+    spec["dynamicAllocation"]["shuffleTrackingEnabled"] = False
+    if decommission is not None:
+        spec["sparkConf"]["spark.decommission.enabled"] = decommission
+    spec["sparkConf"]["spark.storage.decommission.shuffleBlocks.enabled"] = shuffle_blocks
+    found = check("spark-dynamic-allocation-shuffle", spec)
+    assert bool(found) == flagged, found
+
+
+def test_each_pods_image_is_judged_even_after_a_digest() -> None:
+    """The driver's image pinned by digest says nothing of the executor's own image: a moving tag there is still
+    reported, naming the executor's field."""
+    spec = clean_spec()
+    spec["driver"]["image"] = "apache/spark@sha256:" + "ab" * 32
+    spec["executor"]["image"] = "apache/spark:python3"
+    found = check("spark-image-pinned", spec)
+    assert len(found) == 1 and found[0].startswith("executor.image 'apache/spark:python3' has the tag 'python3'")
+
+
 @pytest.mark.parametrize(("mutate", "policy", "text"), [
     # byteStringAs("1073741824b", MiB) = 1073741824 // 2**20 = 1024 MiB: below 2 GiB.
     (set_path("spec/driver/memory", "1073741824b"), "spark-driver-memory", "1073741824b (1g), below 2g"),

@@ -20,6 +20,7 @@ import yaml
 from infra.config import ConfigError
 from tests.crd_schema import crd_errors, validators
 from tests.reference import OPERATOR_REFERENCE
+from tests.scopes import recorded
 from tools.plan.mock_engine import ROOT, Recording, Registered, run_program, stack_config
 
 K8S_VERSION = "1.33"
@@ -34,7 +35,7 @@ SCHEDULED = "kubernetes:sparkoperator.k8s.io/v1beta2:ScheduledSparkApplication"
 YUNIKORN_VALUES = OPERATOR_REFERENCE.parent / "yunikorn-v1.8.0" / "chart" / "values.yaml"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope=recorded)
 def teams() -> Recording:
     return run_program(stack_config("teams"), stack="teams")
 
@@ -183,6 +184,21 @@ def test_yunikorn_queues_one_per_team(teams: Recording) -> None:
                                      "max": {"vcore": "16", "memory": "64Gi"}}
     assert children["finance"] == {"max": {"vcore": "8", "memory": "32Gi"}}  # no queue: its quota is the max
     assert "default" in children
+    # A pod's queue label must name a configured queue (a team cannot make itself a new one, outside the limits
+    # above); a pod without one goes to root.default.
+    assert queues["partitions"][0]["placementrules"] == [
+        {"name": "provided", "create": False}, {"name": "fixed", "value": "root.default", "create": False}]
+
+
+def test_a_queue_max_under_the_quota_caps_the_team_queue() -> None:
+    config = teams_config()
+    config["sparkstack:teams"]["analytics"]["queue"]["max"] = {"cpu": "15", "memory": "63Gi"}
+    release = next(r for r in run_program(config, stack="teams").of_type(RELEASE)
+                   if r.plain_inputs["chart"] == "yunikorn")
+    queues = yaml.safe_load(release.plain_inputs["values"]["yunikornDefaults"]["queues.yaml"])
+    [root] = queues["partitions"][0]["queues"]
+    analytics = next(q for q in root["queues"] if q["name"] == "analytics")
+    assert analytics["resources"]["max"] == {"vcore": "15", "memory": "63Gi"}  # not the quota's 16 / 64Gi
 
 
 def _keys(values: dict[str, Any], prefix: str = "") -> set[str]:
@@ -278,11 +294,14 @@ def test_team_names_and_admins_are_checked_even_when_settings_do_not_parse() -> 
     config = teams_config()
     config["sparkstack:teams"]["Data_Science"] = {"quota": {"cpu": "2"}}  # bad name, and memory/pods missing
     config["sparkstack:teams"]["spark-jobs"] = {"quota": {"cpu": "2", "memory": "4Gi", "pods": 5}}
+    # kube-* namespaces are Kubernetes' own (kube-system, kube-public, kube-node-lease).
+    config["sparkstack:teams"]["kube-data"] = {"quota": {"cpu": "2", "memory": "4Gi", "pods": 5}}
     config["sparkstack:teams"]["analytics"]["admins"] = ["group:analytics-eng", "alice"]
     message = _refused(config)
     assert "sparkstack:teams.Data_Science (got 'Data_Science'): not a valid Kubernetes name" in message
     assert "sparkstack:teams.Data_Science.quota.memory: is required" in message
     assert "sparkstack:teams.spark-jobs (got 'spark-jobs'): is a namespace the platform" in message
+    assert "sparkstack:teams.kube-data (got 'kube-data'): is a namespace the platform" in message
     assert "sparkstack:teams.analytics.admins.1 (got 'alice'): must name a Kubernetes group" in message
 
 
@@ -310,7 +329,7 @@ def kind_teams_config() -> dict[str, Any]:
     return config
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope=recorded)
 def kind_teams() -> Recording:
     return run_program(kind_teams_config(), preview=True)
 
