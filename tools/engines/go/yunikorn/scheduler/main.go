@@ -45,13 +45,13 @@ func main() {
 
 	configMaps, err := client.LoadBootstrapConfigMaps()
 	if err != nil {
-		log.Log(log.Shim).Fatal("Unable to bootstrap configuration", zap.Error(err))
+		log.Log(log.Shim).Fatal("reading the yunikorn-defaults and yunikorn-configs ConfigMaps failed", zap.Error(err))
 	}
 	if err = conf.UpdateConfigMaps(configMaps, true); err != nil {
-		log.Log(log.Shim).Fatal("Unable to load initial configmaps", zap.Error(err))
+		log.Log(log.Shim).Fatal("the scheduler refused its ConfigMaps", zap.Error(err))
 	}
 
-	log.Log(log.Shim).Info("Starting scheduler", zap.String("name", constants.SchedulerName))
+	log.Log(log.Shim).Info("scheduler starting", zap.String("name", constants.SchedulerName))
 	// StartAllServicesWithLogger = InitializeLogger + StartAllServices (pkg/entrypoint/entrypoint.go); the same
 	// services here, without the web app on :9080.
 	corelog.InitializeLogger(log.RootLogger(), log.GetZapConfigs())
@@ -62,12 +62,12 @@ func main() {
 
 	ss := shim.NewShimScheduler(serviceContext.RMProxy, conf.GetSchedulerConf(), configMaps)
 	if err := ss.Run(); err != nil {
-		log.Log(log.Shim).Fatal("Unable to start scheduler", zap.Error(err))
+		log.Log(log.Shim).Fatal("the shim did not start", zap.Error(err))
 	}
 	signals := make(chan os.Signal, 1)
 	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
 	<-signals
-	log.Log(log.Shim).Info("Shutdown signal received, exiting...")
+	log.Log(log.Shim).Info("stopping on a signal")
 	ss.Stop()
 }
 
@@ -75,7 +75,7 @@ func serveREST(serviceContext *entrypoint.ServiceContext, address string) {
 	webservice.NewWebApp(serviceContext.Scheduler.GetClusterContext(), nil) // sets the context the handlers read
 	listener, err := net.Listen("tcp", address)
 	if err != nil {
-		log.Log(log.Shim).Fatal("Unable to listen for the REST API", zap.String("address", address), zap.Error(err))
+		log.Log(log.Shim).Fatal("cannot listen for the REST API", zap.String("address", address), zap.Error(err))
 	}
 	fmt.Printf("REST API on %s\n", listener.Addr())
 	server := &http.Server{Handler: newRouter(), ReadHeaderTimeout: 10 * time.Second}
