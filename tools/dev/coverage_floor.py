@@ -24,11 +24,11 @@ ROOT = Path(__file__).resolve().parents[2]
 # package -> (line %, branch %) floors; set 2026-12-05 from that day's full run (after issues 18-26 merged).
 FLOORS = {
     "infra": (96.0, 92.0),
-    "policy": (92.0, 85.0),
-    "jobs": (91.0, 83.0),
+    "policy": (92.0, 86.0),
+    "jobs": (93.0, 85.0),
     # Progress output and the engines' retries depend on timing: a point of slack below the day's figure.
-    "tools": (85.0, 75.0),
-    "tools/engines": (93.0, 79.0),
+    "tools": (84.0, 75.0),
+    "tools/engines": (94.0, 80.0),
 }
 
 
