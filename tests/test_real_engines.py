@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.real_engines import ENGINES, needs_engines
 from tests.spark_driver import SPARK_DRIVER_CALLS
 from tools.engines.kube import Kube, KubeError, wait_until
 
@@ -39,17 +40,7 @@ FAIL_LABEL = "spark.kubernetes.driver.label.sparkstack.dev/e2e-outcome"
 SECRETS = {"accessKeyId": "AKIAE2EONLYEXAMPLE01", "secretAccessKey": "e2e-secret-value-7b1f93c0"}
 
 
-def _engines() -> Path | None:
-    done = subprocess.run([str(ROOT / "scripts/build-engines.sh"), "--print"], capture_output=True, text=True)
-    return Path(done.stdout.strip()) if done.returncode == 0 else None
-
-
-ENGINES = _engines()
-if ENGINES is None:
-    _reason = "the real engines are not built: run scripts/build-engines.sh (CI does)"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(_reason, pytrace=False)
-    pytestmark = pytest.mark.skip(reason=_reason)
+pytestmark = needs_engines()
 
 
 class Scenario:

@@ -29,7 +29,7 @@ import re
 import secrets
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -38,6 +38,7 @@ import pytest
 import yaml
 
 from infra.platform.namespaces import pod_security_labels
+from tests.real_engines import ENGINES, needs_engines
 from tools.engines import yunikorn_host
 from tools.engines.kube import Kube, wait_until
 from tools.engines.local_cluster import STORAGE_CLASS, State
@@ -51,17 +52,7 @@ APP_ID_LABEL = "yunikorn.apache.org/app-id"
 TASK_GROUPS = "yunikorn.apache.org/task-groups"
 
 
-def _engines() -> Path | None:
-    done = subprocess.run([str(ROOT / "scripts/build-engines.sh"), "--print"], capture_output=True, text=True)
-    return Path(done.stdout.strip()) if done.returncode == 0 else None
-
-
-ENGINES = _engines()
-if ENGINES is None:
-    _reason = "the real engines are not built: run scripts/build-engines.sh (CI does)"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(_reason, pytrace=False)
-    pytestmark = pytest.mark.skip(reason=_reason)
+pytestmark = needs_engines()
 
 
 class Cluster:
@@ -152,9 +143,9 @@ def _driver(cluster: Cluster, namespace: str, queue: str | None = None,
     return pod, pod["metadata"]["labels"]["spark-app-selector"]
 
 
-def _create_and_watch(cluster: Cluster, pod: dict[str, Any], until: Any, seconds: int = 60) -> list[dict[str, Any]]:
-    """Create `pod` and record the namespace's pod events (in commit order) until `until(events)` holds."""
-    namespace = pod["metadata"]["namespace"]
+def _create_and_watch(cluster: Cluster, namespace: str, create: Callable[[], object], until: Any,
+                      seconds: int = 60) -> list[dict[str, Any]]:
+    """Call `create` and record the namespace's pod events (in commit order) until `until(events)` holds."""
     path = f"/api/v1/namespaces/{namespace}/pods"
     version = cluster.kube.request("GET", path)["metadata"]["resourceVersion"]
     events: list[dict[str, Any]] = []
@@ -168,9 +159,17 @@ def _create_and_watch(cluster: Cluster, pod: dict[str, Any], until: Any, seconds
         done.set()
     thread = threading.Thread(target=follow, daemon=True)
     thread.start()
-    cluster.kube.request("POST", path, pod)
+    create()
     assert done.wait(seconds + 10), "the watch did not end"
     return events
+
+
+def _create_pod_and_watch(cluster: Cluster, pod: dict[str, Any], until: Any,
+                          seconds: int = 60) -> list[dict[str, Any]]:
+    namespace = pod["metadata"]["namespace"]
+    return _create_and_watch(cluster, namespace,
+                             lambda: cluster.kube.request("POST", f"/api/v1/namespaces/{namespace}/pods", pod),
+                             until, seconds)
 
 
 def _bound_order(events: list[dict[str, Any]], app_id: str | None = None) -> list[tuple[str, bool]]:
@@ -209,7 +208,7 @@ def test_driver_runs_in_its_team_queue_after_its_gang(cluster: Cluster) -> None:
     expected_placeholders = sum(g["minMember"] for g in groups)  # 1 driver + 2 initial executors
     assert expected_placeholders == 3
 
-    events = _create_and_watch(cluster, pod, lambda evs: driver in [n for n, _ in _bound_order(evs)], 90)
+    events = _create_pod_and_watch(cluster, pod, lambda evs: driver in [n for n, _ in _bound_order(evs)], 90)
     order = _bound_order(events, app_id)
     names = [n for n, _ in order]
     assert driver in names, f"the driver was never bound; events: {_events_for(cluster, TEAM, driver)}"
@@ -236,7 +235,7 @@ def test_gang_larger_than_the_queue_max_is_rejected_whole(cluster: Cluster) -> N
     def failed(evs: list[dict[str, Any]]) -> bool:
         return any(e["object"]["metadata"]["name"] == driver and e["object"]["status"].get("phase") == "Failed"
                    for e in evs)
-    events = _create_and_watch(cluster, pod, failed, 60)
+    events = _create_pod_and_watch(cluster, pod, failed, 60)
     assert failed(events), f"the driver did not fail; events: {_events_for(cluster, SMALL_TEAM, driver)}"
     assert _bound_order(events) == []  # no placeholder and no driver ever bound
     assert not [p for p in cluster.kube.items(f"/api/v1/namespaces/{SMALL_TEAM}/pods")
@@ -284,7 +283,7 @@ def test_team_quota_refusing_a_placeholder_loses_the_gang(cluster: Cluster) -> N
 def _assert_gang_lost(cluster: Cluster, pod: dict[str, Any], app_id: str, *refusal: str) -> None:
     """The driver is bound alone after YuniKorn's placeholders for `app_id` were refused with `refusal`."""
     namespace, driver = pod["metadata"]["namespace"], pod["metadata"]["name"]
-    events = _create_and_watch(cluster, pod, lambda evs: driver in [n for n, _ in _bound_order(evs)], 90)
+    events = _create_pod_and_watch(cluster, pod, lambda evs: driver in [n for n, _ in _bound_order(evs)], 90)
     assert (driver, False) in _bound_order(events, app_id)
     # YuniKorn deleted whatever placeholders it had made before the refusal: the driver runs with no gang held.
     selector = quote(f"{APP_ID_LABEL}={app_id}")
@@ -327,7 +326,8 @@ def test_the_real_operator_submits_the_gang_yunikorn_schedules(cluster: Cluster)
     assert "podName" not in app["spec"]["driver"] and "spark.kubernetes.driver.pod.name" not in app["spec"]["sparkConf"]
     driver = f"{app['metadata']['name']}-driver"
     path = f"/apis/sparkoperator.k8s.io/v1beta2/namespaces/{TEAM}/sparkapplications"
-    events = _create_and_watch_app(cluster, path, app, driver, 150)
+    events = _create_and_watch(cluster, TEAM, lambda: kube.request("POST", path, app),
+                               lambda evs: driver in [n for n, _ in _bound_order(evs)], 150)
     pod = kube.get(f"/api/v1/namespaces/{TEAM}/pods/{driver}")
     assert pod is not None, f"no driver pod; operator log: {_tail(cluster, 'operator-controller')}"
     order = _bound_order(events, pod["metadata"]["labels"]["spark-app-selector"])
@@ -348,25 +348,3 @@ def _established(kube: Kube, crd: str) -> bool:
     found = kube.get(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{crd}") or {}
     conditions = (found.get("status") or {}).get("conditions") or []
     return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
-
-
-def _create_and_watch_app(cluster: Cluster, path: str, app: dict[str, Any], driver: str,
-                          seconds: int) -> list[dict[str, Any]]:
-    """Create SparkApplication `app` and record its namespace's pod events until `driver` is bound."""
-    namespace = app["metadata"]["namespace"]
-    pods = f"/api/v1/namespaces/{namespace}/pods"
-    version = cluster.kube.request("GET", pods)["metadata"]["resourceVersion"]
-    events: list[dict[str, Any]] = []
-    done = threading.Event()
-
-    def follow() -> None:
-        for event in cluster.kube.watch(pods, version, seconds):
-            events.append(event)
-            if driver in [n for n, _ in _bound_order(events)]:
-                break
-        done.set()
-    thread = threading.Thread(target=follow, daemon=True)
-    thread.start()
-    cluster.kube.request("POST", path, app)
-    assert done.wait(seconds + 10), "the watch did not end"
-    return events
