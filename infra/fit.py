@@ -86,6 +86,23 @@ class Footprint:
         return 1 + self.executors
 
 
+def gang_executors(app: ApplicationConfig) -> int:
+    """The executors in YuniKorn's gang: operator v2.5.2's util.GetInitialExecutorNumber, the largest of
+    executor.instances, minExecutors and initialExecutors (the spec carries no instances with dynamic allocation)."""
+    da = app.dynamic_allocation
+    return max(da.min_executors, da.initial_executors) if da.enabled else app.executor.instances
+
+
+def gang_peak(app: ApplicationConfig) -> Footprint:
+    """What a team's ResourceQuota holds while YuniKorn gathers an application's gang. Quota is charged when a
+    pod is created: the pending driver, a placeholder standing in for it, and one per gang executor (k8shim v1.8.0
+    pkg/cache/placeholder.go, sized as the operator's internal/scheduler/yunikorn/scheduler.go asks). The driver
+    thus counts twice: the footprint returned holds both its pod and its placeholder as "the driver"."""
+    fp = footprint(app)
+    return Footprint(executors=gang_executors(app), driver_mib=2 * fp.driver_mib, executor_mib=fp.executor_mib,
+                     driver_cpu=2 * fp.driver_cpu, executor_cpu=fp.executor_cpu)
+
+
 def footprint(app: ApplicationConfig) -> Footprint:
     da = app.dynamic_allocation
     return Footprint(
@@ -105,12 +122,33 @@ def _cores(value: Decimal) -> str:
     return f"{value.normalize():f}"
 
 
+def _gang_problems(path: str, app: ApplicationConfig, fp: Footprint, team_name: str,
+                   team: TeamConfig) -> Iterator[Problem]:
+    """A gang the quota cannot hold at once loses its placeholders, and YuniKorn then runs the driver alone
+    (tests/test_real_yunikorn.py). Checked only where the largest footprint fits, so one cause gets one line."""
+    peak = gang_peak(app)
+    while_ = (f"while YuniKorn gathers its gang (the driver and its placeholder, and {peak.executors} executor "
+              f"placeholders)")
+    fix = "lower minExecutors/initialExecutors or the driver's size, or raise the team's quota"
+    q = team.quota
+    if fp.memory_bytes <= quantity_value(q.memory) < peak.memory_bytes:
+        yield Problem(path, f"needs {gib(peak.memory_bytes)} memory {while_}; team {team_name} allows {q.memory}; "
+                      f"{fix}", show_got=False)
+    if fp.cpu <= quantity_value(q.cpu) < peak.cpu:
+        yield Problem(path, f"needs {_cores(peak.cpu)} CPU {while_}; team {team_name} allows {q.cpu}; {fix}",
+                      show_got=False)
+    if peak.pods + 1 > q.pods:
+        yield Problem(path, f"needs {peak.pods + 1} pods {while_}; team {team_name} allows {q.pods}; {fix}.pods",
+                      show_got=False)
+
+
 def queue_max(team: TeamConfig) -> Resources:
     """A team without a queue of its own may use its quota."""
     return team.queue.max if team.queue else Resources(cpu=team.quota.cpu, memory=team.quota.memory)
 
 
-def _fit_problems(name: str, app: ApplicationConfig, team_name: str, team: TeamConfig) -> Iterator[Problem]:
+def _fit_problems(name: str, app: ApplicationConfig, team_name: str, team: TeamConfig,
+                  gang: bool = False) -> Iterator[Problem]:
     path = f"applications.{name}"
     fp = footprint(app)
     at = f"at {fp.executors} executors"
@@ -127,6 +165,8 @@ def _fit_problems(name: str, app: ApplicationConfig, team_name: str, team: TeamC
     if fp.pods > team.quota.pods:
         yield Problem(path, f"needs {fp.pods} pods {at}; team {team_name} allows {team.quota.pods}; lower "
                       "maxExecutors or raise the team's quota.pods", show_got=False)
+    elif gang:
+        yield from _gang_problems(path, app, fp, team_name, team)
     # The LimitRange caps each container at the team's quota (teams.py): one pod must fit on its own.
     for role, mib in (("driver", fp.driver_mib), ("executor", fp.executor_mib)):
         if mib * MIB > quantity_value(team.quota.memory):
@@ -197,6 +237,6 @@ def team_problems(platform: PlatformConfig | None, teams: Mapping[str, TeamConfi
             yield Problem(f"applications.{name}.team", f"is not a team; use one of: {known}", app.team)
             continue
         try:
-            yield from _fit_problems(name, app, app.team, team)
+            yield from _fit_problems(name, app, app.team, team, gang=platform is not None and platform.yunikorn.enabled)
         except (ValueError, ArithmeticError) as exc:  # a sparkConf size Spark would refuse anyway
             yield Problem(f"applications.{name}.sparkConf", f"cannot size the pods ({exc})", show_got=False)

@@ -14,7 +14,8 @@ PriorityClasses are the plan's own objects. One cluster for the module, in order
 - in a namespace enforcing Pod Security `restricted`, the placeholders are refused (their securityContext sets only
   runAsUser/runAsGroup: k8shim pkg/cache/placeholder.go) and YuniKorn falls back to scheduling the driver alone
   (pkg/cache/application.go onReserving): why team namespaces enforce `baseline` when YuniKorn is on.
-- a team quota held by other pods refuses a gang's placeholders the same way (a known limit, not fixed);
+- a team quota held by other pods refuses a gang's placeholders the same way (a known limit, not fixed), and
+  so does a quota that holds the application at its largest but not its driver twice (infra/fit.py refuses that);
 - the real operator controller and spark-submit make the driver our model renders, and YuniKorn gangs it.
 
 Needs the engines (`scripts/build-engines.sh`) and Java; skips with the reason elsewhere, fails under CI=true.
@@ -278,6 +279,42 @@ def test_team_quota_refusing_a_placeholder_loses_the_gang(cluster: Cluster) -> N
         _assert_gang_lost(cluster, pod, app_id, "exceeded quota: spark-team-quota")
     finally:
         cluster.kube.request("DELETE", f"/api/v1/namespaces/{TEAM}/pods/quota-holder")
+
+
+def _cpu_millis(value: str) -> int:
+    return int(value[:-1]) if value.endswith("m") else int(float(value) * 1000)
+
+
+def test_a_gang_whose_driver_the_quota_cannot_hold_twice_is_lost(cluster: Cluster) -> None:
+    """Why infra/fit.py counts the driver twice under YuniKorn: the quota is charged for the pending driver and for
+    its placeholder. With nothing else running, an application sized to the CPU left in analytics' quota at its
+    largest (driver d + N executors of 2 CPU) needs d more while YuniKorn gathers it: its placeholders are refused
+    and the driver runs alone."""
+    quota_path = f"/api/v1/namespaces/{TEAM}/resourcequotas/spark-team-quota"
+
+    def settled() -> int | None:
+        """The CPU quota left once the quota's usage matches the pods that still count (none pending removal)."""
+        live = [p for p in cluster.kube.items(f"/api/v1/namespaces/{TEAM}/pods")
+                if p["status"].get("phase") not in ("Succeeded", "Failed")]
+        if any(p["metadata"].get("deletionTimestamp") for p in live):
+            return None
+        held = sum(_cpu_millis(c["resources"]["requests"]["cpu"]) for p in live for c in p["spec"]["containers"]
+                   if "cpu" in c.get("resources", {}).get("requests", {}))
+        status = cluster.kube.get(quota_path)["status"]
+        used = _cpu_millis(status.get("used", {}).get("requests.cpu", "0"))
+        return _cpu_millis(status["hard"]["requests.cpu"]) - held if used == held else None
+
+    left = wait_until("the team quota's usage to settle", lambda: settled(), 60) // 1000
+    executors = (left - 1) // 2
+    driver_cpu = left - 2 * executors  # 1 or 2: the largest footprint is exactly what is left
+    assert driver_cpu + 2 * executors <= left < 2 * driver_cpu + 2 * executors
+    pod, app_id = _driver(cluster, TEAM, executors=executors)
+    pod["spec"]["containers"][0]["resources"]["requests"]["cpu"] = str(driver_cpu)
+    groups = json.loads(pod["metadata"]["annotations"][TASK_GROUPS])
+    assert groups[1]["minResource"]["cpu"] == "2"  # the executors' size the sums above use
+    groups[0]["minResource"]["cpu"] = str(driver_cpu)
+    pod["metadata"]["annotations"][TASK_GROUPS] = json.dumps(groups)
+    _assert_gang_lost(cluster, pod, app_id, "exceeded quota: spark-team-quota")
 
 
 def _assert_gang_lost(cluster: Cluster, pod: dict[str, Any], app_id: str, *refusal: str) -> None:

@@ -283,6 +283,30 @@ def test_team_applications_need_event_logs_off_the_platform_claim() -> None:
         in _refused(config)
 
 
+def test_with_yunikorn_the_quota_must_hold_the_gang_with_the_driver_counted_twice() -> None:
+    """Quota is charged per pod created: the pending driver, its placeholder and 7 executor placeholders. sales-etl
+    with 7 executors from the start: 1 + 7 x 2 = 15 CPU at its largest fits a quota of 15; 2 x 1 + 7 x 2 = 16
+    while YuniKorn gathers the gang does not (tests/test_real_yunikorn.py shows such a gang lost)."""
+    config = teams_config(**{"sales-etl": {"dynamicAllocation": {"initialExecutors": 7, "minExecutors": 1,
+                                                                 "maxExecutors": 7}}})
+    config["sparkstack:teams"]["analytics"]["quota"]["cpu"] = "15"
+    config["sparkstack:teams"]["analytics"]["queue"]["max"]["cpu"] = "15"
+    message = _refused(config)
+    assert ("sparkstack:applications.sales-etl: needs 16 CPU while YuniKorn gathers its gang (the driver and its "
+            "placeholder, and 7 executor placeholders); team analytics allows 15") in message
+    assert "memory" not in message and "pods" not in message
+    # Pods the same way: 1 + 7 at the largest fit 8; 2 + 7 while gathering do not. Memory: the driver's 2g is
+    # 2g + max(0.4 x 2g, 384Mi) = 2867Mi for a Python application, counted twice beside 7 executors of 5734Mi.
+    config["sparkstack:teams"]["analytics"]["quota"].update(cpu="16", pods=8, memory=f"{2867 + 7 * 5734}Mi")
+    config["sparkstack:teams"]["analytics"]["queue"]["max"]["cpu"] = "16"
+    message = _refused(config)
+    assert "needs 9 pods while YuniKorn gathers its gang" in message and "allows 8; lower" in message
+    assert f"needs {(2 * 2867 + 7 * 5734) / 1024:.1f}Gi memory while YuniKorn gathers its gang" in message
+    assert "CPU" not in message
+    config["sparkstack:platform"]["yunikorn"]["enabled"] = False  # no placeholders: the largest footprint fits
+    assert run_program(config, stack="teams").of_type(SCHEDULED)
+
+
 def test_application_over_its_team_pod_count_is_refused() -> None:
     config = teams_config()
     config["sparkstack:teams"]["analytics"]["quota"]["pods"] = 5
