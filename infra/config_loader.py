@@ -18,7 +18,6 @@ from pydantic import BaseModel, Field, ValidationError
 from infra.config import (
     JOBS_DIR,
     PROJECT,
-    ApplicationConfig,
     ClusterConfig,
     ConfigError,
     GeneratorConfig,
@@ -29,6 +28,7 @@ from infra.config import (
     TeamConfig,
     config_error,
 )
+from infra.config_applications import ApplicationConfig
 from infra.config_images import ImageConfig
 from infra.config_rules import image_problems, stack_problems
 from infra.fit import team_problems

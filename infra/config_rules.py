@@ -9,18 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from infra.config import (
-    HADOOP_AWS,
-    STOCK_IMAGE,
-    ApplicationConfig,
-    ClusterConfig,
-    PlatformConfig,
-    Problem,
-    SparkConfig,
-    uses_data_volume,
-)
+from infra.config import ClusterConfig, PlatformConfig, Problem, SparkConfig
+from infra.config_applications import STOCK_IMAGE, ApplicationConfig, uses_data_volume
 from infra.config_images import ImageConfig
 from infra.spark.shuffle import effective_mode, fallback_on_data_volume, platform_shuffle
+from infra.versions import HADOOP_AWS
 
 _CREDENTIAL_KEYS = ("accessKeyId", "secretAccessKey")
 HADOOP_AWS_ARTIFACT = "org.apache.hadoop:hadoop-aws:"

@@ -19,15 +19,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
-from infra.config import (
-    ApplicationConfig,
-    ClusterConfig,
-    PlatformConfig,
-    PodConfig,
-    Problem,
-    Resources,
-    TeamConfig,
-)
+from infra.config import ClusterConfig, PlatformConfig, Problem, Resources, TeamConfig
+from infra.config_applications import ApplicationConfig, PodConfig
 from infra.conventions import PRIORITY_CLASSES
 from infra.values import MIB, _dns_label, quantity_value, spark_size_bytes
 

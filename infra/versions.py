@@ -14,4 +14,6 @@ OPERATOR_REPOSITORY = "https://kubeflow.github.io/spark-operator"
 YUNIKORN_VERSION = "1.8.0"
 YUNIKORN_REPOSITORY = "https://apache.github.io/yunikorn-release"
 # Where application images (sparkstack:images) fetch their jars at build time, verified by their sha256.
+# S3A for the stock images and the s3a:// test: must match the Hadoop client in Spark 4.0.4 (pyspark's jars).
+HADOOP_AWS = "org.apache.hadoop:hadoop-aws:3.4.1"
 MAVEN_REPOSITORY = "https://repo1.maven.org/maven2"

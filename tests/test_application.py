@@ -12,7 +12,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pytest
 
-from infra.config import ApplicationConfig, StorageConfig
+from infra.config import StorageConfig
+from infra.config_applications import ApplicationConfig
 from infra.spark.application import Application, ApplicationArgs
 from infra.spark.builder import ApplicationEnvironment, scheduled_spec
 from tools.plan.mock_engine import Recording, run_program

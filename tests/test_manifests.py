@@ -27,9 +27,10 @@ from pulumi.runtime import rpc
 from tests.crd_schema import CRD_FILES, CRD_VERSION, crd_errors, validators
 from tests.reference import reference
 from tests.scopes import recorded
+from tools.plan.files import INDEX, file_category
 from tools.plan.manifest_yaml import SECRET, sanitize
 from tools.plan.mock_engine import ROOT, run_program
-from tools.plan.render import INDEX, file_category, record_stack, render_plan, write_plan
+from tools.plan.render import record_stack, render_plan, write_plan
 
 STACK = "dev"
 K8S_VERSION = "1.33"

@@ -19,7 +19,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from tools.plan.render import INDEX, POD_DIR, PlanFile, main, record_stack, render_files, render_pods, write_plan
+from tools.plan.files import INDEX, PlanFile, render_files
+from tools.plan.render import POD_DIR, main, record_stack, render_pods, write_plan
 from tools.pods.builders import PodRenderer, SparkRefusedError
 from tools.pods.pod_security import restricted_violations
 from tools.pods.submission import scheduled_run, submission

@@ -65,7 +65,8 @@ class Cluster:
 def _plan_documents() -> tuple[list[dict[str, Any]], dict[str, str]]:
     """The teams stack's objects as the offline plan renders them, and the yunikorn-defaults data its YuniKorn
     release would install (the chart writes `yunikornDefaults` into that ConfigMap)."""
-    from tools.plan.render import record_stack, render_files
+    from tools.plan.files import render_files
+    from tools.plan.render import record_stack
 
     recording = record_stack(STACK)
     [release] = [r for r in recording.of_type("kubernetes:helm.sh/v3:Release") if r.plain_inputs["chart"] == "yunikorn"]
@@ -325,7 +326,7 @@ def _assert_gang_lost(cluster: Cluster, pod: dict[str, Any], app_id: str, *refus
     # YuniKorn deleted whatever placeholders it had made before the refusal: the driver runs with no gang held.
     selector = quote(f"{APP_ID_LABEL}={app_id}")
     wait_until("the refused gang's placeholders to be gone", lambda: not cluster.kube.items(
-        f"/api/v1/namespaces/{namespace}/pods?labelSelector={selector}"), 30)
+        f"/api/v1/namespaces/{namespace}/pods?labelSelector={selector}"), 120)
     assert "fall back to normal scheduling" in " ".join(_events_for(cluster, namespace, driver))
     log = (cluster.state.logs / f"{yunikorn_host.NAME}.log").read_text(errors="replace")
     refusals = [line for line in log.splitlines() if "failed to create placeholder pod" in line and app_id in line]

@@ -13,7 +13,8 @@ import yaml
 from jsonschema import Draft7Validator
 from pydantic import BaseModel, ValidationError
 
-from infra.config import ApplicationConfig, StorageConfig, uses_data_volume
+from infra.config import StorageConfig
+from infra.config_applications import ApplicationConfig, uses_data_volume
 from infra.spark.builder import ApplicationEnvironment, application_spec, scheduled_spec
 from infra.spark.crd import (
     API_VERSION,

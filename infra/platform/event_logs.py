@@ -20,7 +20,8 @@ from pathlib import Path
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.config import ApplicationConfig, ClusterConfig, HistoryConfig
+from infra.config import ClusterConfig, HistoryConfig
+from infra.config_applications import ApplicationConfig
 from infra.conventions import EVENTS_CLAIM, object_meta
 
 # Where each kind node sees the folder (a path no kind node image uses).

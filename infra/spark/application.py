@@ -14,7 +14,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.config import ApplicationConfig
+from infra.config_applications import ApplicationConfig
 from infra.conventions import object_meta
 from infra.spark.builder import ApplicationEnvironment, application_spec, scheduled_spec
 from infra.spark.crd import API_VERSION

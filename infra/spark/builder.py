@@ -6,13 +6,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from infra.config import (
+from infra.config import ShuffleConfig, StorageConfig
+from infra.config_applications import (
     SHUFFLE_TRACKING,
     ApplicationConfig,
     DriverConfig,
     ExecutorConfig,
-    ShuffleConfig,
-    StorageConfig,
     uses_data_volume,
 )
 from infra.conventions import (

@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 from infra.conventions import DATA_MOUNT
 
 if TYPE_CHECKING:
-    from infra.config import ApplicationConfig, ShuffleConfig
+    from infra.config import ShuffleConfig
+    from infra.config_applications import ApplicationConfig
 
 # One problem: (key path below the section, what is wrong and the fix, the value found).
 Issue = tuple[str, str, Any]

@@ -8,5 +8,5 @@
 - `s3a_jars.py`: hadoop-aws and the AWS SDK modules it needs, fetched once per machine (the `s3a://` test).
 
 Within tools/ it may import: tools.console. Outside: the standard library, jobs/ (the launcher runs them),
-pyspark, coverage.
+`infra.versions` (pinned versions), pyspark, coverage.
 """

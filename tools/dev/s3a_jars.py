@@ -28,7 +28,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-HADOOP_AWS = ("org.apache.hadoop", "hadoop-aws", "3.4.1")  # = the wheel's hadoop-client-api
+from infra import versions
+
+HADOOP_AWS = tuple(versions.HADOOP_AWS.split(":"))  # = the wheel's hadoop-client-api
 SDK_TRANSFER_MANAGER = ("software.amazon.awssdk", "s3-transfer-manager", "2.24.8")
 EXCLUDED = ("software.amazon.awssdk", "bundle")
 _DONE = ".complete"

@@ -79,7 +79,8 @@ def map_path(value: str, data_dir: Path) -> str:
 
 def find_application(stack: str, application: str, root: Path = ROOT) -> dict[str, Any]:
     """The SparkApplication the stack deploys for `application`: its one-shot run, else one run of its schedule."""
-    from tools.plan.render import record_stack, render_files
+    from tools.plan.files import render_files
+    from tools.plan.render import record_stack
 
     found: dict[str, dict[str, Any]] = {}
     for plan_file in render_files(record_stack(stack, root)):

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from infra.config import TYPED_CONF_KEYS
+from infra.config_applications import TYPED_CONF_KEYS
 from infra.spark.crd import API_VERSION
 from policy.spark_submit_conf import (
     plain_conf,
