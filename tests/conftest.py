@@ -11,6 +11,18 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+# The dynamic providers' modules and the accessor that builds each provider on first use (functools.cache).
+_LAZY_PROVIDERS = (("infra.cluster.kind", "provider_parts"), ("infra.images.kind_load", "provider_class"))
+
+
+@pytest.fixture(autouse=True)
+def _fresh_dynamic_providers() -> None:
+    """Every test builds the kind providers afresh: mutmut ties a test to the code it runs, and a provider an
+    earlier test built (cached for the process) would hide `_build_provider()` from every later test."""
+    for module_name, accessor in _LAZY_PROVIDERS:
+        module = sys.modules.get(module_name)
+        if module is not None:
+            getattr(module, accessor).cache_clear()
 
 
 @pytest.fixture(scope="session")

@@ -23,7 +23,7 @@ import pytest
 from infra.config import ConfigError
 from infra.config_images import ImageConfig, JarConfig
 from infra.images import dockerfile as rendering
-from infra.images.kind_load import KindImageLoadProvider
+from infra.images.kind_load import provider_class
 from tools.plan.mock_engine import Recording, run_program, stack_config
 from tools.plan.render import render_plan
 
@@ -298,7 +298,7 @@ def fake_kind(tmp_path: Path, exit_code: int = 0) -> Path:
 
 
 def test_kind_load_runs_kind_with_the_image_and_cluster(tmp_path: Path) -> None:
-    provider = KindImageLoadProvider()
+    provider = provider_class()()
     props = {"image": "sparkstack/etl:abc", "cluster": "sparkstack", "kind_path": str(fake_kind(tmp_path))}
     result = provider.create(props)
     assert (tmp_path / "calls").read_text() == "load docker-image sparkstack/etl:abc --name sparkstack\n"
@@ -309,7 +309,7 @@ def test_kind_load_runs_kind_with_the_image_and_cluster(tmp_path: Path) -> None:
 
 
 def test_kind_load_failure_names_the_command_and_kinds_message(tmp_path: Path) -> None:
-    provider = KindImageLoadProvider()
+    provider = provider_class()()
     props = {"image": "sparkstack/etl:abc", "cluster": "gone", "kind_path": str(fake_kind(tmp_path, 1))}
     with pytest.raises(RuntimeError, match=r"kind load docker-image sparkstack/etl:abc --name gone.*exit 1.*boom"):
         provider.create(props)
@@ -334,7 +334,7 @@ def test_the_pickled_kind_loader_runs_where_the_repository_cannot_be_imported(tm
     """Pulumi stores the provider with dill and runs it in a separate process (infra/cluster/kind.py says why)."""
     from pulumi.dynamic.dynamic import serialize_provider
 
-    (tmp_path / "provider.b64").write_text(serialize_provider(KindImageLoadProvider()))
+    (tmp_path / "provider.b64").write_text(serialize_provider(provider_class()()))
     kind = fake_kind(tmp_path)
     script = (
         "import base64, json, sys\nimport dill\n"

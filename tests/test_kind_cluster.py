@@ -23,9 +23,8 @@ from pulumi.dynamic.dynamic import serialize_provider
 from infra.cluster.kind import (
     KindCluster,
     KindClusterArgs,
-    KindClusterProvider,
-    KindError,
     KindMount,
+    provider_parts,
     render_kind_config,
 )
 from tools.plan.mock_engine import run_program
@@ -89,6 +88,14 @@ def props(**overrides: Any) -> dict[str, Any]:
     }
     args.update(overrides)
     return KindClusterArgs(**args).to_props()
+
+
+def KindClusterProvider() -> Any:  # noqa: N802 - stands in for the class, built on first use
+    return provider_parts().provider()
+
+
+def kind_error() -> type[RuntimeError]:
+    return provider_parts().error
 
 
 @pytest.fixture
@@ -260,7 +267,7 @@ def test_create_uses_kind_path_and_wait(fake_kind: FakeKind, provider, monkeypat
 def test_create_refuses_a_cluster_that_already_exists(fake_kind: FakeKind, provider) -> None:
     provider.create(props())
     fake_kind.reset_log()
-    with pytest.raises(KindError, match=r"already exists.*kind delete cluster --name demo"):
+    with pytest.raises(kind_error(), match=r"already exists.*kind delete cluster --name demo"):
         provider.create(props())
     assert fake_kind.argvs() == [["get", "clusters"]], "must not touch the existing cluster"
 
@@ -269,7 +276,7 @@ def test_failing_kind_raises_with_command_exit_code_and_stderr(
     fake_kind: FakeKind, provider, monkeypatch
 ) -> None:
     monkeypatch.setenv("FAKE_KIND_FAIL", "create")
-    with pytest.raises(KindError) as excinfo:
+    with pytest.raises(kind_error()) as excinfo:
         provider.create(props())
     message = str(excinfo.value)
     assert "kind create cluster --name demo --config" in message
@@ -279,7 +286,7 @@ def test_failing_kind_raises_with_command_exit_code_and_stderr(
 
 
 def test_missing_kind_executable_is_a_clear_error(provider, tmp_path: Path) -> None:
-    with pytest.raises(KindError, match="not found; install kind"):
+    with pytest.raises(kind_error(), match="not found; install kind"):
         provider.create(props(kind_path=str(tmp_path / "no-such-kind")))
 
 
@@ -358,7 +365,7 @@ def test_wait_and_kind_path_changes_update_in_place(fake_kind: FakeKind, provide
     outs = provider.update("demo", created, news).outs
     assert outs == {**created, "wait": "10m", "kind_path": str(fake_kind.path)}
     assert fake_kind.argvs() == [], "an update does not touch the cluster"
-    with pytest.raises(KindError, match="needs a replacement"):
+    with pytest.raises(kind_error(), match="needs a replacement"):
         provider.update("demo", created, props(workers=5))
 
 
@@ -455,8 +462,8 @@ def test_serialized_provider_is_stable_across_processes() -> None:
     """A provider blob that changed on every run would show `__provider` as changed on every preview."""
     code = (
         "from pulumi.dynamic.dynamic import serialize_provider;"
-        "from infra.cluster.kind import KindClusterProvider;"
-        "print(serialize_provider(KindClusterProvider()))"
+        "from infra.cluster.kind import provider_parts;"
+        "print(serialize_provider(provider_parts().provider()))"
     )
     env = {**_isolated_env(), "PYTHONHASHSEED": "7"}
     other = subprocess.run(
@@ -577,3 +584,20 @@ def test_config_hash_is_of_what_kind_receives_and_changes_with_every_input_that_
     assert len(set(hashes.values())) == len(hashes)
     # How kind is run is not the cluster: the same cluster, the same hash.
     assert _created_hash(provider, props(wait="10m"))[0] == base
+
+
+@pytest.mark.parametrize(("path", "accessor"), [("infra/cluster/kind.py", "provider_parts"),
+                                                ("infra/images/kind_load.py", "provider_class")])
+def test_importing_a_provider_module_does_not_build_the_provider(
+        path: str, accessor: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Built at import, the provider's code could never be mutated: mutmut imports before it switches a mutant on."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"fresh_{accessor}", REPO / path)
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)  # dataclasses look their module up while defining
+    spec.loader.exec_module(module)
+    cached = getattr(module, accessor)
+    assert cached.cache_info().currsize == 0
+    built = cached()
+    assert cached.cache_info().currsize == 1 and cached() is built, "one build per process, then the cache"

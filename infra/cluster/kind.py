@@ -11,15 +11,20 @@ the provider process needs only the stdlib, PyYAML and pulumi.
 Rule for maintainers: code the provider calls must live inside that function; a module-level helper would be
 pickled by reference and break `pulumi up`. tests/test_kind_cluster.py guards this by loading the pickled
 provider in a process that cannot import this repository.
+
+The function runs on first use (`provider_parts()`), never at import: mutation testing (mutmut) imports the
+module before it switches a mutant on, so a body run at import could never be mutated, and tests could not tell
+which of them exercise it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import os
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import pulumi
 from pulumi.dynamic import ResourceProvider
@@ -393,7 +398,24 @@ def _build_provider() -> tuple[type[ResourceProvider], type[RuntimeError], Valid
     return KindClusterProvider, KindError, validate, render_config
 
 
-KindClusterProvider, KindError, validate_kind_props, _render = _build_provider()
+class ProviderParts(NamedTuple):
+    """What `_build_provider()` defines: the provider class, its error type, the validator and the renderer."""
+
+    provider: type[ResourceProvider]
+    error: type[RuntimeError]
+    validate: Validator
+    render: Renderer
+
+
+@functools.cache
+def provider_parts() -> ProviderParts:
+    """The provider and its helpers, built once per process on first use (the module docstring says why)."""
+    return ProviderParts(*_build_provider())
+
+
+def validate_kind_props(props: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(property, reason) for every invalid input, exactly as the provider's check reports them."""
+    return provider_parts().validate(props)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -431,7 +453,7 @@ def render_kind_config(
     name: str, node_image: str, workers: int, extra_mounts: Sequence[MountLike] = ()
 ) -> str:
     """The kind config YAML the provider passes to `kind create cluster --config` (pure; no validation)."""
-    return _render(name, node_image, workers, [_as_mount(m).to_dict() for m in extra_mounts])
+    return provider_parts().render(name, node_image, workers, [_as_mount(m).to_dict() for m in extra_mounts])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -503,4 +525,4 @@ class KindCluster(pulumi.dynamic.Resource):
             **args.to_props(),
             **{key: None for key in ("config", "config_hash", "kubeconfig", "context", "endpoint")},
         }
-        super().__init__(KindClusterProvider(), resource_name, props, opts)
+        super().__init__(provider_parts().provider(), resource_name, props, opts)

@@ -3,11 +3,12 @@
 A dynamic resource like the cluster itself (infra/cluster/kind.py explains why the provider is defined inside a
 function: dill then pickles its code by value, and the provider process needs nothing from this repository). The
 image reference includes the content tag, so a new image is a new load; deleting does nothing (the nodes' images
-go with the cluster, and kind has no unload).
+go with the cluster, and kind has no unload). Built on first use, never at import, for the same reason.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import pulumi
@@ -50,7 +51,10 @@ def _build_provider() -> type[ResourceProvider]:
     return KindImageLoadProvider
 
 
-KindImageLoadProvider = _build_provider()
+@functools.cache
+def provider_class() -> type[ResourceProvider]:
+    """The provider class, built once per process on first use (infra/cluster/kind.py says why not at import)."""
+    return _build_provider()
 
 
 class KindImageLoad(pulumi.dynamic.Resource):
@@ -60,5 +64,5 @@ class KindImageLoad(pulumi.dynamic.Resource):
 
     def __init__(self, name: str, image: pulumi.Input[str], cluster: pulumi.Input[str], kind_path: str = "kind",
                  opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__(KindImageLoadProvider(), name,
+        super().__init__(provider_class()(), name,
                          {"image": image, "cluster": cluster, "kind_path": kind_path}, opts)
