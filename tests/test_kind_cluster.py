@@ -601,3 +601,325 @@ def test_importing_a_provider_module_does_not_build_the_provider(
     assert cached.cache_info().currsize == 0
     built = cached()
     assert cached.cache_info().currsize == 1 and cached() is built, "one build per process, then the cache"
+
+
+# --- the provider's rules, in process (kind replaced by a scripted subprocess.run) -----------------------
+
+DIGEST = "sha256:" + "0123456789abcdef" * 4
+
+
+class ScriptedKind:
+    """`subprocess.run` for the provider, in process: records each call's argv and timeout and answers from
+    `answers` (first argv words -> CompletedProcess fields, or an exception to raise)."""
+
+    def __init__(self, answers: dict[tuple[str, ...], Any]) -> None:
+        self.answers = answers
+        self.calls: list[tuple[list[str], float]] = []
+
+    def __call__(self, argv: list[str], **kwargs: Any) -> subprocess.CompletedProcess:
+        assert kwargs == {"capture_output": True, "text": True, "timeout": kwargs["timeout"], "check": False}
+        self.calls.append((list(argv), kwargs["timeout"]))
+        for words, answer in self.answers.items():
+            if tuple(argv[1:1 + len(words)]) == words:
+                if isinstance(answer, BaseException):
+                    raise answer
+                stdout, stderr, code = answer
+                return subprocess.CompletedProcess(argv, code, stdout, stderr)
+        return subprocess.CompletedProcess(argv, 0, "", "")
+
+
+KUBECONFIG_DEMO = yaml.safe_dump({
+    "clusters": [{"name": "first", "cluster": {"server": "https://first:1"}},
+                 {"name": "ours", "cluster": {"server": "https://ours:2"}}],
+    "contexts": [{"name": "kind-demo", "context": {"cluster": "ours", "user": "u"}}],
+})
+
+
+@pytest.fixture
+def scripted(monkeypatch: pytest.MonkeyPatch):
+    def install(answers: dict[tuple[str, ...], Any] | None = None) -> ScriptedKind:
+        fake = ScriptedKind({("get", "clusters"): ("", "No kind clusters found.\n", 0),
+                             ("get", "kubeconfig"): (KUBECONFIG_DEMO, "", 0), **(answers or {})})
+        monkeypatch.setattr(subprocess, "run", fake)
+        return fake
+    return install
+
+
+def failures(**raw: Any) -> list[tuple[str, str]]:
+    """The validator's findings for the defaults of `props()` with `raw` values put in unchecked."""
+    from infra.cluster.kind import validate_kind_props
+
+    return validate_kind_props({**props(), **raw})
+
+
+ABOUT_NAME = ("is not a valid kind cluster name: use 1-49 lowercase letters, digits and '-', starting and ending "
+              "with a letter or digit")
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ({"name": "Demo"}, [("name", f"'Demo' {ABOUT_NAME}")]),
+    ({"name": None}, [("name", f"None {ABOUT_NAME}")]),
+    ({"name": "demo-"}, [("name", f"'demo-' {ABOUT_NAME}")]),
+    ({"node_image": ""}, [("node_image", "must be an image reference such as kindest/node:v1.33.1, got ''")]),
+    ({"node_image": 5}, [("node_image", "must be an image reference such as kindest/node:v1.33.1, got 5")]),
+    ({"node_image": "kindest/node :v1"},
+     [("node_image", "must be an image reference such as kindest/node:v1.33.1, got 'kindest/node :v1'")]),
+    ({"node_image": "kindest/node:v1@sha256:beef"},
+     [("node_image", "'kindest/node:v1@sha256:beef' has an invalid digest 'sha256:beef' "
+                     "(expected sha256:<64 hex digits>)")]),
+    ({"node_image": "kindest/node"},
+     [("node_image", "'kindest/node' has no tag; pin one, e.g. kindest/node:v1.33.1 (node images are per "
+                     "version), or a digest, e.g. kindest/node@sha256:<64 hex digits>")]),
+    ({"node_image": "Kindest/node:v1"},
+     [("node_image", "'Kindest/node:v1' has an invalid repository 'Kindest/node' (lowercase letters, digits, "
+                     "'._/:-')")]),
+    ({"node_image": "kindest/node:-v1"}, [("node_image", "'kindest/node:-v1' has an invalid tag '-v1'")]),
+    ({"node_image": "kindest/node:" + "v" * 129},
+     [("node_image", f"'kindest/node:{'v' * 129}' has an invalid tag '{'v' * 129}'")]),
+    ({"node_image": f"kindest/node:{UNPINNED}"},
+     [("node_image", "'kindest/node:latest' uses the mutable 'latest' tag; pin a version, e.g. "
+                     "kindest/node:v1.33.1")]),
+    ({"workers": -1}, [("workers", "must be a whole number >= 0, got -1")]),
+    ({"workers": 1.5}, [("workers", "must be a whole number >= 0, got 1.5")]),
+    ({"workers": False}, [("workers", "must be a whole number >= 0, got False")]),
+    ({"workers": "2"}, [("workers", "must be a whole number >= 0, got '2'")]),
+    ({"extra_mounts": "/data"},
+     [("extra_mounts", "must be a list of mounts (host_path, container_path, read_only), got '/data'")]),
+    ({"extra_mounts": ["/data"]},
+     [("extra_mounts", "[0] must be a mapping with keys host_path, container_path, read_only")]),
+    ({"extra_mounts": [{"host_path": "/a", "container_path": "/b", "hostPath": "/a"}]},
+     [("extra_mounts", "[0] has unknown keys ['hostPath']; expected host_path, container_path, read_only")]),
+    ({"extra_mounts": [{"host_path": "data", "container_path": "/b"}]},
+     [("extra_mounts", "[0].host_path must be an absolute path (the provider process may run in another "
+                       "directory), got 'data'")]),
+    ({"extra_mounts": [{"container_path": "/b"}]},
+     [("extra_mounts", "[0].host_path must be an absolute path (the provider process may run in another "
+                       "directory), got None")]),
+    ({"extra_mounts": [{"host_path": "/a", "container_path": "/b", "read_only": "yes"}]},
+     [("extra_mounts", "[0].read_only must be true or false, got 'yes'")]),
+    ({"extra_mounts": [{"host_path": "/a", "container_path": "/d"}, {"host_path": "/b", "container_path": "/e"},
+                       {"host_path": "/c", "container_path": "/d"}]},
+     [("extra_mounts", "[2].container_path '/d' is mounted twice on each node")]),
+    ({"wait": "5 minutes"}, [("wait", "must be a duration for `kind create --wait` (300s, 5m), got '5 minutes'")]),
+    ({"wait": "300"}, [("wait", "must be a duration for `kind create --wait` (300s, 5m), got '300'")]),
+    ({"wait": "1d"}, [("wait", "must be a duration for `kind create --wait` (300s, 5m), got '1d'")]),
+    ({"wait": "5m x"}, [("wait", "must be a duration for `kind create --wait` (300s, 5m), got '5m x'")]),
+    ({"wait": 300}, [("wait", "must be a duration for `kind create --wait` (300s, 5m), got 300")]),
+    ({"wait": ""}, [("wait", "must be a duration for `kind create --wait` (300s, 5m), got ''")]),
+    ({"kind_path": " "}, [("kind_path", "must be the kind executable's name or path, got ' '")]),
+    ({"kind_path": None}, [("kind_path", "must be the kind executable's name or path, got None")]),
+    ({"name": "X", "workers": -1, "wait": "soon"}, [
+        ("name", f"'X' {ABOUT_NAME}"), ("workers", "must be a whole number >= 0, got -1"),
+        ("wait", "must be a duration for `kind create --wait` (300s, 5m), got 'soon'")]),
+])
+def test_every_invalid_input_is_named_with_the_fix(raw: dict[str, Any], expected: list[tuple[str, str]]) -> None:
+    assert failures(**raw) == expected
+
+
+@pytest.mark.parametrize("raw", [
+    {"name": "a"}, {"name": "a1-b2"}, {"workers": 0}, {"workers": 3.0}, {"extra_mounts": []},
+    {"extra_mounts": ({"host_path": "/a", "container_path": "/b", "read_only": True},)},
+    {"node_image": f"kindest/node@{DIGEST}"}, {"node_image": "kindest/node:" + "v" * 128},
+    {"node_image": f"localhost:5000/kindest/node:v1.33.1@{DIGEST}"}, {"node_image": "kindest/node:_v1.x-2"},
+    {"wait": "1m30s"}, {"wait": "1.5h"}, {"wait": "500ms"}, {"wait": "10us"}, {"wait": "10µs"}, {"wait": "9ns"},
+    {"kind_path": "/usr/local/bin/kind"},
+])
+def test_valid_inputs_pass(raw: dict[str, Any]) -> None:
+    assert failures(**raw) == []
+
+
+def test_wait_and_kind_path_default_when_absent() -> None:
+    from infra.cluster.kind import validate_kind_props
+
+    bare = {k: v for k, v in props().items() if k not in ("wait", "kind_path", "extra_mounts")}
+    assert validate_kind_props(bare) == []
+
+
+@pytest.mark.parametrize(("wait", "timeout"), [
+    # max(900 s for the first image pull, the wait plus 600 s), worked out by hand per unit.
+    ("300s", 900), ("1000s", 1600), ("20m", 1800), ("1h", 4200), ("1h0m30s", 4230), ("2000000ms", 2600),
+    ("3000000000us", 3600), ("3000000000µs", 3600), ("4000000000000ns", 4600), ("0.5h", 2400),
+])
+def test_create_waits_the_wait_plus_a_margin_for_the_image_pull(scripted, provider, wait: str, timeout: int) -> None:
+    kind = scripted()
+    provider.create(props(wait=wait))
+    assert [(argv[1:3], t) for argv, t in kind.calls] == [
+        (["get", "clusters"], 60), (["create", "cluster"], timeout), (["get", "kubeconfig"], 60)]
+
+
+def test_create_outputs_come_from_the_clusters_own_context(scripted, provider) -> None:
+    kind = scripted()
+    outs = provider.create(props(workers=1.0, extra_mounts=[], guard_data=True)).outs
+    assert kind.calls[1][0][:5] == ["kind", "create", "cluster", "--name", "demo"]
+    assert kind.calls[2][0] == ["kind", "get", "kubeconfig", "--name", "demo"]
+    document = {"kind": "Cluster", "apiVersion": "kind.x-k8s.io/v1alpha4", "name": "demo",
+                "nodes": [{"role": "control-plane", "image": IMAGE}, {"role": "worker", "image": IMAGE}]}
+    assert outs == {
+        "name": "demo", "node_image": IMAGE, "workers": 1, "extra_mounts": [], "wait": "300s", "kind_path": "kind",
+        "guard_data": True, "config": yaml.safe_dump(document, sort_keys=False),
+        "config_hash": hashlib.sha256(json.dumps(document, sort_keys=True, separators=(",", ":")).encode())
+        .hexdigest(),
+        "kubeconfig": KUBECONFIG_DEMO, "context": "kind-demo", "endpoint": "https://ours:2",
+    }
+    assert type(outs["workers"]) is int
+
+
+@pytest.mark.parametrize(("kubeconfig", "endpoint"), [
+    # No context of ours: the cluster kind names `kind-<name>`, else the only one there is.
+    ({"clusters": [{"name": "x", "cluster": {"server": "https://x"}},
+                   {"name": "kind-demo", "cluster": {"server": "https://kd"}}]}, "https://kd"),
+    ({"clusters": [{"name": "x", "cluster": {"server": "https://x"}}],
+      "contexts": [{"name": "kind-other", "context": {"cluster": "y"}}]}, "https://x"),
+])
+def test_the_endpoint_falls_back_to_kinds_cluster_name(scripted, provider, kubeconfig, endpoint) -> None:
+    scripted({("get", "kubeconfig"): (yaml.safe_dump(kubeconfig), "", 0)})
+    assert provider.create(props()).outs["endpoint"] == endpoint
+
+
+@pytest.mark.parametrize("kubeconfig", ["clusters: [", "", "clusters: []\n", "- a list\n",
+                                        "clusters:\n- name: kind-demo\n  cluster: {}\n"])
+def test_an_unusable_kubeconfig_deletes_the_new_cluster_and_says_so(scripted, provider, kubeconfig: str) -> None:
+    kind = scripted({("get", "kubeconfig"): (kubeconfig, "", 0)})
+    with pytest.raises(kind_error(), match=r"^`kind get kubeconfig --name demo`: unusable kubeconfig: "):
+        provider.create(props())
+    assert kind.calls[-1] == (["kind", "delete", "cluster", "--name", "demo"], 300)
+
+
+def test_a_failed_cleanup_still_reports_the_first_error(scripted, provider) -> None:
+    kind = scripted({("get", "kubeconfig"): ("", "ERROR: no nodes\n", 1), ("delete",): ("", "stuck\n", 1)})
+    with pytest.raises(kind_error()) as excinfo:
+        provider.create(props())
+    assert str(excinfo.value) == ("`kind get kubeconfig --name demo` failed with exit code 1; stderr:\n"
+                                  "ERROR: no nodes")
+    assert [argv[1] for argv, _ in kind.calls] == ["get", "create", "get", "delete"]
+
+
+def test_create_refuses_a_cluster_kind_already_lists_with_the_commands_to_fix_it(scripted, provider) -> None:
+    kind = scripted({("get", "clusters"): ("other\ndemo\n", "", 0)})
+    with pytest.raises(kind_error()) as excinfo:
+        provider.create(props())
+    assert str(excinfo.value) == (
+        "a kind cluster named 'demo' already exists but is not in this stack's state. Delete it with "
+        "`kind delete cluster --name demo` and run again, or import it into the stack instead of creating it.")
+    assert len(kind.calls) == 1
+
+
+def test_create_validates_before_running_kind(scripted, provider) -> None:
+    kind = scripted()
+    with pytest.raises(ValueError) as excinfo:
+        provider.create({**props(), "name": "Bad", "workers": -2})
+    assert str(excinfo.value) == (f"invalid kind cluster inputs: name: 'Bad' {ABOUT_NAME}; "
+                                  "workers: must be a whole number >= 0, got -2")
+    assert kind.calls == []
+
+
+def test_kinds_stderr_is_cut_to_its_last_20_lines(scripted, provider) -> None:
+    stderr = "".join(f"line {i}\n" for i in range(1, 31))
+    kind = scripted({("create",): ("", stderr, 3)})
+    with pytest.raises(kind_error()) as excinfo:
+        provider.create(props())
+    command = " ".join(kind.calls[1][0])
+    expected_tail = "\n".join(f"line {i}" for i in range(11, 31))
+    assert str(excinfo.value) == f"`{command}` failed with exit code 3; stderr:\n{expected_tail}"
+
+
+def test_a_silent_failure_says_there_was_no_stderr(scripted, provider) -> None:
+    scripted({("get", "clusters"): ("", "  \n", 2)})
+    with pytest.raises(kind_error()) as excinfo:
+        provider.delete("demo", {"name": "demo"})
+    assert str(excinfo.value) == "`kind get clusters` failed with exit code 2; stderr:\n(no stderr)"
+
+
+@pytest.mark.parametrize(("stderr", "tail"), [(b"pulling image\n", "pulling image"), ("waiting\n", "waiting"),
+                                              (None, "(no stderr)")])
+def test_a_timed_out_kind_names_the_command_the_limit_and_its_stderr(scripted, provider, stderr, tail) -> None:
+    scripted({("get", "clusters"): subprocess.TimeoutExpired(["kind"], 60, stderr=stderr)})
+    with pytest.raises(kind_error()) as excinfo:
+        provider.read("demo", {"name": "demo", "kind_path": "/opt/kind tools/kind"})
+    assert str(excinfo.value) == f"`'/opt/kind tools/kind' get clusters` timed out after 60s; stderr tail:\n{tail}"
+
+
+def test_kind_that_cannot_start_is_named(scripted, provider) -> None:
+    scripted({("get", "clusters"): PermissionError(13, "Permission denied")})
+    with pytest.raises(kind_error()) as excinfo:
+        provider.delete("demo", {"name": "demo", "kind_path": "/bin/kind"})
+    assert str(excinfo.value) == "cannot run `/bin/kind get clusters`: [Errno 13] Permission denied"
+    scripted({("get", "clusters"): FileNotFoundError(2, "No such file")})
+    with pytest.raises(kind_error()) as excinfo:
+        provider.delete("demo", {"name": "demo", "kind_path": "/bin/kind"})
+    assert str(excinfo.value) == ("cannot run `/bin/kind get clusters`: executable '/bin/kind' not found; install "
+                                  "kind (https://kind.sigs.k8s.io) or set kind_path")
+    assert issubclass(kind_error(), RuntimeError)
+
+
+def test_read_and_delete_use_the_id_and_kind_when_the_state_lacks_them(scripted, provider) -> None:
+    kind = scripted({("get", "clusters"): ("No kind clusters found.\nwith space\ndemo\n", "", 0)})
+    read = provider.read("demo", {"workers": 2, "__provider": "x", "config_hash": "h"})
+    assert read.id == "demo"
+    assert read.outs == {"workers": 2, "config_hash": "h", "name": "demo", "kubeconfig": KUBECONFIG_DEMO,
+                         "endpoint": "https://ours:2", "context": "kind-demo"}
+    provider.delete("demo", {})
+    assert [argv for argv, _ in kind.calls] == [
+        ["kind", "get", "clusters"], ["kind", "get", "kubeconfig", "--name", "demo"],
+        ["kind", "get", "clusters"], ["kind", "delete", "cluster", "--name", "demo"]]
+    assert kind.calls[-1][1] == 300
+    # Only names count: kind's "No kind clusters found." is not a cluster called "No".
+    assert provider.read("with space", {}).id is None
+    assert provider.read("No", {"name": "No"}).outs == {}
+
+
+def test_check_returns_the_inputs_it_was_given(provider) -> None:
+    news = props()
+    assert provider.check({}, news).inputs == news
+
+
+@pytest.mark.parametrize(("field", "change", "key"), [
+    ("name", {"name": "other"}, "cluster.name"),
+    ("node_image", {"node_image": "kindest/node:v1.32.5"}, "cluster.nodeImage"),
+    ("workers", {"workers": 3}, "cluster.workers"),
+    ("extra_mounts", {"extra_mounts": []}, "cluster.extraMounts"),
+])
+def test_check_names_the_config_key_and_the_way_out_for_every_replacing_change(provider, field, change, key):
+    result = provider.check(props(guard_data=True), props(guard_data=True, **change))
+    assert [(f.property, f.reason) for f in result.failures] == [(field, (
+        f"changing sparkstack:{key} replaces the kind cluster and every object on it, including the protected "
+        "data claim; copy the data out first, set sparkstack:platform.storage.protectData to false, then run "
+        f"`pulumi up` again (README: 'Changing the cluster'), or put {key} back"))]
+
+
+def test_check_guards_only_a_cluster_that_exists(provider) -> None:
+    assert provider.check({"workers": 3}, props(guard_data=True)).failures == []
+    # The guard reads the new inputs: turning it off is how a replacement is allowed.
+    assert provider.check(props(guard_data=True), props(workers=3)).failures == []
+
+
+def test_diff_reads_the_wires_omitted_defaults_as_the_defaults(provider) -> None:
+    olds = {"name": "demo", "node_image": IMAGE, "workers": 2.0, "extra_mounts": None}
+    news = {**props(extra_mounts=[]), "wait": "", "kind_path": None}
+    assert provider.diff("demo", olds, news).changes is False
+    assert provider.diff("demo", olds, props(extra_mounts=[], guard_data=True)).changes is True
+
+
+def test_diff_of_a_setting_only_updates(provider, created) -> None:
+    for change in ({"guard_data": True}, {"wait": "10m"}, {"kind_path": "/bin/kind"}):
+        result = provider.diff("demo", created, props(**change))
+        assert (result.changes, result.replaces, result.delete_before_replace) == (True, [], False), change
+
+
+def test_diff_without_a_recorded_hash_compares_inputs_only(provider, created) -> None:
+    olds = {k: v for k, v in created.items() if k != "config_hash"}
+    assert provider.diff("demo", olds, props()).replaces == []
+
+
+def test_diff_replaces_when_the_config_cannot_be_rendered_again(provider, created) -> None:
+    olds = {**created, "extra_mounts": [{"host_path": "/a"}]}
+    assert provider.diff("demo", olds, {**props(), "extra_mounts": [{"host_path": "/a"}]}).replaces == ["config"]
+
+
+def test_update_keeps_the_outputs_and_takes_the_new_settings(provider, created) -> None:
+    news = props(wait="10m", guard_data=True)
+    outs = provider.update("demo", {**created, "__provider": "x"}, news).outs
+    assert outs == {**created, "wait": "10m", "guard_data": True}
+    with pytest.raises(kind_error()) as excinfo:
+        provider.update("demo", created, props(name="other", workers=5))
+    assert str(excinfo.value) == "changing name, workers needs a replacement, not an update"
