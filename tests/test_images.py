@@ -318,6 +318,48 @@ def test_kind_load_failure_names_the_command_and_kinds_message(tmp_path: Path) -
         provider.create(missing)
 
 
+def test_kind_load_waits_ten_minutes_and_keeps_kinds_last_ten_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[list[str], dict[str, Any]]] = []
+    stderr = "".join(f"line {i}\n" for i in range(1, 16))
+
+    def run(argv: list[str], **kwargs: Any) -> subprocess.CompletedProcess:
+        calls.append((argv, kwargs))
+        return subprocess.CompletedProcess(argv, 2, "", stderr)
+
+    monkeypatch.setattr(subprocess, "run", run)
+    props = {"image": "sparkstack/etl:abc", "cluster": "c", "kind_path": "/bin/kind"}
+    with pytest.raises(RuntimeError) as excinfo:
+        provider_class()().create(props)
+    tail = "\n".join(f"line {i}" for i in range(6, 16))
+    assert str(excinfo.value) == f"`/bin/kind load docker-image sparkstack/etl:abc --name c` failed (exit 2): {tail}"
+    assert calls == [(["/bin/kind", "load", "docker-image", "sparkstack/etl:abc", "--name", "c"],
+                      {"capture_output": True, "text": True, "timeout": 600, "check": False})]
+
+    def slow(argv: list[str], **kwargs: Any) -> subprocess.CompletedProcess:
+        raise subprocess.TimeoutExpired(argv, 600)
+
+    monkeypatch.setattr(subprocess, "run", slow)
+    with pytest.raises(RuntimeError) as excinfo:
+        provider_class()().create(props)
+    assert str(excinfo.value) == ("`/bin/kind load docker-image sparkstack/etl:abc --name c` could not run: Command "
+                                  "'['/bin/kind', 'load', 'docker-image', 'sparkstack/etl:abc', '--name', 'c']' "
+                                  "timed out after 600 seconds")
+
+
+def test_kind_load_outputs_and_what_a_change_does(tmp_path: Path) -> None:
+    provider = provider_class()()
+    props = {"image": "sparkstack/etl:abc", "cluster": "sparkstack", "kind_path": str(fake_kind(tmp_path))}
+    assert provider.create(props).outs == props
+    moved = provider.diff("x", props, {**props, "cluster": "other"})
+    assert (moved.changes, moved.replaces, moved.delete_before_replace) == (True, ["cluster"], False)
+    # Another kind executable loads nothing again: an update of the state only.
+    relocated = provider.diff("x", props, {**props, "kind_path": "/bin/kind"})
+    assert (relocated.changes, relocated.replaces) == (True, [])
+    assert provider.update("x", props, {**props, "kind_path": "/bin/kind"}).outs == {**props, "kind_path": "/bin/kind"}
+    assert provider.delete("x", props) is None
+    assert (tmp_path / "calls").read_text().count("load") == 1, "only create runs kind"
+
+
 def test_jar_urls_follow_the_maven_layout() -> None:
     jar = JarConfig(coordinates="software.amazon.awssdk:bundle:2.24.6", sha256=BUNDLE_SHA)
     assert jar.url("https://repo.example/maven2") == \
