@@ -417,3 +417,71 @@ def test_pod_monitor_only_when_asked_and_history_can_be_off() -> None:
     assert rec.one(RELEASE).plain_inputs["values"]["prometheus"]["podMonitor"] == {"create": True}
     assert rec.of_type(DEPLOYMENT) == []
     assert "spark.eventLog.enabled" not in rec.one(APP).plain_inputs["spec"]["sparkConf"]
+
+
+def _restricted(uid: int = 185) -> dict[str, Any]:
+    """The hardened container context every platform container gets (written out, not taken from conventions)."""
+    return {"runAsNonRoot": True, "runAsUser": uid, "runAsGroup": uid, "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"}}
+
+
+HISTORY_LABELS = {"app.kubernetes.io/component": "history-server", "app.kubernetes.io/part-of": "sparkstack",
+                  "app.kubernetes.io/name": "spark-history-server", "app.kubernetes.io/managed-by": "pulumi"}
+
+
+def test_the_history_server_deployment_and_service_in_full(dev: Recording) -> None:
+    """Every field of the dev stack's History Server, written out: probes, ports, sizes, the log folder's init
+    container and the pod's restrictions are each a default someone chose, so a change must show up here."""
+    server = dev.one(DEPLOYMENT, "spark-history-server").plain_inputs
+    assert server["metadata"]["labels"] == HISTORY_LABELS
+    assert server["metadata"]["namespace"] == "spark-jobs"
+    assert sorted(server["metadata"]["annotations"].values()) == [
+        "CKV_K8S_15=IfNotPresent on purpose: the 1 GB Spark image is pre-pulled and tag-pinned",
+        "CKV_K8S_40=the apache/spark image's user is uid 185; non-root is enforced",
+        "CKV_K8S_43=images are pinned by exact tag in config; digests differ per registry mirror"]
+    spec = server["spec"]
+    assert {k: v for k, v in spec.items() if k != "template"} == {
+        "replicas": 1, "strategy": {"type": "Recreate"},
+        "selector": {"matchLabels": {"app.kubernetes.io/name": "spark-history-server"}}}
+    assert spec["template"]["metadata"] == {"labels": HISTORY_LABELS}
+    image = "apache/spark:4.0.4-python3"
+    assert spec["template"]["spec"] == {
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": {"runAsNonRoot": True, "runAsUser": 185, "runAsGroup": 185, "fsGroup": 185,
+                            "fsGroupChangePolicy": "OnRootMismatch", "seccompProfile": {"type": "RuntimeDefault"}},
+        "initContainers": [{
+            "name": "log-folder", "image": image, "imagePullPolicy": "IfNotPresent",
+            "command": ["mkdir", "-p", "/data/spark-events"],
+            "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"cpu": "100m", "memory": "64Mi"}},
+            "securityContext": _restricted(),
+            "volumeMounts": [{"name": "data", "mountPath": "/data"}],
+        }],
+        "containers": [{
+            "name": "history-server", "image": image, "imagePullPolicy": "IfNotPresent",
+            "command": ["/opt/spark/bin/spark-class", "org.apache.spark.deploy.history.HistoryServer"],
+            "env": [{"name": "SPARK_HISTORY_OPTS", "value": (
+                "-Dspark.history.fs.logDirectory=file:///data/spark-events -Dspark.history.ui.port=18080 "
+                "-Dspark.history.fs.cleaner.enabled=true -Dspark.history.fs.cleaner.maxAge=7d")}],
+            "ports": [{"name": "http", "containerPort": 18080}],
+            "readinessProbe": {"httpGet": {"path": "/api/v1/applications?limit=1", "port": "http"},
+                               "periodSeconds": 10, "failureThreshold": 6},
+            "livenessProbe": {"httpGet": {"path": "/api/v1/version", "port": "http"},
+                              "initialDelaySeconds": 60, "periodSeconds": 30},
+            "resources": {"requests": {"cpu": "100m", "memory": "1536Mi"},
+                          "limits": {"cpu": "500m", "memory": "1536Mi"}},
+            "securityContext": _restricted(),
+            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"},
+                             {"name": "data", "mountPath": "/data/spark-events", "subPath": "spark-events"}],
+        }],
+        "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
+                    {"name": "data", "persistentVolumeClaim": {"claimName": "spark-data"}}],
+    }
+    service = dev.one("kubernetes:core/v1:Service", "spark-history-server")
+    assert service.plain_inputs["spec"] == {
+        "selector": {"app.kubernetes.io/name": "spark-history-server"},
+        "ports": [{"name": "http", "port": 18080, "targetPort": "http"}]}
+    assert service.plain_inputs["metadata"] == {"name": "spark-history-server", "namespace": "spark-jobs",
+                                                "labels": HISTORY_LABELS}
+    assert depends_on(dev, service, dev.one(DEPLOYMENT, "spark-history-server"))
