@@ -485,3 +485,120 @@ def test_the_history_server_deployment_and_service_in_full(dev: Recording) -> No
     assert service.plain_inputs["metadata"] == {"name": "spark-history-server", "namespace": "spark-jobs",
                                                 "labels": HISTORY_LABELS}
     assert depends_on(dev, service, dev.one(DEPLOYMENT, "spark-history-server"))
+
+
+def test_the_operator_release_in_full(dev: Recording) -> None:
+    """Chart 2.5.2's keys (its values.yaml) with our choices: our namespace only, our RBAC, 4 workers in 1280Mi."""
+    release = dev.one(RELEASE)
+    assert release.plain_inputs == {
+        "name": "spark-operator", "chart": "spark-operator", "version": "2.5.2",
+        "repositoryOpts": {"repo": "https://kubeflow.github.io/spark-operator"}, "namespace": "spark-operator",
+        "skipAwait": False, "atomic": True, "cleanupOnFail": True, "timeout": 600, "maxHistory": 5,
+        "compat": "true",
+        "values": {
+            "image": {"tag": "2.5.2"}, "hook": {"image": {"tag": "2.5.2"}},
+            "spark": {"jobNamespaces": ["spark-jobs"], "serviceAccount": {"create": False, "name": "spark-driver"},
+                      "rbac": {"create": False}},
+            "webhook": {"enable": True, "failurePolicy": "Fail", "timeoutSeconds": 10},
+            "controller": {"replicas": 1, "batchScheduler": {"enable": False}, "workers": 4,
+                           "resources": {"requests": {"cpu": "100m", "memory": "1280Mi"},
+                                         "limits": {"memory": "1280Mi"}}},
+            "prometheus": {"metrics": {"enable": True}, "podMonitor": {"create": False}},
+        },
+    }
+    # Helm's own timeout (600 s) plus a minute before Pulumi gives up on the release.
+    assert release.custom_timeouts == {"create": "660s"}
+    namespaces = {r.plain_inputs["metadata"]["name"]: r for r in dev.of_type(NS)}
+    assert {namespaces["spark-operator"].urn, namespaces["spark-jobs"].urn} <= set(release.dependencies)
+
+
+def test_the_image_prepull_daemonset_in_full(dev: Recording) -> None:
+    """Pull the Spark image on every node with a no-op init container, then idle in the pause image."""
+    prepull = dev.one("kubernetes:apps/v1:DaemonSet")
+    assert prepull.name == "spark-image-prepull"
+    assert prepull.custom_timeouts == {"create": "30m", "update": "30m"}  # a 1 GB pull on a slow link
+    inputs = prepull.plain_inputs
+    labels = {"app.kubernetes.io/component": "prepull", "app.kubernetes.io/part-of": "sparkstack",
+              "app.kubernetes.io/name": "spark-image-prepull", "app.kubernetes.io/managed-by": "pulumi"}
+    assert inputs["metadata"]["labels"] == labels
+    assert sorted(inputs["metadata"]["annotations"].values()) == [
+        "CKV_K8S_15=IfNotPresent on purpose: the 1 GB Spark image is pre-pulled and tag-pinned",
+        "CKV_K8S_43=images are pinned by exact tag in config; digests differ per registry mirror",
+        "CKV_K8S_8=the pause container serves nothing to probe",
+        "CKV_K8S_9=the pause container serves nothing to probe"]
+    tiny = {"requests": {"cpu": "1m", "memory": "8Mi"}, "limits": {"cpu": "50m", "memory": "32Mi"}}
+    assert inputs["spec"] == {
+        "selector": {"matchLabels": {"app.kubernetes.io/name": "spark-image-prepull"}},
+        "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "100%"}},
+        "template": {"metadata": {"labels": labels}, "spec": {
+            "automountServiceAccountToken": False, "enableServiceLinks": False, "terminationGracePeriodSeconds": 5,
+            "securityContext": {"runAsNonRoot": True, "runAsUser": 65532, "runAsGroup": 65532, "fsGroup": 65532,
+                                "fsGroupChangePolicy": "OnRootMismatch",
+                                "seccompProfile": {"type": "RuntimeDefault"}},
+            "initContainers": [{"name": "pull-spark", "image": "apache/spark:4.0.4-python3",
+                                "imagePullPolicy": "IfNotPresent", "command": ["/bin/sh", "-c", "exit 0"],
+                                "resources": tiny, "securityContext": _restricted(65532)}],
+            "containers": [{"name": "pause", "image": "registry.k8s.io/pause:3.10", "imagePullPolicy": "IfNotPresent",
+                            "resources": tiny, "securityContext": _restricted(65532)}],
+        }},
+    }
+
+
+def test_the_spark_identities_in_full(dev: Recording) -> None:
+    def labels(component: str) -> dict[str, str]:
+        return {"app.kubernetes.io/component": component, "app.kubernetes.io/part-of": "sparkstack",
+                "app.kubernetes.io/name": component, "app.kubernetes.io/managed-by": "pulumi"}
+
+    def meta(name: str) -> dict[str, Any]:
+        return {"name": name, "namespace": "spark-jobs", "labels": labels(name)}
+
+    accounts = {r.name: r.plain_inputs for r in dev.of_type("kubernetes:core/v1:ServiceAccount")}
+    assert accounts == {
+        "spark-driver": {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta("spark-driver"),
+                         "automountServiceAccountToken": True},
+        "spark-executor": {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta("spark-executor"),
+                           "automountServiceAccountToken": False},
+    }
+    every = ["create", "get", "list", "watch", "delete", "deletecollection"]
+    role = dev.one("kubernetes:rbac.authorization.k8s.io/v1:Role")
+    assert role.name == "spark-driver"
+    assert role.plain_inputs["metadata"] == meta("spark-driver")
+    assert role.plain_inputs["rules"] == [
+        {"apiGroups": [""], "resources": ["pods"], "verbs": every},
+        {"apiGroups": [""], "resources": ["services", "configmaps"], "verbs": every},
+        {"apiGroups": [""], "resources": ["persistentvolumeclaims"], "verbs": every[1:]},
+    ]
+    binding = dev.one("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding")
+    assert binding.name == "spark-driver"
+    assert binding.plain_inputs["metadata"] == meta("spark-driver")
+    assert binding.plain_inputs["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                                               "name": "spark-driver"}
+    assert binding.plain_inputs["subjects"] == [
+        {"kind": "ServiceAccount", "name": "spark-driver", "namespace": "spark-jobs"}]
+
+
+def test_operator_values_watch_the_teams_and_hand_pods_to_the_batch_scheduler() -> None:
+    from infra.config import MetricsConfig
+    from infra.platform.operator import operator_values
+
+    metrics = MetricsConfig(enabled=False, pod_monitor=True, pod_monitor_labels={"release": "prom"})
+    values = operator_values("spark-jobs", metrics, ["analytics", "finance"], batch_scheduler=True)
+    assert values["spark"]["jobNamespaces"] == ["spark-jobs", "analytics", "finance"]
+    assert values["controller"]["batchScheduler"] == {"enable": True}
+    assert values["prometheus"] == {"metrics": {"enable": False},
+                                    "podMonitor": {"create": True, "labels": {"release": "prom"}}}
+
+
+def test_run_settings_for_event_logs_and_metrics_are_all_or_nothing() -> None:
+    from infra.config import HistoryConfig, MetricsConfig
+    from infra.platform.observability import event_log_conf, metrics_conf
+
+    assert event_log_conf(HistoryConfig(log_directory="s3a://bucket/logs")) == {
+        "spark.eventLog.enabled": "true", "spark.eventLog.dir": "s3a://bucket/logs"}
+    assert event_log_conf(HistoryConfig(enabled=False)) == {}
+    assert metrics_conf(MetricsConfig()) == {
+        "spark.ui.prometheus.enabled": "true",
+        "spark.metrics.conf.*.sink.prometheusServlet.class": "org.apache.spark.metrics.sink.PrometheusServlet",
+        "spark.metrics.conf.*.sink.prometheusServlet.path": "/metrics/prometheus",
+        "spark.metrics.appStatusSource.enabled": "true"}
+    assert metrics_conf(MetricsConfig(enabled=False)) == {}
