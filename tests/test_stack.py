@@ -10,6 +10,7 @@ import pytest
 from pulumi.runtime import rpc
 
 from infra.platform.scripts import config_map_name, read_scripts
+from infra.spark.placement import Placement
 from tests.scopes import recorded
 from tests.spark_driver import SPARK_DRIVER_CALLS
 from tools.plan.mock_engine import Recording, Registered, run_program, stack_config
@@ -602,3 +603,51 @@ def test_run_settings_for_event_logs_and_metrics_are_all_or_nothing() -> None:
         "spark.metrics.conf.*.sink.prometheusServlet.path": "/metrics/prometheus",
         "spark.metrics.appStatusSource.enabled": "true"}
     assert metrics_conf(MetricsConfig(enabled=False)) == {}
+
+
+def _parsed(stack: str, **changes: Any) -> Any:
+    from infra.config_loader import parse_config
+
+    config = stack_config(stack)
+    raw = {key.removeprefix("sparkstack:"): copy.deepcopy(value) for key, value in config.items()
+           if key.startswith("sparkstack:")}
+    for section, values in changes.items():
+        raw.setdefault(section, {}).update(values)
+    return parse_config(raw)
+
+
+def test_the_commands_users_copy_in_full() -> None:
+    from infra.stack import commands
+
+    kube = "KUBECONFIG=<(pulumi stack output kubeconfig --show-secrets) "
+    assert commands(_parsed("dev")) == {
+        "status": f"{kube}kubectl -n spark-jobs get sparkapplications,scheduledsparkapplications",
+        "history_server": f"{kube}kubectl -n spark-jobs port-forward svc/spark-history-server 18080:18080  "
+                          "# then open http://localhost:18080",
+        "sales-etl: spark_ui": f"{kube}kubectl -n spark-jobs port-forward svc/sales-etl-ui-svc 4040:4040",
+        "sales-etl: driver_log": f"{kube}kubectl -n spark-jobs logs -f sales-etl-driver",
+        "sales-etl: scheduled_runs": f"{kube}kubectl -n spark-jobs get sparkapplications "
+                                     "-l sparkoperator.k8s.io/scheduled-app-name=sales-etl",
+    }
+    # An existing cluster: the user's own kubeconfig; a team's application is looked for in its namespace.
+    teams = _parsed("teams")
+    assert commands(teams) == {
+        "status": "kubectl -n spark-jobs get sparkapplications,scheduledsparkapplications",
+        "sales-etl: scheduled_runs": "kubectl -n analytics get sparkapplications "
+                                     "-l sparkoperator.k8s.io/scheduled-app-name=sales-etl",
+    }
+
+
+def test_placement_takes_the_applications_priority_else_its_teams_and_the_teams_queue() -> None:
+    from infra.stack import placement, uses_priorities
+
+    teams = _parsed("teams")
+    assert placement(teams, "analytics", None) == Placement(queue="root.analytics", priority="batch-default")
+    assert placement(teams, "analytics", "batch-critical") == Placement(queue="root.analytics",
+                                                                        priority="batch-critical")
+    assert placement(teams, "finance", None) == Placement(queue="root.finance", priority=None)
+    assert placement(teams, None, None) == Placement(queue="root.default", priority=None)
+    dev = _parsed("dev")
+    assert placement(dev, None, "batch-default") == Placement(queue=None, priority="batch-default")
+    assert uses_priorities(teams) is True
+    assert uses_priorities(dev) is False
