@@ -651,3 +651,10 @@ def test_placement_takes_the_applications_priority_else_its_teams_and_the_teams_
     assert placement(dev, None, "batch-default") == Placement(queue=None, priority="batch-default")
     assert uses_priorities(teams) is True
     assert uses_priorities(dev) is False
+    # Either one needs the PriorityClasses: a team (with or without a priority), or an application's priority.
+    def with_priority(cfg: Any, priority: str | None) -> Any:
+        app = cfg.applications["sales-etl"].model_copy(update={"priority": priority})
+        return cfg.model_copy(update={"applications": {"sales-etl": app}})
+
+    assert uses_priorities(with_priority(teams, None)) is True
+    assert uses_priorities(with_priority(dev, "batch-default")) is True
