@@ -658,3 +658,39 @@ def test_placement_takes_the_applications_priority_else_its_teams_and_the_teams_
 
     assert uses_priorities(with_priority(teams, None)) is True
     assert uses_priorities(with_priority(dev, "batch-default")) is True
+
+
+def test_namespaces_claim_and_network_policy_in_full(dev: Recording) -> None:
+    pss = {f"pod-security.kubernetes.io/{mode}": "restricted" for mode in ("enforce", "warn", "audit")}
+    # Pinned to the cluster's minor version, so an upgrade cannot tighten the profile silently.
+    pss.update({f"pod-security.kubernetes.io/{mode}-version": "v1.33" for mode in ("enforce", "warn", "audit")})
+
+    def namespace(name: str) -> dict[str, Any]:
+        return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": {
+            "app.kubernetes.io/name": name, "app.kubernetes.io/component": "namespace",
+            "app.kubernetes.io/part-of": "sparkstack", "app.kubernetes.io/managed-by": "pulumi", **pss}}}
+
+    assert {r.name: r.plain_inputs for r in dev.of_type(NS)} == {
+        "job-namespace": namespace("spark-jobs"), "operator-namespace": namespace("spark-operator")}
+    claim = dev.one("kubernetes:core/v1:PersistentVolumeClaim")
+    assert (claim.name, claim.protect) == ("spark-data", True)
+    assert claim.plain_inputs["metadata"] == {"name": "spark-data", "namespace": "spark-jobs", "labels": {
+        "app.kubernetes.io/name": "data", "app.kubernetes.io/component": "data",
+        "app.kubernetes.io/part-of": "sparkstack", "app.kubernetes.io/managed-by": "pulumi"}}
+    assert claim.plain_inputs["spec"] == {"accessModes": ["ReadWriteOnce"],
+                                          "resources": {"requests": {"storage": "5Gi"}}}
+    policy = dev.one("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+    assert policy.name == "same-namespace-only"
+    assert policy.plain_inputs["metadata"]["name"] == "same-namespace-only"
+    assert policy.plain_inputs["spec"] == {"podSelector": {}, "policyTypes": ["Ingress"],
+                                           "ingress": [{"from": [{"podSelector": {}}]}]}
+
+
+def test_object_store_keys_reach_pods_from_the_secret_by_name() -> None:
+    from infra.secrets import credentials_env
+
+    assert credentials_env() == [
+        {"name": "AWS_ACCESS_KEY_ID",
+         "valueFrom": {"secretKeyRef": {"name": "object-store-credentials", "key": "AWS_ACCESS_KEY_ID"}}},
+        {"name": "AWS_SECRET_ACCESS_KEY",
+         "valueFrom": {"secretKeyRef": {"name": "object-store-credentials", "key": "AWS_SECRET_ACCESS_KEY"}}}]
