@@ -112,6 +112,16 @@ def test_provider_is_built_from_the_kind_cluster_and_kubeconfig_stays_secret(dev
     assert rpc.is_rpc_secret(dev.outputs["kubeconfig"])
 
 
+def test_the_kind_cluster_inputs_in_full(dev: Recording) -> None:
+    """cluster.createTimeoutSeconds' default (900) is kind's --wait; protectData guards the cluster."""
+    kind = dev.one(KIND)
+    assert kind.name == "kind-cluster"
+    assert {k: v for k, v in kind.plain_inputs.items() if k != "__provider"} == {
+        "name": "sparkstack-dev", "node_image": "kindest/node:v1.33.1", "workers": 1, "extra_mounts": [],
+        "wait": "900s", "kind_path": "kind", "guard_data": True}
+    assert kind.additional_secret_outputs == ["kubeconfig"]
+
+
 def test_provider_identity_follows_the_kind_cluster_shape(dev: Recording) -> None:
     """Only a new cluster (its config hash, from the kind resource) may replace every Kubernetes object."""
     provider = dev.one(PROVIDER).plain_inputs
@@ -298,6 +308,8 @@ def test_existing_cluster_uses_secret_kubeconfig_and_context() -> None:
     provider = rec.one(PROVIDER)
     assert rpc.is_rpc_secret(provider.inputs["kubeconfig"])
     assert provider.plain_inputs["context"].startswith("arn:aws:eks:")
+    assert provider.plain_inputs["clusterIdentifier"] == f"existing-{provider.plain_inputs['context']}"
+    assert provider.plain_inputs["deleteUnreachable"] == "false"
     secret = rec.one("kubernetes:core/v1:Secret")
     assert rpc.is_rpc_secret(secret.inputs["stringData"])
     assert secret.plain_inputs["stringData"]["AWS_SECRET_ACCESS_KEY"] == "s3cr3t"
