@@ -706,3 +706,39 @@ def test_object_store_keys_reach_pods_from_the_secret_by_name() -> None:
          "valueFrom": {"secretKeyRef": {"name": "object-store-credentials", "key": "AWS_ACCESS_KEY_ID"}}},
         {"name": "AWS_SECRET_ACCESS_KEY",
          "valueFrom": {"secretKeyRef": {"name": "object-store-credentials", "key": "AWS_SECRET_ACCESS_KEY"}}}]
+
+
+def test_the_data_generator_job_in_full(dev: Recording) -> None:
+    """Pulumi.dev.yaml's generator (3 files of 50,000 rows, seed 42) with the default 900 s deadline."""
+    job = dev.one(JOB)
+    assert job.name == "data-generator"
+    assert job.custom_timeouts == {"create": "1020s"}  # the deadline plus two minutes to schedule and pull
+    inputs = job.plain_inputs
+    assert "name" not in inputs["metadata"], "auto-named: a changed spec replaces the Job"
+    assert inputs["metadata"]["annotations"]["pulumi.com/timeoutSeconds"] == "900"
+    scripts = config_map_name(read_scripts())
+    assert inputs["spec"] == {
+        "backoffLimit": 2, "activeDeadlineSeconds": 900,
+        "template": {"metadata": {"labels": {
+            "app.kubernetes.io/name": "data-generator", "app.kubernetes.io/component": "data-generator",
+            "app.kubernetes.io/part-of": "sparkstack", "app.kubernetes.io/managed-by": "pulumi"}}, "spec": {
+            "restartPolicy": "Never", "serviceAccountName": "spark-executor", "automountServiceAccountToken": False,
+            "enableServiceLinks": False,
+            "securityContext": {"runAsNonRoot": True, "runAsUser": 185, "runAsGroup": 185, "fsGroup": 185,
+                                "fsGroupChangePolicy": "OnRootMismatch", "seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [{
+                "name": "generate", "image": "apache/spark:4.0.4-python3", "imagePullPolicy": "IfNotPresent",
+                "command": ["python3", "/opt/sparkstack/jobs/generate_data.py", "--output", "/data/input",
+                            "--files", "3", "--rows-per-file", "50000", "--seed", "42"],
+                "env": [{"name": "PYTHONDONTWRITEBYTECODE", "value": "1"}, {"name": "PYTHONUNBUFFERED", "value": "1"}],
+                "resources": {"requests": {"cpu": "250m", "memory": "128Mi"},
+                              "limits": {"cpu": "1", "memory": "512Mi"}},
+                "securityContext": _restricted(),
+                "volumeMounts": [{"name": "jobs", "mountPath": "/opt/sparkstack/jobs", "readOnly": True},
+                                 {"name": "data", "mountPath": "/data"}, {"name": "tmp", "mountPath": "/tmp"}],
+            }],
+            "volumes": [{"name": "jobs", "configMap": {"name": scripts, "defaultMode": 0o444}},
+                        {"name": "data", "persistentVolumeClaim": {"claimName": "spark-data"}},
+                        {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
+        }},
+    }
