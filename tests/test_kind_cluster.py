@@ -923,3 +923,24 @@ def test_update_keeps_the_outputs_and_takes_the_new_settings(provider, created) 
     with pytest.raises(kind_error()) as excinfo:
         provider.update("demo", created, props(name="other", workers=5))
     assert str(excinfo.value) == "changing name, workers needs a replacement, not an update"
+
+
+def test_mounts_given_as_mappings_keep_read_only_and_bad_ones_are_named() -> None:
+    mounts = [{"host_path": "/a", "container_path": "/b", "read_only": True},
+              {"host_path": "/c", "container_path": "/d"}]
+    args = KindClusterArgs("demo", IMAGE, 0, extra_mounts=mounts)
+    assert args.extra_mounts == (KindMount("/a", "/b", True), KindMount("/c", "/d", False))
+    expected = "expected keys host_path, container_path[, read_only]"
+    cases = [
+        ({"host_path": "/a", "container_path": "/b", "ro": True},
+         f"invalid extra mount {{'host_path': '/a', 'container_path': '/b', 'ro': True}}: {expected}; unknown ['ro']"),
+        ({"host_path": "/a"}, f"invalid extra mount {{'host_path': '/a'}}: {expected}; missing ['container_path']"),
+        ({"hostPath": "/a", "container_path": "/b"},
+         f"invalid extra mount {{'hostPath': '/a', 'container_path': '/b'}}: {expected}; unknown ['hostPath']; "
+         "missing ['host_path']"),
+        ("/a:/b", "invalid extra mount '/a:/b': expected a KindMount or a mapping"),
+    ]
+    for mount, message in cases:
+        with pytest.raises(ValueError) as excinfo:
+            KindClusterArgs("demo", IMAGE, 0, extra_mounts=[mount])
+        assert str(excinfo.value) == message
