@@ -393,6 +393,9 @@ def test_kind_cluster_under_mocks_has_secret_kubeconfig_and_pinned_image() -> No
     assert inputs["node_image"] == IMAGE
     assert inputs["extra_mounts"] == [{"host_path": "/srv/data", "container_path": "/data", "read_only": False}]
     assert "__provider" in inputs
+    # The pickled provider is code and constants only: stored in plain text, so previews can diff it.
+    from pulumi.runtime import rpc
+    assert not rpc.is_rpc_secret(registered.inputs["__provider"])
     assert "kubeconfig" not in inputs
     assert sorted(registered.additional_secret_outputs) == ["endpoint", "kubeconfig"], "caller's options are merged"
     assert registered.protect is True
@@ -944,3 +947,16 @@ def test_mounts_given_as_mappings_keep_read_only_and_bad_ones_are_named() -> Non
         with pytest.raises(ValueError) as excinfo:
             KindClusterArgs("demo", IMAGE, 0, extra_mounts=[mount])
         assert str(excinfo.value) == message
+
+
+def test_kubeconfig_entries_without_their_details_fall_back_and_odd_stderr_bytes_are_replaced(
+        scripted, provider) -> None:
+    kubeconfig = {"clusters": [{"name": "x", "cluster": {"server": "https://x"}},
+                               {"name": "kind-demo", "cluster": {"server": "https://kd"}}],
+                  "contexts": [{"name": "kind-demo"}]}
+    scripted({("get", "kubeconfig"): (yaml.safe_dump(kubeconfig), "", 0)})
+    assert provider.create(props()).outs["endpoint"] == "https://kd"
+    scripted({("get", "clusters"): subprocess.TimeoutExpired(["kind"], 60, stderr=b"bad \xff byte")})
+    with pytest.raises(kind_error()) as excinfo:
+        provider.read("demo", {"name": "demo"})
+    assert str(excinfo.value).endswith("stderr tail:\nbad \ufffd byte")
