@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import re
 from typing import Any
 
@@ -236,6 +237,29 @@ def test_the_scripts_name_changes_with_every_script_and_only_with_them() -> None
     ]
     names = {config_map_name(v) for v in variants}
     assert name not in names and len(names) == len(variants)
+
+
+def test_scripts_are_read_in_name_order_and_refused_when_missing_or_too_big(tmp_path) -> None:
+    from infra.platform.scripts import content_hash
+
+    (tmp_path / "b.py").write_text("print(2)\n")
+    (tmp_path / "a.py").write_text("print(1)\n")
+    (tmp_path / "notes.txt").write_text("not shipped")
+    scripts = read_scripts(tmp_path)
+    assert list(scripts.items()) == [("a.py", "print(1)\n"), ("b.py", "print(2)\n")]
+    expected = hashlib.sha256(b"a.py\0print(1)\n\0b.py\0print(2)\n\0").hexdigest()[:10]
+    assert content_hash(scripts) == expected and config_map_name(scripts) == f"sparkstack-jobs-{expected}"
+    (tmp_path / "c.py").write_text("#" * 899_982)  # 9 + 9 + 899,982 = 900,000 bytes: the most a run ships
+    assert len(read_scripts(tmp_path)) == 3
+    (tmp_path / "c.py").write_text("#" * 899_983)
+    with pytest.raises(ValueError) as excinfo:
+        read_scripts(tmp_path)
+    assert str(excinfo.value) == "jobs/ holds 900001 bytes of scripts; a ConfigMap takes at most 900000"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(FileNotFoundError) as missing:
+        read_scripts(empty)
+    assert str(missing.value) == f"no PySpark scripts found in {empty}; the stack ships jobs/*.py"
 
 
 def test_a_script_change_rolls_the_applications(monkeypatch: pytest.MonkeyPatch, dev: Recording) -> None:

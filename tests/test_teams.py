@@ -190,6 +190,32 @@ def test_yunikorn_queues_one_per_team(teams: Recording) -> None:
         {"name": "provided", "create": False}, {"name": "fixed", "value": "root.default", "create": False}]
 
 
+def test_the_yunikorn_release_in_full(teams: Recording) -> None:
+    """Chart 1.8.0 with every image at the chart's own version, and the queues document exactly as written."""
+    release = next(r for r in teams.of_type(RELEASE) if r.plain_inputs["chart"] == "yunikorn")
+    assert release.custom_timeouts == {"create": "660s"}  # helm's 600 s plus a minute
+    inputs = {k: v for k, v in release.plain_inputs.items() if k != "values"}
+    assert inputs == {"name": "yunikorn", "chart": "yunikorn", "version": "1.8.0", "namespace": "yunikorn",
+                      "repositoryOpts": {"repo": "https://apache.github.io/yunikorn-release"}, "skipAwait": False,
+                      "atomic": True, "cleanupOnFail": True, "timeout": 600, "maxHistory": 5, "compat": "true"}
+    values = release.plain_inputs["values"]
+    assert {k: v for k, v in values.items() if k != "yunikornDefaults"} == {
+        "image": {"tag": "scheduler-1.8.0", "pullPolicy": "IfNotPresent"},
+        "pluginImage": {"tag": "scheduler-plugin-1.8.0", "pullPolicy": "IfNotPresent"},
+        "admissionController": {"image": {"tag": "admission-1.8.0", "pullPolicy": "IfNotPresent"}},
+        "web": {"image": {"tag": "web-1.8.0", "pullPolicy": "IfNotPresent"}}}
+    assert yaml.safe_load(values["yunikornDefaults"]["queues.yaml"]) == {"partitions": [{
+        "name": "default",
+        "placementrules": [{"name": "provided", "create": False},
+                           {"name": "fixed", "value": "root.default", "create": False}],
+        "queues": [{"name": "root", "submitacl": "*", "queues": [
+            {"name": "default"},
+            {"name": "analytics", "resources": {"max": {"vcore": "16", "memory": "64Gi"},
+                                                "guaranteed": {"vcore": "8", "memory": "32Gi"}}},
+            {"name": "finance", "resources": {"max": {"vcore": "8", "memory": "32Gi"}}}]}],
+    }]}
+
+
 def test_a_queue_max_under_the_quota_caps_the_team_queue() -> None:
     config = teams_config()
     config["sparkstack:teams"]["analytics"]["queue"]["max"] = {"cpu": "15", "memory": "63Gi"}
