@@ -128,6 +128,50 @@ def test_team_has_spark_identities_and_admins_manage_only_their_namespace(teams:
         assert in_namespace(teams, kind, "analytics"), kind
 
 
+def test_team_limits_admin_role_and_priority_classes_in_full(teams: Recording) -> None:
+    def labels(component: str, name: str | None = None) -> dict[str, str]:
+        return {"app.kubernetes.io/name": name or component, "app.kubernetes.io/component": component,
+                "app.kubernetes.io/part-of": "sparkstack", "app.kubernetes.io/managed-by": "pulumi"}
+
+    [limits] = in_namespace(teams, LIMITS, "analytics")
+    assert limits.plain_inputs["metadata"] == {"name": "spark-team-limits", "namespace": "analytics",
+                                               "labels": labels("team-limits")}
+    # Only containers Spark does not size get defaults; no CPU limit; no container above the team's memory.
+    assert limits.plain_inputs["spec"] == {"limits": [{
+        "type": "Container", "defaultRequest": {"cpu": "100m", "memory": "128Mi"}, "default": {"memory": "512Mi"},
+        "max": {"memory": "64Gi"}}]}
+    [quota] = in_namespace(teams, QUOTA, "analytics")
+    assert quota.plain_inputs["metadata"] == {"name": "spark-team-quota", "namespace": "analytics",
+                                              "labels": labels("team-quota")}
+    role = next(r for r in in_namespace(teams, ROLE, "analytics")
+                if r.plain_inputs["metadata"]["name"] == "spark-team-admin")
+    assert role.plain_inputs["metadata"]["labels"] == labels("team-admin")
+    assert role.plain_inputs["rules"] == [
+        {"apiGroups": ["sparkoperator.k8s.io"], "resources": ["sparkapplications", "scheduledsparkapplications"],
+         "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
+        {"apiGroups": ["sparkoperator.k8s.io"],
+         "resources": ["sparkapplications/status", "scheduledsparkapplications/status"], "verbs": ["get"]},
+        {"apiGroups": [""], "resources": ["pods", "pods/log", "events", "services"],
+         "verbs": ["get", "list", "watch"]}]
+    binding = next(b for b in in_namespace(teams, BINDING, "analytics")
+                   if b.plain_inputs["metadata"]["name"] == "spark-team-admin")
+    assert binding.plain_inputs["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                                               "name": "spark-team-admin"}
+    assert binding.plain_inputs["subjects"] == [
+        {"kind": "Group", "apiGroup": "rbac.authorization.k8s.io", "name": "analytics-eng"}]
+
+    def priority(name: str, value: int, policy: str) -> dict[str, Any]:
+        return {"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
+                "metadata": {"name": name, "labels": labels("priority-class", name)}, "value": value,
+                "globalDefault": False, "preemptionPolicy": policy,
+                "description": f"sparkstack: {name} Spark applications"}
+
+    assert {r.name: r.plain_inputs for r in teams.of_type(PRIORITY)} == {
+        "priority-batch-critical": priority("batch-critical", 100_000, "PreemptLowerPriority"),
+        "priority-batch-default": priority("batch-default", 10_000, "PreemptLowerPriority"),
+        "priority-batch-preemptible": priority("batch-preemptible", 100, "Never")}
+
+
 def test_new_objects_are_strictly_valid_for_kubernetes_1_33(teams: Recording) -> None:
     kinds = (NS, QUOTA, LIMITS, ROLE, BINDING, PRIORITY, "kubernetes:networking.k8s.io/v1:NetworkPolicy")
     checked = 0

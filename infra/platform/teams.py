@@ -10,7 +10,6 @@ The fit of each application into these limits is checked at preview (infra/fit.p
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,7 +119,3 @@ def priority_classes(parent: pulumi.Resource) -> list[k8s.scheduling.v1.Priority
             description=f"sparkstack: {name} Spark applications", opts=pulumi.ResourceOptions(parent=parent))
         for name, value in PRIORITY_CLASSES.items()
     ]
-
-
-def uses_priorities(teams: Mapping[str, TeamConfig], app_priorities: list[str | None]) -> bool:
-    return bool(teams) or any(app_priorities)
