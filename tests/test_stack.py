@@ -766,3 +766,9 @@ def test_the_data_generator_job_in_full(dev: Recording) -> None:
                         {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
         }},
     }
+
+
+def test_without_pre_pull_there_is_no_daemonset_and_nothing_waits_for_one() -> None:
+    rec = run_program(dev_config(platform={"prePull": False}))
+    assert rec.of_type("kubernetes:apps/v1:DaemonSet") == []
+    assert rec.one(JOB) and rec.one(APP) and rec.one(DEPLOYMENT, "spark-history-server")
