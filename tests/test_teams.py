@@ -463,6 +463,41 @@ def test_on_kind_every_namespace_writes_event_logs_to_the_folder_the_history_ser
     assert not crd_errors(validators()["SparkApplication"], app)
 
 
+def test_event_logs_are_shared_only_on_kind_with_team_applications_and_logs_on_the_data_volume() -> None:
+    from types import SimpleNamespace
+
+    from infra.config import HistoryConfig
+    from infra.platform.event_logs import shares_event_logs
+
+    kind, existing = SimpleNamespace(kind="kind"), SimpleNamespace(kind="existing")
+    on_volume = HistoryConfig()
+    team_app, own_app = SimpleNamespace(team="analytics"), SimpleNamespace(team=None)
+    assert shares_event_logs(kind, on_volume, {"a": own_app, "b": team_app}) is True
+    assert shares_event_logs(existing, on_volume, {"b": team_app}) is False
+    assert shares_event_logs(kind, HistoryConfig(enabled=False), {"b": team_app}) is False
+    assert shares_event_logs(kind, HistoryConfig(log_directory="s3a://logs/spark"), {"b": team_app}) is False
+    assert shares_event_logs(kind, on_volume, {"a": own_app}) is False
+
+
+def test_the_shared_event_log_volume_and_claim_in_full(kind_teams: Recording) -> None:
+    def labels() -> dict[str, str]:
+        return {"app.kubernetes.io/name": "event-logs", "app.kubernetes.io/component": "event-logs",
+                "app.kubernetes.io/part-of": "sparkstack", "app.kubernetes.io/managed-by": "pulumi"}
+
+    [volume] = [r for r in kind_teams.of_type(PV) if r.plain_inputs["spec"]["claimRef"]["namespace"] == "analytics"]
+    assert volume.plain_inputs["metadata"] == {"name": "spark-events-analytics", "labels": labels()}
+    assert volume.plain_inputs["spec"] == {
+        "capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteMany"], "persistentVolumeReclaimPolicy": "Retain",
+        "storageClassName": "sparkstack-events", "hostPath": {"path": NODE_FOLDER, "type": "Directory"},
+        "claimRef": {"namespace": "analytics", "name": "spark-events"}}
+    [claim] = [r for r in in_namespace(kind_teams, PVC, "analytics") if r.plain_inputs["metadata"]["name"] ==
+               "spark-events"]
+    assert claim.plain_inputs["metadata"] == {"name": "spark-events", "namespace": "analytics", "labels": labels()}
+    assert claim.plain_inputs["spec"] == {
+        "accessModes": ["ReadWriteMany"], "storageClassName": "sparkstack-events",
+        "volumeName": "spark-events-analytics", "resources": {"requests": {"storage": "1Gi"}}}
+
+
 def test_the_folder_is_made_writable_for_the_pods_on_up_and_left_alone_on_preview(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import infra.platform.event_logs as event_logs
