@@ -772,3 +772,16 @@ def test_without_pre_pull_there_is_no_daemonset_and_nothing_waits_for_one() -> N
     rec = run_program(dev_config(platform={"prePull": False}))
     assert rec.of_type("kubernetes:apps/v1:DaemonSet") == []
     assert rec.one(JOB) and rec.one(APP) and rec.one(DEPLOYMENT, "spark-history-server")
+
+
+def test_a_driver_mounts_the_data_claim_for_its_event_log_only_while_the_history_server_reads_it() -> None:
+    """An application that names no path on the data volume: its executors never mount the claim, its driver only
+    to write the event log there (a ReadWriteOnce claim held needlessly pins pods to one node)."""
+    config = dev_config(applications={"sales-etl": {**stack_config("dev")["sparkstack:applications"]["sales-etl"],
+                                                    "arguments": []}})
+    spec = run_program(config).one(APP).plain_inputs["spec"]
+    assert [m["name"] for m in spec["driver"]["volumeMounts"]] == ["jobs", "spark-local-dir-scratch", "data"]
+    assert [m["name"] for m in spec["executor"]["volumeMounts"]] == ["jobs", "spark-local-dir-scratch"]
+    config["sparkstack:platform"]["history"] = {"enabled": False}
+    spec = run_program(config).one(APP).plain_inputs["spec"]
+    assert [m["name"] for m in spec["driver"]["volumeMounts"]] == ["jobs", "spark-local-dir-scratch"]
