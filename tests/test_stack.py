@@ -426,6 +426,15 @@ def test_pod_monitors_carry_the_labels_prometheus_selects_on() -> None:
     assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
     assert monitor["metadata"]["labels"]["app.kubernetes.io/part-of"] == "sparkstack"  # ours are kept
     assert "namespaceSelector" not in monitor["spec"]  # its own namespace only, without teams
+    # Both of Spark's servlets on the driver's UI port: the driver's and executors' metrics, and the executors'.
+    assert monitor["spec"] == {"selector": {"matchLabels": {"spark-role": "driver"}}, "podMetricsEndpoints": [
+        {"port": "spark-ui", "path": "/metrics/prometheus"},
+        {"port": "spark-ui", "path": "/metrics/executors/prometheus"}]}
+    assert (monitor["apiVersion"], monitor["kind"]) == ("monitoring.coreos.com/v1", "PodMonitor")
+    assert monitor["metadata"] == {"name": "spark-drivers", "namespace": "spark-jobs", "labels": {
+        "app.kubernetes.io/name": "spark-drivers", "app.kubernetes.io/component": "metrics",
+        "app.kubernetes.io/part-of": "sparkstack", "app.kubernetes.io/managed-by": "pulumi",
+        "release": "kube-prometheus-stack"}}
     operator = rec.one(RELEASE).plain_inputs["values"]["prometheus"]["podMonitor"]
     assert operator == {"create": True, "labels": {"release": "kube-prometheus-stack"}}
 
