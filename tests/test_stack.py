@@ -336,7 +336,10 @@ def test_existing_cluster_uses_secret_kubeconfig_and_context() -> None:
     assert provider.plain_inputs["deleteUnreachable"] == "false"
     secret = rec.one("kubernetes:core/v1:Secret")
     assert rpc.is_rpc_secret(secret.inputs["stringData"])
-    assert secret.plain_inputs["stringData"]["AWS_SECRET_ACCESS_KEY"] == "s3cr3t"
+    assert secret.plain_inputs["stringData"] == {"AWS_ACCESS_KEY_ID": "AKIAEXAMPLE", "AWS_SECRET_ACCESS_KEY": "s3cr3t"}
+    assert (secret.name, secret.plain_inputs["type"]) == ("object-store-credentials", "Opaque")
+    assert secret.plain_inputs["metadata"]["name"] == "object-store-credentials"
+    assert secret.plain_inputs["metadata"]["labels"]["app.kubernetes.io/component"] == "credentials"
     app = rec.one(SCHEDULED)
     assert depends_on(rec, app, secret)
     env = {e["name"]: e for e in app.plain_inputs["spec"]["template"]["driver"]["env"]}
