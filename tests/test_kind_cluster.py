@@ -960,3 +960,12 @@ def test_kubeconfig_entries_without_their_details_fall_back_and_odd_stderr_bytes
     with pytest.raises(kind_error()) as excinfo:
         provider.read("demo", {"name": "demo"})
     assert str(excinfo.value).endswith("stderr tail:\nbad \ufffd byte")
+
+
+def test_read_and_delete_go_by_the_name_in_the_state_before_the_id(scripted, provider) -> None:
+    kind = scripted({("get", "clusters"): ("demo\n", "", 0)})
+    assert provider.read("stale-id", {"name": "demo"}).id == "demo"
+    provider.delete("stale-id", {"name": "demo"})
+    assert [argv[1:] for argv, _ in kind.calls] == [
+        ["get", "clusters"], ["get", "kubeconfig", "--name", "demo"],
+        ["get", "clusters"], ["delete", "cluster", "--name", "demo"]]
