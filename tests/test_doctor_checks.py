@@ -3,14 +3,15 @@
 Expected figures are computed here from the raw JSON lines with plain json: SQL plan metrics by walking the plans in
 the SQL events and adding up the accumulator updates of the task ends and of SparkListenerDriverAccumUpdates, never
 with tools.doctor. Where a local run cannot make the condition (a 2 GiB broadcast, a 6 GiB partition, a 40-minute
-stage, a 10-minute idle application, a 4 GiB heap, two executors far apart), a real log is edited minimally.
+stage, a 10-minute idle application, a 4 GiB heap, two executors far apart), a real log is edited minimally. The
+thresholds' edges are tested on hand-made stage summaries, figures worked out by hand (the end of the module).
 """
 
 from __future__ import annotations
 
 import json
 import statistics
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,10 @@ from tests.scenarios import REPO, event_logs
 from tests.test_doctor import findings_of, raw_events, task_ends, zstd_lines
 from tools.doctor.diagnosis import diagnose, report
 from tools.doctor.eventlog import open_log
+from tools.doctor.finding import Finding, size_bytes
+from tools.doctor.log_summary import Analysis
+from tools.doctor.stage_checks import check_gc, check_partitions, check_skew, check_spill
+from tools.doctor.stage_summary import StageSummary
 
 GIB = 1024**3
 
@@ -425,3 +430,346 @@ def test_low_gc_over_a_long_run(logs: tuple[Path, dict[str, str]], tmp_path: Pat
     assert finding["evidence"]["problem"] == "low" and finding["evidence"]["heap_max_bytes"] == 4 * GIB
     assert finding["evidence"]["run_s"] == round(run_s, 3) and finding["evidence"]["gc_s"] == round(gc_s, 3)
     assert "spark.driver.memory" in finding["advice"]
+
+
+# Threshold edges. A real log cannot be tuned to land a figure exactly on a threshold, so these tests hand the checks
+# stage summaries (what tools/doctor/log_summary.py folds a stage into) with figures chosen on and just beside each
+# threshold of docs/observability.md; every expected figure and text is worked out by hand in the test.
+MIB = 1024**2
+
+
+def stage(**figures: Any) -> StageSummary:
+    """A stage with the figures a test states; the rest those of a short, quiet stage."""
+    quiet: dict[str, Any] = {
+        "stage": 1, "attempt": 0, "name": "stage", "tasks": 10, "wall_s": 1.0, "failed": None, "run": (0.0, 0.0, -1),
+        "shuffle_read": (0.0, 0.0, -1), "input_read": (0.0, 0.0, -1), "median_duration_ms": 1000.0, "run_s": 0.0,
+        "gc_s": 0.0, "memory_spilled": 0, "disk_spilled": 0, "failures": Counter(), "failed_tasks": set(),
+        "executors_lost": set()}
+    return StageSummary(**{**quiet, **figures})
+
+
+def analysis(*stages: StageSummary, cores: int = 0, **properties: str) -> Analysis:
+    a = Analysis()
+    a.stages, a.max_cores = list(stages), cores
+    a.properties = {k.replace("_", "."): v for k, v in properties.items()}
+    return a
+
+
+def run_check(check: Any, a: Analysis) -> list[Finding]:
+    out: list[Finding] = []
+    check(a, out)
+    return out
+
+
+SALT = "One key holds most of the data. Salt the key (add a random suffix, aggregate twice) or broadcast the small " \
+       "side of a join; "
+
+
+@pytest.mark.parametrize(("top", "median", "severity"), [
+    (40 * MIB, 20 * MIB, "warning"), (40 * MIB - 1, 20 * MIB, None), (200 * MIB, 20 * MIB, "critical"),
+    (200 * MIB - 1, 20 * MIB, "warning"), (16 * MIB, 8 * MIB, "warning"), (16 * MIB - 2, 8 * MIB - 1, None)])
+def test_skew_edges_of_the_ratio_and_the_byte_floor(top: int, median: int, severity: str | None) -> None:
+    """Warning from 2x the median, critical from 10x, and only when the largest task read 16 MiB or more."""
+    a = analysis(stage(stage=3, tasks=4, shuffle_read=(top, median, 2), run=(900.0, 300.0, 1)),
+                 spark_sql_adaptive_enabled="false")
+    found = run_check(check_skew, a)
+    if severity is None:
+        assert found == []
+        return
+    (f,) = found
+    assert (f.check, f.severity, f.stage) == ("skew", severity, 3)
+    assert f.evidence == {"metric": "shuffle_read_bytes", "max": top, "median": median,
+                          "ratio": round(top / median, 1), "tasks": 4, "max_task_index": 2, "aqe_enabled": False,
+                          "max_task_run_ms": 900.0, "median_task_run_ms": 300.0, "shuffle_join": False,
+                          "problem": "skew"}
+    assert f.advice == SALT + (
+        "enable AQE skew handling (spark.sql.adaptive.enabled=true, spark.sql.adaptive.skewJoin.enabled=true) so "
+        "Spark splits the oversized partitions of sort-merge joins. More memory only hides it.")
+
+
+def test_skew_of_input_bytes_in_a_join_with_aqe_off_and_too_few_tasks() -> None:
+    a = analysis(stage(stage=2, tasks=3, input_read=(160 * MIB, 16 * MIB, 0), shuffle_join=True),
+                 spark_sql_adaptive_enabled="False ")
+    (f,) = run_check(check_skew, a)
+    assert (f.severity, f.evidence["metric"], f.evidence["ratio"]) == ("critical", "input_bytes", 10.0)
+    assert f.summary == "input bytes max 160.0 MiB vs median 16.0 MiB (10x) over 3 tasks"
+    assert f.advice.endswith("of this sort-merge join. More memory only hides it.")
+    assert run_check(check_skew, analysis(stage(tasks=2, input_read=(160 * MIB, 16 * MIB, 0)))) == []
+
+
+@pytest.mark.parametrize(("run", "second", "fires"), [
+    ((5000.0, 500.0, 7), 5000.0, True), ((5000.0, 500.0, 7), 4999.0, False), ((4999.0, 400.0, 7), 4999.0, False),
+    ((60_000.0, 0.0, 7), 60_000.0, False)])
+def test_task_time_skew_edges(run: tuple[float, float, int], second: float, fires: bool) -> None:
+    """Task time alone: the slowest task 5 s or more, and the second slowest 10x the median or more."""
+    found = run_check(check_skew, analysis(stage(tasks=10, run=run, run_second=second)))
+    if not fires:
+        assert found == []
+        return
+    (f,) = found
+    assert (f.severity, f.stage, f.evidence["metric"], f.evidence["ratio"]) == ("warning", 1, "task_run_ms", 10.0)
+    assert (f.evidence["max"], f.evidence["median"], f.evidence["max_task_index"]) == (5000.0, 500.0, 7)
+    assert f.summary == "task run ms max 5.0 s vs median 0.5 s (10x) over 10 tasks"
+    assert f.advice == ("Some tasks run far longer than the rest with no more data: they do more work per row (a "
+                        "heavier key, an expensive UDF path) or ran on a slow executor. If it recurs on the same "
+                        "partitions, spread that work (salt the key); if not, consider spark.speculation=true.")
+
+
+def test_too_few_keys_and_a_hot_key_among_few() -> None:
+    """Most tasks read nothing (median 0): the largest against the median of those that read anything. Alike (under
+    2x): too few distinct keys; 2x or more: one hot key, the ratio against those tasks."""
+    few = stage(tasks=8, shuffle_read=(20 * MIB, 0.0, 5), shuffle_nonzero=(3, 15 * MIB))
+    (f,) = run_check(check_skew, analysis(few))
+    assert (f.severity, f.stage) == ("warning", 1)
+    assert f.evidence == {"metric": "shuffle_read_bytes", "max": 20 * MIB, "median": 0.0, "ratio": None, "tasks": 8,
+                          "max_task_index": 5, "aqe_enabled": True, "max_task_run_ms": 0.0,
+                          "median_task_run_ms": 0.0, "shuffle_join": False, "problem": "few_keys",
+                          "nonempty_tasks": 3, "nonempty_median": 15 * MIB}
+    assert f.summary == ("shuffle read bytes: only 3 of 8 tasks got data (largest 20.0 MiB, the others that got any "
+                         "15.0 MiB): too few distinct keys")
+    assert f.advice.startswith("Only 3 of 8 tasks got any data, and those got about the same amount: the key has "
+                               "too few distinct values")
+    hot = stage(tasks=8, shuffle_read=(20 * MIB, 0.0, 5), shuffle_nonzero=(3, 10 * MIB))
+    (f,) = run_check(check_skew, analysis(hot))
+    assert (f.severity, f.evidence["problem"], f.evidence["ratio"]) == ("warning", "skew", 2.0)
+    assert f.evidence["nonempty_tasks"] == 3 and f.evidence["nonempty_median"] == 10 * MIB
+    assert f.summary == ("shuffle read bytes max 20.0 MiB vs 10.0 MiB in the tasks that got any (median 0) (2x) "
+                         "over 8 tasks")
+    assert f.advice == SALT + ("AQE is on, but it splits skewed partitions only in sort-merge joins and rebalance(), "
+                               "not in aggregations or repartition(). More memory only hides it.")
+    none_busy = stage(tasks=8, shuffle_read=(20 * MIB, 0.0, 5), shuffle_nonzero=(0, 0.0))
+    assert run_check(check_skew, analysis(none_busy))[0].evidence["problem"] == "few_keys"
+
+
+THRESHOLD = "spark.sql.adaptive.skewJoin.skewedPartitionThresholdInBytes"
+FACTOR = "spark.sql.adaptive.skewJoin.skewedPartitionFactor"
+
+
+@pytest.mark.parametrize(("settings", "top", "median", "why"), [
+    # SQLConf's defaults (256 MiB, 5.0): 100 MiB is 10x the median but under the threshold; lower it to half of it
+    ({}, 100 * MIB, 10 * MIB, f"the largest partition is 100.0 MiB, below {THRESHOLD} (256.0 MiB). To let AQE split "
+                              f"it, lower {THRESHOLD} (e.g. to 50m) and, if needed, {FACTOR}. "),
+    # on the threshold is not above it; 8 x 20 MiB = 160 MiB is not exceeded either
+    ({THRESHOLD: "100m", FACTOR: "8"}, 100 * MIB, 20 * MIB,
+     f"the largest partition is 100.0 MiB, below {THRESHOLD} (100.0 MiB) and not above {FACTOR} (8) x the median "
+     f"(20.0 MiB). To let AQE split it, lower {THRESHOLD} (e.g. to 50m) and, if needed, {FACTOR}. "),
+    # 5 x 8 MiB = 40 MiB: on it is not above it; half of 40 MiB is 20m; an unreadable factor is the default 5
+    ({THRESHOLD: "16m", FACTOR: "five"}, 40 * MIB, 8 * MIB,
+     f"the largest partition is 40.0 MiB, not above {FACTOR} (5) x the median (8.0 MiB). To let AQE split it, "
+     f"lower {THRESHOLD} (e.g. to 20m) and, if needed, {FACTOR}. "),
+    # never suggest under 16m
+    ({THRESHOLD: "1g"}, 20 * MIB, 2 * MIB, "lower spark.sql.adaptive.skewJoin.skewedPartitionThresholdInBytes (e.g. "
+                                           "to 16m)"),
+])
+def test_aqe_skew_advice_names_why_aqe_did_not_split(settings: dict[str, str], top: int, median: int,
+                                                     why: str) -> None:
+    """OptimizeSkewedJoin splits a partition larger than both skewedPartitionFactor x the median and
+    skewedPartitionThresholdInBytes (SQLConf defaults 5.0 and 256MB, spark-catalyst_2.13-4.0.4.jar)."""
+    a = analysis(stage(tasks=6, shuffle_read=(top, median, 1), shuffle_join=True, settings=settings))
+    (f,) = run_check(check_skew, a)
+    assert why in f.advice and f.advice.startswith(SALT + "AQE is on, but it splits a sort-merge join partition only "
+                                                          "when it is larger than both")
+    assert f.evidence["skew_threshold_bytes"] == size_bytes(settings.get(THRESHOLD), 256 * MIB)
+    assert f.evidence["skew_factor"] == (8.0 if settings.get(FACTOR) == "8" else 5.0)
+
+
+def test_aqe_skew_advice_when_aqe_should_have_split_or_its_skew_join_is_off() -> None:
+    joined = stage(tasks=6, shuffle_read=(200 * MIB, 20 * MIB, 1), shuffle_join=True,
+                   settings={THRESHOLD: "64m"})
+    (f,) = run_check(check_skew, analysis(joined))
+    assert f.advice == SALT + ("AQE should have split this partition; check that the join is not a broadcast or "
+                               "full outer join (AQE cannot split those sides). More memory only hides it.")
+    assert (f.evidence["skew_threshold_bytes"], f.evidence["skew_factor"]) == (64 * MIB, 5.0)
+    # the session's setting wins over the application's, as run (the job's properties)
+    off = analysis(joined, spark_sql_adaptive_skewJoin_enabled="true")
+    joined.settings = {"spark.sql.adaptive.skewJoin.enabled": "false"}
+    (f,) = run_check(check_skew, off)
+    assert f.advice == SALT + ("AQE is on but its skew-join handling is off: set "
+                               "spark.sql.adaptive.skewJoin.enabled=true. More memory only hides it.")
+    # the application's own factor when the job has none
+    joined.settings = {}
+    (f,) = run_check(check_skew, analysis(joined, **{"spark_sql_adaptive_skewJoin_skewedPartitionFactor": "12"}))
+    assert f.evidence["skew_factor"] == 12.0 and "not above " + FACTOR + " (12) x the median (20.0 MiB)" in f.advice
+
+
+def test_spill_is_critical_from_a_gib_on_disk() -> None:
+    """Any spill warns; a GiB on disk makes the stage disk-bound. The fraction is Dr. Elephant's: memory spilled
+    over the bytes the stage read (input and shuffle)."""
+    spilled = stage(stage=4, tasks=5, memory_spilled=3 * GIB, disk_spilled=GIB, input_total=GIB,
+                    shuffle_read_total=3 * GIB)
+    (f,) = run_check(check_spill, analysis(spilled, spark_master="k8s://https://api:6443"))
+    assert (f.check, f.severity, f.stage) == ("spill", "critical", 4)
+    assert f.evidence == {"memory_bytes_spilled": 3 * GIB, "disk_bytes_spilled": GIB, "tasks": 5,
+                          "bytes_processed": 4 * GIB, "spill_fraction": 0.75}
+    assert f.summary == "spilled 3,072.0 MiB from memory, 1,024.0 MiB to disk"
+    assert f.advice == ("Tasks ran out of execution memory and wrote sorted runs to disk. Use more partitions so "
+                        "each task holds less (spark.sql.shuffle.partitions, repartition), or raise "
+                        "spark.executor.memory (the heap, where execution memory lives). On Kubernetes spill lands "
+                        "on spark.local.dir's emptyDir scratch volume (platform.storage.scratchSizeLimit).")
+    spilled.disk_spilled, spilled.input_total, spilled.shuffle_read_total = GIB - 1, 0, 0
+    (f,) = run_check(check_spill, analysis(spilled, spark_master="local[2]"))
+    assert f.severity == "warning" and f.evidence["spill_fraction"] is None
+    assert "or raise spark.driver.memory (the heap" in f.advice  # local mode: tasks ran in the driver's heap
+    spilled.memory_spilled, spilled.disk_spilled = 0, 1
+    assert run_check(check_spill, analysis(spilled))[0].severity == "warning"
+    spilled.disk_spilled = 0
+    assert run_check(check_spill, analysis(spilled)) == []
+
+
+GC_FULL = ("The JVM spends its time collecting garbage: the heap is too small for what tasks keep alive. Raise "
+           "spark.executor.memory (the heap, not memoryOverhead), use more partitions or fewer spark.executor.cores "
+           "so each task holds less, and avoid building huge groups (collect_list over a hot key: salt it).")
+
+
+@pytest.mark.parametrize(("gc_s", "run_s", "severity"), [
+    (1.0, 10.0, "warning"), (0.999, 2.0, None), (2.0, 10.0, "critical"), (1.999, 10.0, "warning"),
+    (0.999, 10.0, None), (1.0, 10.001, None)])
+def test_gc_edges_per_stage_and_for_the_application(gc_s: float, run_s: float, severity: str | None) -> None:
+    """GC from 10 % of run time (warning) and 20 % (critical), only where it took a second or more; one stage's
+    figures are also the application's, so both findings come, the application's without a stage."""
+    a = analysis(stage(stage=6, gc_s=gc_s, run_s=run_s), spark_master="k8s://https://api:6443")
+    found = run_check(check_gc, a)
+    if severity is None:
+        assert found == []
+        return
+    per_stage, whole = found
+    assert (per_stage.stage, whole.stage) == (6, None)
+    assert per_stage.severity == whole.severity == severity
+    share = gc_s / run_s
+    assert per_stage.evidence == whole.evidence == {
+        "gc_s": gc_s, "run_s": run_s, "share": round(share, 3), "heap_peak_bytes": None, "heap_max_bytes": 1024**3,
+        "heap_peak_share": None, "major_gcs": None, "jvm_gc_s": None, "young_gc_churn": False}
+    assert per_stage.advice == whole.advice == GC_FULL
+    assert per_stage.summary == f"{share:.0%} of executor run time in GC ({gc_s:,.1f} s of {run_s:,.1f} s)"
+    assert whole.summary == f"{share:.0%} of all executor run time in GC ({gc_s:,.1f} s of {run_s:,.1f} s)"
+
+
+@pytest.mark.parametrize(("peak_mib", "majors", "severity", "churn"), [
+    (1000, 0, "warning", True), (1400, 0, "critical", False), (1000, 1, "critical", False)])
+def test_gc_is_young_generation_churn_when_the_heap_never_filled(peak_mib: int, majors: int, severity: str,
+                                                                 churn: bool) -> None:
+    """With no full collection and a heap peak under 70 % of its size, a bigger heap does not help: one step
+    milder, and the advice says what does. Local mode: the heap is spark.driver.memory, here 2000m, whose 70 % is
+    1400 MiB exactly."""
+    heap = 2000 * MIB
+    a = analysis(stage(stage=2, gc_s=3.0, run_s=10.0, heap_peak=peak_mib * MIB), spark_master="local[4]",
+                 spark_driver_memory="2000m")
+    a.major_gcs, a.jvm_gc_ms = {"driver": majors}, {"driver": 2500}
+    per_stage, whole = run_check(check_gc, a)
+    assert per_stage.severity == whole.severity == severity
+    assert per_stage.evidence == {"gc_s": 3.0, "run_s": 10.0, "share": 0.3, "heap_peak_bytes": peak_mib * MIB,
+                                  "heap_max_bytes": heap, "heap_peak_share": peak_mib / 2000, "major_gcs": majors,
+                                  "jvm_gc_s": 2.5, "young_gc_churn": churn}
+    if churn:
+        assert per_stage.advice.startswith("The heap never came near full (peak 50% of spark.driver.memory) and no "
+                                           "full collection ran")
+    else:
+        assert per_stage.advice == GC_FULL.replace("spark.executor.memory", "spark.driver.memory")
+    a.stages[0].gc_s = 1.5  # 15 %: a warning, and as churn an info
+    assert run_check(check_gc, a)[0].severity == ("info" if churn else "warning")
+
+
+@pytest.mark.parametrize(("gc_s", "run_s", "memory", "fires"), [
+    (3.0, 600.0, "4g", True), (6.0, 600.0, "4g", False), (3.0, 599.9, "4g", False), (3.0, 600.0, "2g", True),
+    (3.0, 600.0, "2047m", False)])
+def test_low_gc_edges(gc_s: float, run_s: float, memory: str, fires: bool) -> None:
+    """Under 1 % of at least 10 minutes of run time in GC, with a heap of 2 GiB or more: an info."""
+    a = analysis(stage(gc_s=gc_s, run_s=run_s), spark_master="k8s://https://api:6443", spark_executor_memory=memory)
+    found = run_check(check_gc, a)
+    if not fires:
+        assert found == []
+        return
+    (f,) = found
+    heap = size_bytes(memory, 0)
+    assert (f.severity, f.stage) == ("info", None)
+    assert f.evidence == {"gc_s": 3.0, "run_s": 600.0, "share": 0.005, "heap_max_bytes": heap, "problem": "low"}
+    assert f.summary == "0.5% of all executor run time in GC (3.0 s of 600.0 s): memory likely over-provisioned"
+    assert f.advice == (f"Executors spent under 1% of their run time in GC with a heap of {heap / 1024**3:.1f} GiB "
+                        "(spark.executor.memory): they probably have more memory than the work needs. Lower "
+                        "spark.executor.memory a step (the memory_sizing finding sizes it when the log has heap "
+                        "peaks) and compare the runs with `sparkstack doctor OLD NEW`.")
+
+
+@pytest.mark.parametrize(("tasks", "median_ms", "severity"), [
+    (200, 99.9, "warning"), (199, 50.0, None), (200, 100.0, None), (10_000, 50.0, "critical"),
+    (9_999, 50.0, "warning"), (5001, 499.0, "warning"), (5000, 499.0, None), (5001, 500.0, None)])
+def test_tiny_tasks_edges(tasks: int, median_ms: float, severity: str | None) -> None:
+    """200 tasks or more under 100 ms each (critical from 10,000), or DataFlint's more than 5,000 under 500 ms; on
+    4 cores the advice aims at 2-4 tasks a core, 8-16."""
+    a = analysis(stage(stage=7, tasks=tasks, median_duration_ms=median_ms), cores=4)
+    found = run_check(check_partitions, a)
+    if severity is None:
+        assert found == []
+        return
+    (f,) = found
+    assert (f.check, f.severity, f.stage) == ("partitions", severity, 7)
+    assert f.evidence == {"problem": "tiny_tasks", "tasks": tasks, "median_task_ms": median_ms, "cores": 4,
+                          "suggested_tasks": [8, 16]}
+    assert f.advice == ("Far too many tiny tasks: scheduling overhead dominates. Aim for 2-4 tasks per core (8-16 "
+                        "here) or ~128 MiB per task: coalesce() before the action, lower spark.sql.shuffle.partitions, "
+                        "or keep AQE's partition coalescing on.")
+    assert f.summary == f"{tasks:,} tasks with a median of {median_ms:.0f} ms on 4 cores"
+
+
+def test_tiny_tasks_need_more_tasks_than_four_a_core() -> None:
+    assert run_check(check_partitions, analysis(stage(tasks=200, median_duration_ms=10.0), cores=50)) == []
+    assert run_check(check_partitions, analysis(stage(tasks=200, median_duration_ms=10.0), cores=49))
+
+
+@pytest.mark.parametrize(("wall_s", "shuffle", "failed", "severity"), [
+    (2.0, 0, None, "info"), (1.99, 0, None, None), (30.0, 0, None, "warning"), (29.9, 0, None, "info"),
+    (40.0, 16 * MIB - 1, None, None), (40.0, 16 * MIB, None, "warning"), (40.0, 1, None, None),
+    (40.0, 0, "boom", None)])
+def test_too_few_tasks_edges(wall_s: float, shuffle: int, failed: str | None, severity: str | None) -> None:
+    """Fewer tasks than cores for 2 s or more (a warning from 30 s), unless the stage failed or read a shuffle of
+    under 16 MiB in all (AQE coalesced it on purpose)."""
+    a = analysis(stage(stage=4, tasks=3, wall_s=wall_s, shuffle_read_total=shuffle, failed=failed), cores=8)
+    found = run_check(check_partitions, a)
+    if severity is None:
+        assert found == []
+        return
+    (f,) = found
+    assert (f.severity, f.stage) == (severity, 4)
+    assert f.evidence == {"problem": "too_few_tasks", "tasks": 3, "cores": 8, "stage_s": wall_s, "idle_cores": 5,
+                          "suggested_tasks": [16, 32]}
+    assert f.advice == ("5 of 8 cores sat idle for the whole stage. Use more partitions: 2-4 per core (16-32 here), "
+                        "e.g. repartition() before the heavy step or more input splits.")
+    assert f.summary == f"3 task(s) on 8 cores for {wall_s:,.1f} s"
+
+
+def test_too_few_tasks_needs_cores_and_a_stage_time() -> None:
+    assert run_check(check_partitions, analysis(stage(tasks=3, wall_s=None), cores=8)) == []
+    assert run_check(check_partitions, analysis(stage(tasks=8, wall_s=40.0), cores=8)) == []
+    assert run_check(check_partitions, analysis(stage(tasks=0, wall_s=40.0), cores=0)) == []
+
+
+@pytest.mark.parametrize(("what", "tasks", "fires"), [("input", 103, True), ("input", 102, False),
+                                                      ("shuffle", 65, True), ("shuffle", 64, False)])
+def test_small_partitions_edges(what: str, tasks: int, fires: bool) -> None:
+    """spark-advisor: in a stage that read 1 GiB, input under 10 MiB a task (1 GiB / 103 = 9.94 MiB; / 102 = 10.04
+    MiB) or shuffle reads under 16 MiB a task (1 GiB / 65 = 15.75 MiB; / 64 = 16 MiB, not under)."""
+    total = 1024**3
+    s = stage(stage=9, tasks=tasks, **({"input_total": total} if what == "input" else {"shuffle_read_total": total}))
+    found = run_check(check_partitions, analysis(s, cores=4))
+    if not fires:
+        assert found == []
+        return
+    (f,) = found
+    per_task = total / tasks
+    assert (f.severity, f.stage) == ("info", 9)
+    kind = "input" if what == "input" else "shuffle read"
+    assert f.evidence == {"problem": f"small_{kind.replace(' ', '_')}_partitions", "tasks": tasks, "bytes": total,
+                          "bytes_per_task": round(per_task)}
+    fix = ("raise spark.sql.files.maxPartitionBytes (and spark.sql.files.openCostInBytes for many small files)"
+           if what == "input" else "lower spark.sql.shuffle.partitions, or with AQE keep "
+           "spark.sql.adaptive.coalescePartitions.enabled on and spark.sql.adaptive.advisoryPartitionSizeInBytes "
+           "near 128m")
+    shown = "9.9 MiB" if what == "input" else "15.8 MiB"
+    assert f.advice == (f"{tasks} tasks read {shown} of {kind} each: each task's fixed cost is paid for little data. "
+                        f"Aim for ~128 MiB per task: {fix}.")
+    assert f.summary == f"{tasks} tasks of {shown} {kind} each"
+
+
+def test_small_partitions_need_a_gib_read() -> None:
+    s = stage(tasks=1000, input_total=1024**3 - 1, shuffle_read_total=1024**3 - 1)
+    assert run_check(check_partitions, analysis(s, cores=4)) == []
