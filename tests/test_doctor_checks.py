@@ -23,8 +23,16 @@ from tools.doctor.diagnosis import diagnose, report
 from tools.doctor.eventlog import open_log
 from tools.doctor.finding import Finding, size_bytes
 from tools.doctor.log_summary import Analysis
+from tools.doctor.resource_checks import (
+    check_cache,
+    check_executor_imbalance,
+    check_idle_cores,
+    check_large_partition,
+    check_long_stage,
+    check_memory_sizing,
+)
 from tools.doctor.stage_checks import check_gc, check_partitions, check_skew, check_spill
-from tools.doctor.stage_summary import StageSummary
+from tools.doctor.stage_summary import CachedRdd, ExecutorWork, StageSummary
 
 GIB = 1024**3
 
@@ -773,3 +781,190 @@ def test_small_partitions_edges(what: str, tasks: int, fires: bool) -> None:
 def test_small_partitions_need_a_gib_read() -> None:
     s = stage(tasks=1000, input_total=1024**3 - 1, shuffle_read_total=1024**3 - 1)
     assert run_check(check_partitions, analysis(s, cores=4)) == []
+
+
+IDLE_ADVICE = ("of the core time went unused. If stages had fewer tasks than cores, use more partitions; if the "
+               "executors waited on the driver or between jobs, give the application fewer cores "
+               "(spark.executor.instances, spark.executor.cores), or let it scale with the work: "
+               "spark.dynamicAllocation.enabled=true with spark.dynamicAllocation.shuffleTracking.enabled=true and "
+               "spark.dynamicAllocation.executorIdleTimeout.")
+
+
+@pytest.mark.parametrize(("end_s", "busy_s", "fires"), [
+    (300.0, 480.0, True), (300.0, 600.0, False), (300.0, 599.0, True), (299.9, 100.0, False)])
+def test_idle_cores_edges(end_s: float, busy_s: float, fires: bool) -> None:
+    """More than half of the core time idle (4 cores x 300 s = 1,200 core-seconds: 600 of task time is half),
+    in an application of 5 minutes or more."""
+    a = analysis(stage(run_s=busy_s / 2), stage(stage=2, run_s=busy_s / 2), cores=4)
+    a.start_ms, a.end_ms = 1_000, 1_000 + int(end_s * 1000)
+    found = run_check(check_idle_cores, a)
+    if not fires:
+        assert found == []
+        return
+    (f,) = found
+    idle = 1 - busy_s / 1200
+    assert (f.check, f.severity, f.stage) == ("idle_cores", "warning", None)
+    assert f.evidence == {"idle_share": round(idle, 3), "cores": 4, "app_s": 300.0, "task_run_s": busy_s}
+    assert f.advice == f"{idle:.0%} " + IDLE_ADVICE
+    assert f.summary == f"{idle:.0%} of 4 cores' time idle over 300 s"
+
+
+def test_idle_cores_reads_the_last_event_of_a_log_without_an_end() -> None:
+    a = analysis(stage(run_s=100.0), cores=2)
+    a.start_ms, a.last_ms = 1_000, 601_000
+    assert run_check(check_idle_cores, a)[0].evidence["app_s"] == 600.0
+    a.start_ms = None
+    assert run_check(check_idle_cores, a) == []
+
+
+@pytest.mark.parametrize(("executor", "setting", "peak_mib", "severity"), [
+    ("1", "1000m", 951, "warning"), ("1", "1000m", 950, None), ("driver", "4000m", 2799, "info"),
+    ("driver", "4000m", 2800, None), ("1", "2047m", 1, None), ("1", "2048m", 1000, "info")])
+def test_memory_sizing_edges(executor: str, setting: str, peak_mib: int, severity: str | None) -> None:
+    """A heap peak above 95 % of the heap is under-provisioned; under 70 % of a heap of 2 GiB or more,
+    over-provisioned, sized at the peak x 1.2."""
+    key = "spark.driver.memory" if executor == "driver" else "spark.executor.memory"
+    a = analysis(**{key.replace(".", "_"): setting})
+    a.executor_work = {executor: ExecutorWork(tasks=1, heap_peak=peak_mib * MIB), "2": ExecutorWork(tasks=1)}
+    found = run_check(check_memory_sizing, a)
+    if severity is None:
+        assert found == []
+        return
+    (f,) = found
+    heap = int(setting[:-1]) * MIB
+    share = peak_mib * MIB / heap
+    who = "the driver" if executor == "driver" else f"executor {executor}"
+    assert (f.check, f.severity, f.stage) == ("memory_sizing", severity, None)
+    expected = {"executor": executor, "heap_peak_bytes": peak_mib * MIB, "heap_bytes": heap,
+                "peak_share": round(share, 3), "setting": key}
+    if severity == "warning":
+        assert f.evidence == expected
+        assert f.advice == (f"The heap peaked at 95% of {key} (951.0 MiB of 1,000.0 MiB): one more large task or "
+                            f"result and it fails with OutOfMemoryError, or spends its time in GC. Raise {key} (by 20 "
+                            "% or more) or make tasks hold less (more partitions).")
+        assert f.summary == f"{who}: heap peak 95% of {key} (under-provisioned)"
+        return
+    suggested = peak_mib * MIB * 12 // 10
+    assert f.evidence == {**expected, "suggested_bytes": suggested}
+    assert f.advice.startswith(f"The heap never went above {share:.0%} of {key} ")
+    assert f"about {-(-suggested // MIB)}m (the peak x 1.2) would do" in f.advice
+    assert f.summary == f"{who}: heap peak {share:.0%} of {key} (over-provisioned)"
+
+
+def test_memory_sizing_defaults_to_a_gib_heap() -> None:
+    a = analysis()
+    a.executor_work = {"1": ExecutorWork(heap_peak=1000 * MIB)}
+    assert run_check(check_memory_sizing, a)[0].evidence["heap_bytes"] == 1024**3
+
+
+@pytest.mark.parametrize(("field", "kind", "fix"), [
+    ("input_read", "input", "spark.sql.files.maxPartitionBytes splits splittable files (a gzip file cannot be split: "
+                            "recompress it or split it where it is written)"),
+    ("shuffle_read", "shuffle_read", "raise spark.sql.shuffle.partitions, or with AQE lower "
+                                     "spark.sql.adaptive.advisoryPartitionSizeInBytes"),
+    ("shuffle_write_max", "shuffle_write", "use more input partitions (spark.sql.files.maxPartitionBytes, "
+                                           "repartition()) so each map task writes less"),
+    ("output_max", "output", "repartition() before the write, or spark.sql.files.maxRecordsPerFile")])
+def test_large_partition_names_the_kind_and_its_fix(field: str, kind: str, fix: str) -> None:
+    """A task with more than 5 GiB of input, shuffle or output (DataFlint's 5 GB)."""
+    top = 5 * GIB + 1
+    others = {"input_read": (GIB, 0.0, 0), "shuffle_read": (2 * GIB, 0.0, 0), "shuffle_write_max": 3 * GIB,
+              "output_max": 4 * GIB}
+    value = (top, 0.0, 0) if field in ("input_read", "shuffle_read") else top
+    (f,) = run_check(check_large_partition, analysis(stage(stage=5, tasks=7, **{**others, field: value})))
+    sizes = {"input": GIB, "shuffle_read": 2 * GIB, "shuffle_write": 3 * GIB, "output": 4 * GIB, kind: top}
+    assert (f.check, f.severity, f.stage) == ("large_partition", "warning", 5)
+    assert f.evidence == {"kind": kind, "max_bytes": top, **{f"max_{k}_bytes": v for k, v in sizes.items()},
+                          "tasks": 7}
+    words = kind.replace("_", " ")
+    assert f.advice == (f"One task handled 5.0 GiB of {words}: it runs for long, spills and risks its executor's "
+                        f"memory. Aim for ~128 MiB per task: {fix}.")
+    assert f.summary == f"a task with 5.0 GiB of {words}"
+    assert run_check(check_large_partition, analysis(stage(output_max=5 * GIB))) == []
+
+
+@pytest.mark.parametrize(("top", "median", "severity"), [
+    (316_228, 100_000, "warning"), (316_227, 100_000, None), (1_000_000, 100_000, "critical"),
+    (999_999, 100_000, "warning"), (299_999, 10_000, None), (300_000, 0, "critical")])
+def test_executor_imbalance_edges_of_run_time(top: int, median: int, severity: str | None) -> None:
+    """Dr. Elephant's executor heuristic: max/median from 10^0.5 (3.1623) a warning, from 10 critical, and only
+    when the busiest executor ran 5 minutes of tasks or more; the driver does not count."""
+    a = analysis()
+    a.executor_work = {"1": ExecutorWork(tasks=3, run_ms=top), "2": ExecutorWork(tasks=3, run_ms=median),
+                       "3": ExecutorWork(tasks=3, run_ms=median), "4": ExecutorWork(tasks=0, run_ms=10**9),
+                       "driver": ExecutorWork(tasks=3, run_ms=10**9)}
+    found = run_check(check_executor_imbalance, a)
+    if severity is None:
+        assert found == []
+        return
+    (f,) = found
+    assert (f.check, f.severity, f.stage) == ("executor_imbalance", severity, None)
+    ratio = round(top / median, 2) if median else None
+    assert f.evidence == {"metric": "run_ms", "executor": "1", "max": top, "median": median, "ratio": ratio,
+                          "executors": 3}
+    against = f"{top / median:,.1f}x" if median else "far above"
+    assert f.summary == f"executor 1: run ms {top / 60_000:,.1f} min, {against} the median executor"
+    assert f.advice == ("One executor did far more than the others: it got the skewed partitions, or the data's "
+                        "locality tied tasks to it. Check the skew finding; spread the data (more partitions, "
+                        "salting); if locality holds tasks back, lower spark.locality.wait.")
+
+
+@pytest.mark.parametrize("metric", ["input_bytes", "shuffle_read", "shuffle_write", "heap_peak"])
+def test_executor_imbalance_of_bytes_from_100_mib_and_the_worst_metric(metric: str) -> None:
+    a = analysis()
+    a.executor_work = {"7": ExecutorWork(tasks=1, run_ms=1000, **{metric: 100 * MIB}),
+                       "8": ExecutorWork(tasks=1, run_ms=1000, **{metric: 10 * MIB})}
+    assert run_check(check_executor_imbalance, a) == []  # two executors: the median is their mean, 55 MiB
+    a.executor_work["9"] = ExecutorWork(tasks=1, run_ms=1000, **{metric: 10 * MIB})
+    (f,) = run_check(check_executor_imbalance, a)
+    assert (f.severity, f.evidence["metric"], f.evidence["ratio"]) == ("critical", metric, 10.0)
+    assert f.summary == f"executor 7: {metric.replace('_', ' ')} 100.0 MiB, 10.0x the median executor"
+    setattr(a.executor_work["7"], metric, 100 * MIB - 1)
+    assert run_check(check_executor_imbalance, a) == []
+    a.executor_work = {"7": ExecutorWork(tasks=1, **{metric: 100 * MIB})}
+    assert run_check(check_executor_imbalance, a) == []  # one executor: nothing to compare
+
+
+@pytest.mark.parametrize(("wall_s", "median_ms", "severity", "problem"), [
+    (900.0, 0.0, "info", "long_stage"), (899.9, 0.0, None, None), (1800.0, 0.0, "warning", "long_stage"),
+    (1799.9, 0.0, "info", "long_stage"), (3600.0, 0.0, "critical", "long_stage"),
+    (3599.9, 0.0, "warning", "long_stage"), (60.0, 150_000.0, "info", "long_tasks"),
+    (60.0, 149_999.0, None, None), (60.0, 900_000.0, "warning", "long_tasks"),
+    (None, 899_999.0, "info", "long_tasks")])
+def test_long_stage_and_long_tasks_edges(wall_s: float | None, median_ms: float, severity: str | None,
+                                         problem: str | None) -> None:
+    """Dr. Elephant's stage run times, 15, 30 and 60 minutes; its median task times, 2.5 and 15 minutes."""
+    found = run_check(check_long_stage, analysis(stage(stage=8, tasks=1200, wall_s=wall_s,
+                                                       run=(median_ms, median_ms, 0))))
+    if severity is None:
+        assert found == []
+        return
+    (f,) = found
+    assert (f.check, f.severity, f.stage, f.evidence["problem"]) == ("long_stage", severity, 8, problem)
+    if problem == "long_stage":
+        assert f.evidence == {"problem": problem, "stage_s": wall_s, "tasks": 1200, "median_task_run_ms": median_ms}
+        assert f.summary == f"ran {wall_s / 60:,.1f} min (1,200 tasks)"
+        assert f.advice == ("A stage this long is one failure away from losing all its work, and holds its executors "
+                            "meanwhile. Split the work into more tasks (spark.sql.shuffle.partitions, "
+                            "spark.sql.files.maxPartitionBytes) and check the skew, spill and gc findings for why it "
+                            "is slow.")
+    else:
+        assert f.evidence == {"problem": problem, "median_task_run_ms": median_ms, "tasks": 1200}
+        assert f.summary == f"median task {median_ms / 60_000:,.1f} min"
+        assert f.advice == ("The typical task runs for minutes: a retried task repeats all of it, and stragglers "
+                            "hold the stage. Use more, smaller partitions (~128 MiB each: "
+                            "spark.sql.shuffle.partitions, spark.sql.adaptive.advisoryPartitionSizeInBytes, "
+                            "spark.sql.files.maxPartitionBytes).")
+
+
+def test_cache_used_once_is_reported_and_twice_is_not() -> None:
+    a = analysis()
+    a.cached = {4: CachedRdd("x" * 250, {"query 3"}, 8), 2: CachedRdd("used twice", {"query 1", "job 5"}, 2)}
+    (f,) = run_check(check_cache, a)
+    assert (f.check, f.severity, f.stage) == ("cache", "info", None)
+    assert f.evidence == {"rdd": 4, "name": "x" * 200, "used_by": ["query 3"], "partitions": 8,
+                          "problem": "used_once"}
+    assert f.summary == "cached RDD 4 was used by one query only"
+    assert f.advice == ("This cached data was used by one query only: caching it cost memory and the time to store "
+                        "it, and saved nothing. Drop the cache()/persist(), or unpersist() it as soon as the last "
+                        "query that reuses it is done.")
