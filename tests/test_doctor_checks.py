@@ -31,6 +31,8 @@ from tools.doctor.resource_checks import (
     check_long_stage,
     check_memory_sizing,
 )
+from tools.doctor.sql_checks import check_broadcast, check_join_strategy, check_small_files
+from tools.doctor.sql_summary import QuerySummary
 from tools.doctor.stage_checks import check_gc, check_partitions, check_skew, check_spill
 from tools.doctor.stage_summary import CachedRdd, ExecutorWork, StageSummary
 
@@ -968,3 +970,88 @@ def test_cache_used_once_is_reported_and_twice_is_not() -> None:
     assert f.advice == ("This cached data was used by one query only: caching it cost memory and the time to store "
                         "it, and saved nothing. Drop the cache()/persist(), or unpersist() it as soon as the last "
                         "query that reuses it is done.")
+
+
+def sql(*queries: QuerySummary, **properties: str) -> Analysis:
+    a = analysis(**properties)
+    a.sql.queries = list(queries)
+    return a
+
+
+@pytest.mark.parametrize(("files", "total", "fires"), [
+    (101, 101 * 3 * MIB - 1, True), (101, 101 * 3 * MIB, False), (100, 1000, False)])
+def test_small_files_edges(files: int, total: int, fires: bool) -> None:
+    """DataFlint's small files: more than 100 files of under 3 MB (here MiB) on average; the advice sizes ~128 MiB
+    files: ceil(total / 128 MiB), at least one."""
+    q = QuerySummary(5, "write sales", files_read=files, bytes_read=total, files_written=files, bytes_written=total)
+    found = run_check(check_small_files, sql(q))
+    if not fires:
+        assert found == []
+        return
+    read, written = found
+    average = total / files
+    for f, way in ((read, "read"), (written, "written")):
+        assert (f.check, f.severity, f.stage) == ("small_files", "warning", None)
+        assert f.evidence == {"query": 5, "description": "write sales", "direction": way, "files": 101,
+                              "bytes": total, "average_bytes": round(average), "suggested_files": 3}
+        assert f.summary == f"query 5: 101 files {way}, 3.0 MiB on average"
+    assert read.advice == ("101 files of 3.0 MiB on average: opening and listing each costs more than reading it. "
+                           "Compact them into files of ~128 MiB (3 here) where they are written; meanwhile Spark packs "
+                           "small files into tasks up to spark.sql.files.maxPartitionBytes, counting "
+                           "spark.sql.files.openCostInBytes per file.")
+    assert written.advice == ("101 files of 3.0 MiB on average were written. Write fewer, larger files (~128 MiB, 3 "
+                              "here): coalesce() or repartition() before the write, or with AQE use rebalance() and "
+                              "spark.sql.adaptive.advisoryPartitionSizeInBytes; partitionBy on a many-valued column "
+                              "multiplies the files.")
+    tiny = QuerySummary(6, "", files_read=200, bytes_read=200)
+    assert run_check(check_small_files, sql(tiny))[0].evidence["suggested_files"] == 1
+
+
+def test_broadcast_above_a_gib() -> None:
+    q = QuerySummary(2, "join", broadcasts=[GIB, GIB + 1, 3 * GIB])
+    (f,) = run_check(check_broadcast, sql(q))
+    assert (f.check, f.severity, f.stage) == ("broadcast", "warning", None)
+    assert f.evidence == {"query": 2, "description": "join", "broadcast_bytes": [GIB + 1, 3 * GIB],
+                          "auto_broadcast_threshold": "10MB"}
+    assert f.summary == "query 2: broadcast of 3.0 GiB"
+    assert f.advice == ("A 3.0 GiB table was broadcast: the driver collects and builds it, then every executor holds "
+                        "a copy. Lower spark.sql.autoBroadcastJoinThreshold (now 10MB) and "
+                        "spark.sql.adaptive.autoBroadcastJoinThreshold, or drop the broadcast() hint, so a join this "
+                        "size is a sort-merge join; keep spark.driver.memory well above the table if it must be "
+                        "broadcast.")
+    (f,) = run_check(check_broadcast, sql(q, spark_sql_autoBroadcastJoinThreshold="2g"))
+    assert f.evidence["auto_broadcast_threshold"] == "2g" and "(now 2g)" in f.advice
+    assert run_check(check_broadcast, sql(QuerySummary(3, "", broadcasts=[GIB]))) == []
+
+
+@pytest.mark.parametrize(("small", "large", "fires"), [
+    (10 * MIB - 1, 0, False), (10 * MIB - 1, 1, True), (10 * MIB, 1, False),
+    (100 * MIB - 1, 10 * GIB + 1, True), (100 * MIB - 1, 10 * GIB, False), (100 * MIB, 10 * GIB + 1, False),
+    (1000 * MIB - 1, 300 * GIB + 1, True), (1000 * MIB - 1, 300 * GIB, False),
+    (5 * GIB - 1, 1024 * GIB + 1, True), (5 * GIB - 1, 1024 * GIB, False)])
+def test_join_strategy_edges(small: int, large: int, fires: bool) -> None:
+    """DataFlint's sort-merge joins that could have been broadcasts: smaller side under 10 MiB with any larger
+    side, under 100 MiB with more than 10 GiB, under 1000 MiB with more than 300 GiB, under 5 GiB with more than
+    1 TiB."""
+    found = run_check(check_join_strategy, sql(QuerySummary(4, "q", joins=[(small, large)])))
+    assert len(found) == fires
+    if fires:
+        assert found[0].evidence == {"query": 4, "description": "q", "smaller_side_bytes": small,
+                                     "larger_side_bytes": large, "auto_broadcast_threshold": "10MB (default)"}
+
+
+@pytest.mark.parametrize(("threshold", "setting"), [
+    (None, ""), ("-1", "Broadcast joins are off (spark.sql.autoBroadcastJoinThreshold=-1): r"),
+    ("4m", "spark.sql.autoBroadcastJoinThreshold is 4.0 MiB: r"), ("lots", "spark.sql.autoBroadcastJoinThreshold is "
+                                                                  "10.0 MiB: r")])
+def test_join_strategy_advice_names_the_threshold_as_set(threshold: str | None, setting: str) -> None:
+    props = {} if threshold is None else {"spark_sql_autoBroadcastJoinThreshold": threshold}
+    (f,) = run_check(check_join_strategy, sql(QuerySummary(4, "q", joins=[(5 * MIB, 20 * GIB)]), **props))
+    assert (f.check, f.severity, f.stage) == ("join_strategy", "warning", None)
+    assert f.evidence["auto_broadcast_threshold"] == (threshold or "10MB (default)")
+    assert f.advice == ("A sort-merge join shuffled and sorted both sides, but one side was only 5.0 MiB (the other "
+                        "20.0 GiB): broadcasting it would skip the shuffle of the larger side. " +
+                        (setting or "R") + "aise spark.sql.autoBroadcastJoinThreshold above 5.0 MiB (and "
+                        "spark.sql.adaptive.autoBroadcastJoinThreshold, AQE's own) or hint broadcast() on the small "
+                        "side; keep it well under the executors' and the driver's memory.")
+    assert f.summary == "query 4: sort-merge join of 5.0 MiB with 20.0 GiB: the small side could be broadcast"
