@@ -22,6 +22,7 @@ from tests.test_doctor import findings_of, raw_events, task_ends, zstd_lines
 from tools.doctor.diagnosis import diagnose, report
 from tools.doctor.eventlog import open_log
 from tools.doctor.finding import Finding, size_bytes
+from tools.doctor.finding import size as size_text
 from tools.doctor.log_summary import Analysis
 from tools.doctor.resource_checks import (
     check_cache,
@@ -579,7 +580,8 @@ def test_aqe_skew_advice_names_why_aqe_did_not_split(settings: dict[str, str], t
     (f,) = run_check(check_skew, a)
     assert why in f.advice and f.advice.startswith(SALT + "AQE is on, but it splits a sort-merge join partition only "
                                                           "when it is larger than both")
-    assert f.evidence["skew_threshold_bytes"] == size_bytes(settings.get(THRESHOLD), 256 * MIB)
+    assert f.evidence["skew_threshold_bytes"] == {None: 256, "100m": 100, "16m": 16, "1g": 1024}[
+        settings.get(THRESHOLD)] * MIB
     assert f.evidence["skew_factor"] == (8.0 if settings.get(FACTOR) == "8" else 5.0)
 
 
@@ -690,7 +692,7 @@ def test_low_gc_edges(gc_s: float, run_s: float, memory: str, fires: bool) -> No
         assert found == []
         return
     (f,) = found
-    heap = size_bytes(memory, 0)
+    heap = {"4g": 4, "2g": 2}[memory] * GIB
     assert (f.severity, f.stage) == ("info", None)
     assert f.evidence == {"gc_s": 3.0, "run_s": 600.0, "share": 0.005, "heap_max_bytes": heap, "problem": "low"}
     assert f.summary == "0.5% of all executor run time in GC (3.0 s of 600.0 s): memory likely over-provisioned"
@@ -1055,3 +1057,24 @@ def test_join_strategy_advice_names_the_threshold_as_set(threshold: str | None, 
                         "spark.sql.adaptive.autoBroadcastJoinThreshold, AQE's own) or hint broadcast() on the small "
                         "side; keep it well under the executors' and the driver's memory.")
     assert f.summary == "query 4: sort-merge join of 5.0 MiB with 20.0 GiB: the small side could be broadcast"
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("512", 512), ("100b", 100), ("1k", 1024), ("2m", 2 * MIB), ("10MB", 10 * MIB), (" 3 g ", 3 * GIB),
+    ("1t", 1024 * GIB), ("1p", 1024**5), ("1.5g", 7), ("-1", 7), ("", 7), (None, 7), ("g", 7)])
+def test_size_bytes_reads_sizes_as_spark_does(text: str | None, expected: int) -> None:
+    """JavaUtils.byteStringAsBytes: binary units k, m, g, t, p with an optional b; anything else is the default."""
+    assert size_bytes(text, 7) == expected
+
+
+@pytest.mark.parametrize(("n", "shown"), [
+    (0, "0 B"), (1023, "1,023 B"), (1024, "1.0 KiB"), (MIB - 1, "1,024.0 KiB"), (MIB, "1.0 MiB"),
+    (1536 * MIB, "1.5 GiB"), (2048 * GIB, "2,048.0 GiB")])
+def test_size_for_people(n: int, shown: str) -> None:
+    assert size_text(n) == shown
+
+
+def test_a_finding_as_json_leaves_its_summary_out() -> None:
+    f = Finding("gc", "info", 3, {"share": 0.01}, "do this", "one line")
+    assert f.to_json() == {"check": "gc", "severity": "info", "stage": 3, "evidence": {"share": 0.01},
+                           "advice": "do this"}
