@@ -21,6 +21,7 @@ from tests.scenarios import REPO, event_logs
 from tests.test_doctor import findings_of, raw_events, task_ends, zstd_lines
 from tools.doctor.diagnosis import diagnose, report
 from tools.doctor.eventlog import open_log
+from tools.doctor.failure_checks import check_job_failures, check_recomputed_stages, check_task_failures
 from tools.doctor.finding import Finding, size_bytes
 from tools.doctor.finding import size as size_text
 from tools.doctor.log_summary import Analysis
@@ -1078,3 +1079,82 @@ def test_a_finding_as_json_leaves_its_summary_out() -> None:
     f = Finding("gc", "info", 3, {"share": 0.01}, "do this", "one line")
     assert f.to_json() == {"check": "gc", "severity": "info", "stage": 3, "evidence": {"share": 0.01},
                            "advice": "do this"}
+
+
+def test_task_failures_rank_the_reasons_and_a_failed_stage_is_critical() -> None:
+    s = stage(stage=3, tasks=8, failed_tasks={1, 2}, failures=Counter({
+        ("ExceptionFailure", "ValueError (Python worker)", "bad row " + "x" * 600): 3,
+        ("ExecutorLostFailure", "ExecutorLostFailure", "exited with exit code 137"): 1}))
+    (f,) = run_check(check_task_failures, analysis(s))
+    assert (f.check, f.severity, f.stage) == ("task_failures", "warning", 3)
+    assert f.evidence == {"failed_attempts": 4, "failed_tasks": 2, "reason": "ExceptionFailure", "failure_rate": 0.25,
+                          "exception": "ValueError (Python worker)", "message": ("bad row " + "x" * 600)[:500],
+                          "stage_failed": False, "by_reason": [
+                              {"reason": "ExceptionFailure", "exception": "ValueError (Python worker)", "count": 3},
+                              {"reason": "ExecutorLostFailure", "exception": "ExecutorLostFailure", "count": 1}]}
+    assert f.summary == ("4 failed task attempt(s) (ValueError (Python worker): " + ("bad row " + "x" * 600)[:120] +
+                         "); retries succeeded")
+    assert f.advice == ("Read the exception: a bad record or an external system is retried, but a deterministic "
+                        "error fails the same way on every attempt. Fix the cause rather than raising "
+                        "spark.task.maxFailures.")
+    lost = stage(stage=4, tasks=0, failed="Job aborted", failures=Counter({
+        ("ExecutorLostFailure", "ExecutorLostFailure", "gone"): 2}))
+    (f,) = run_check(check_task_failures, analysis(lost))
+    assert (f.severity, f.evidence["failure_rate"], f.evidence["stage_failed"]) == ("critical", None, True)
+    assert f.summary == "2 failed task attempt(s) (ExecutorLostFailure: gone); the stage failed"
+    assert "Tasks lost with their executor point at the executor_oom finding. Fix the cause" in f.advice
+
+
+def test_job_failures_killed_cancelled_and_a_failed_driver_program() -> None:
+    a = analysis(stage(stage=1, failures=Counter({("ExceptionFailure", "E", "m"): 1})))
+    a.jobs, a.job_stages = 4, {0: [1], 1: [2], 2: [3]}
+    a.jobs_failed = [(0, "explained by stage 1"), (1, "Job 1 cancelled part of cancelled job group g\nmore")]
+    (f,) = run_check(check_job_failures, a)
+    assert (f.check, f.severity, f.stage) == ("job_failures", "warning", None)
+    assert f.evidence == {"failed_jobs": [{"job": 1, "message": "Job 1 cancelled part of cancelled job group g"}],
+                          "jobs": 4, "jobs_failed": 2, "failure_rate": 0.5, "killed": False,
+                          "failed_after_application_end": []}
+    assert f.summary == "1 job(s) failed without a failed task: Job 1 cancelled part of cancelled job group g"
+    assert f.advice.startswith("A job failed without any task failing: it was cancelled")
+    a.jobs_failed.append((2, "Job 2 cancelled because SparkContext was shut down"))
+    a.failed_after_end = [2]
+    (f,) = run_check(check_job_failures, a)
+    assert (f.severity, f.evidence["killed"], f.evidence["failed_after_application_end"]) == ("critical", True, [2])
+    assert f.summary == ("the application was stopped while job(s) 2 ran: the driver was killed or stopped mid-job, "
+                         "so its work is incomplete")
+    assert f.advice.startswith("SparkContext stopped with jobs still running (\"cancelled because SparkContext was "
+                               "shut down\")")
+    done = analysis()
+    done.jobs, done.exit_code = 3, 1
+    (f,) = run_check(check_job_failures, done)
+    assert (f.severity, f.evidence) == ("warning", {"exit_code": 1, "jobs": 3, "jobs_failed": 0})
+    assert f.summary == "the application ended with exit code 1"
+    for code in (None, 0, 52):  # 52 is the driver's OutOfMemoryError: driver_oom's
+        done.exit_code = code
+        assert run_check(check_job_failures, done) == []
+
+
+def test_recomputed_stages_sum_what_was_lost() -> None:
+    a = analysis(stage(stage=5, attempt=1, failures=Counter({("FetchFailed", "FetchFailed", "lost"): 2,
+                                                             ("ExceptionFailure", "E", "m"): 1})),
+                 stage(stage=6, failures=Counter({("FetchFailed", "FetchFailed", "again"): 1})))
+    a.resubmitted = Counter({2: 3, 4: 1})
+    a.rerun_map_stages = [(9, 2, 4, 10), (11, 3, 1, 10)]
+    a.lost_mid_stage = [("3", [5, 6])]
+    (f,) = run_check(check_recomputed_stages, a)
+    assert (f.check, f.severity, f.stage) == ("recomputed_stages", "warning", 5)
+    assert f.evidence == {"retried_stages": [5], "fetch_failed_attempts": 3, "resubmitted_tasks": 4,
+                          "rerun_map_stages": [{"stage": 9, "rerun_of": 2, "tasks": 4, "partitions": 10},
+                                               {"stage": 11, "rerun_of": 3, "tasks": 1, "partitions": 10}],
+                          "executors_lost_mid_stage": [{"executor": "3", "running_stages": [5, 6]}],
+                          "decommission_enabled": False}
+    assert f.summary == ("shuffle output lost and recomputed: 1 stage(s) retried, 3 fetch failure(s), 4 map task(s) "
+                         "resubmitted, 2 map stage(s) re-run (5 tasks)")
+    assert f.advice.startswith("An executor left with shuffle files later stages needed, so Spark recomputed them. "
+                               "Set platform.shuffle.mode: decommission")
+    only = analysis(stage(stage=2, attempt=2), stage(stage=3, attempt=1), spark_decommission_enabled="true")
+    (f,) = run_check(check_recomputed_stages, only)
+    assert (f.stage, f.evidence["retried_stages"], f.evidence["decommission_enabled"]) == (None, [2, 3], True)
+    assert f.summary == "shuffle output lost and recomputed: 2 stage(s) retried"
+    assert f.advice.startswith("Decommissioning was on, yet shuffle output was lost")
+    assert run_check(check_recomputed_stages, analysis(stage(failures=Counter({("E", "E", "m"): 1})))) == []
