@@ -1082,12 +1082,12 @@ def test_a_finding_as_json_leaves_its_summary_out() -> None:
 
 
 def test_task_failures_rank_the_reasons_and_a_failed_stage_is_critical() -> None:
-    s = stage(stage=3, tasks=8, failed_tasks={1, 2}, failures=Counter({
+    s = stage(stage=3, tasks=6, failed_tasks={1, 2}, failures=Counter({
         ("ExceptionFailure", "ValueError (Python worker)", "bad row " + "x" * 600): 3,
         ("ExecutorLostFailure", "ExecutorLostFailure", "exited with exit code 137"): 1}))
     (f,) = run_check(check_task_failures, analysis(s))
     assert (f.check, f.severity, f.stage) == ("task_failures", "warning", 3)
-    assert f.evidence == {"failed_attempts": 4, "failed_tasks": 2, "reason": "ExceptionFailure", "failure_rate": 0.25,
+    assert f.evidence == {"failed_attempts": 4, "failed_tasks": 2, "reason": "ExceptionFailure", "failure_rate": 0.333,
                           "exception": "ValueError (Python worker)", "message": ("bad row " + "x" * 600)[:500],
                           "stage_failed": False, "by_reason": [
                               {"reason": "ExceptionFailure", "exception": "ValueError (Python worker)", "count": 3},
