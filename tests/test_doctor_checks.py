@@ -21,7 +21,12 @@ from tests.scenarios import REPO, event_logs
 from tests.test_doctor import findings_of, raw_events, task_ends, zstd_lines
 from tools.doctor.diagnosis import diagnose, report
 from tools.doctor.eventlog import open_log
-from tools.doctor.failure_checks import check_job_failures, check_recomputed_stages, check_task_failures
+from tools.doctor.failure_checks import (
+    check_executor_oom,
+    check_job_failures,
+    check_recomputed_stages,
+    check_task_failures,
+)
 from tools.doctor.finding import Finding, size_bytes
 from tools.doctor.finding import size as size_text
 from tools.doctor.log_summary import Analysis
@@ -1158,3 +1163,48 @@ def test_recomputed_stages_sum_what_was_lost() -> None:
     assert f.summary == "shuffle output lost and recomputed: 2 stage(s) retried"
     assert f.advice.startswith("Decommissioning was on, yet shuffle output was lost")
     assert run_check(check_recomputed_stages, analysis(stage(failures=Counter({("E", "E", "m"): 1})))) == []
+
+
+def test_executor_oom_kinds_exit_codes_and_stages() -> None:
+    """Kubernetes' words for a container OOM kill and a JVM's OutOfMemoryError exit
+    (ExecutorPodsLifecycleManager.describeExitCode, spark-kubernetes_2.13-4.0.4.jar), and a task's
+    SparkOutOfMemoryError; one finding per kind, sorted by kind."""
+    a = analysis()
+    a.removed = [("2", "The executor with id 2 exited with exit code 137(SIGKILL, possible container OOM).\nmore"),
+                 ("driver", "exit code 137(SIGKILL, possible container OOM)"),
+                 ("3", "The executor with id 3 exited with exit code 52(JVM OOM).")]
+    a.lost_tasks = {"2": {4}, "3": {6, 5}}
+    a.oom_tasks = [(6, "3", "java.lang.OutOfMemoryError", "Java heap space"),
+                   (7, "5", "org.apache.spark.memory.SparkOutOfMemoryError", "Unable to acquire 64 bytes")]
+    container, execution, jvm = run_check(check_executor_oom, a)
+    assert (container.check, container.severity, container.stage) == ("executor_oom", "critical", 4)
+    assert container.evidence == {"kind": "container", "executors": ["2"], "exit_codes": [137], "stages": [4],
+                                  "reason": "The executor with id 2 exited with exit code 137(SIGKILL, possible "
+                                            "container OOM)."}
+    assert container.summary == "1 executor(s) OOM-killed by Kubernetes (exit code 137)"
+    assert container.advice.startswith("Kubernetes killed the executor container for using more memory than its "
+                                       "limit (exit 137, OOMKilled)")
+    assert "Raise spark.executor.memoryOverhead" in container.advice
+    assert (execution.stage, execution.evidence["kind"], execution.evidence["executors"]) == (7, "execution", ["5"])
+    assert execution.evidence["reason"] == ("org.apache.spark.memory.SparkOutOfMemoryError: Unable to acquire 64 "
+                                            "bytes")
+    assert execution.summary == "1 executor(s) ran out of execution memory"
+    assert execution.advice == ("A task could not get execution memory (SparkOutOfMemoryError). Use more partitions "
+                                "so each task holds less, or raise spark.executor.memory.")
+    # executor 3's own task OOM is not counted twice; its stages are those of its lost and its failed tasks
+    assert (jvm.stage, jvm.evidence["exit_codes"], jvm.evidence["stages"]) == (None, [52], [5, 6])
+    assert jvm.summary == "1 executor(s) died of java.lang.OutOfMemoryError"
+
+
+def test_executor_oom_in_local_mode_is_the_driver_heap() -> None:
+    a = analysis(spark_master="local[2]")
+    a.oom_tasks = [(2, "driver", "java.lang.OutOfMemoryError", "Java heap space")]
+    (f,) = run_check(check_executor_oom, a)
+    assert f.evidence == {"kind": "local", "executors": ["driver"], "exit_codes": [], "stages": [2],
+                          "reason": "java.lang.OutOfMemoryError: Java heap space", "local_mode": True,
+                          "log_ends_without_application_end": True}
+    assert (f.stage, f.summary) == (2, "a task ran out of memory (java.lang.OutOfMemoryError in local mode, inside "
+                                       "the driver JVM)")
+    assert "raise spark.driver.memory" in f.advice
+    a.properties["spark.master"] = "local-cluster[2,1,1024]"  # executors are JVMs of their own there
+    assert run_check(check_executor_oom, a) == []
