@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import statistics
+from array import array
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from tests.test_doctor import findings_of, raw_events, task_ends, zstd_lines
 from tools.doctor.diagnosis import diagnose, report
 from tools.doctor.eventlog import open_log
 from tools.doctor.failure_checks import (
+    check_driver_oom,
     check_executor_oom,
     check_job_failures,
     check_recomputed_stages,
@@ -29,7 +31,7 @@ from tools.doctor.failure_checks import (
 )
 from tools.doctor.finding import Finding, size_bytes
 from tools.doctor.finding import size as size_text
-from tools.doctor.log_summary import Analysis
+from tools.doctor.log_summary import Analysis, first_line
 from tools.doctor.resource_checks import (
     check_cache,
     check_executor_imbalance,
@@ -41,7 +43,7 @@ from tools.doctor.resource_checks import (
 from tools.doctor.sql_checks import check_broadcast, check_join_strategy, check_small_files
 from tools.doctor.sql_summary import QuerySummary
 from tools.doctor.stage_checks import check_gc, check_partitions, check_skew, check_spill
-from tools.doctor.stage_summary import CachedRdd, ExecutorWork, StageSummary
+from tools.doctor.stage_summary import CachedRdd, ExecutorWork, StageSummary, median, nonzero_median
 
 GIB = 1024**3
 
@@ -1208,3 +1210,68 @@ def test_executor_oom_in_local_mode_is_the_driver_heap() -> None:
     assert "raise spark.driver.memory" in f.advice
     a.properties["spark.master"] = "local-cluster[2,1,1024]"  # executors are JVMs of their own there
     assert run_check(check_executor_oom, a) == []
+
+
+def test_every_join_of_every_query_is_judged() -> None:
+    """A join that could not be broadcast does not hide the next one of the same query."""
+    q = QuerySummary(4, "q", joins=[(20 * GIB, 30 * GIB), (5 * MIB, 20 * GIB)])
+    (f,) = run_check(check_join_strategy, sql(QuerySummary(3, "p"), q))
+    assert (f.evidence["query"], f.evidence["smaller_side_bytes"]) == (4, 5 * MIB)
+
+
+def test_a_task_oom_on_a_cluster_driver_is_the_drivers() -> None:
+    """Outside local mode, a task that failed with OutOfMemoryError on executor "driver" ran in the driver JVM."""
+    a = analysis(spark_master="k8s://https://api:6443")
+    a.end_ms = 10
+    a.oom_tasks = [(3, "driver", "java.lang.OutOfMemoryError", "Java heap space\n\tat x")]
+    (f,) = run_check(lambda a, out: check_driver_oom(a, None, out), a)
+    assert (f.check, f.severity, f.stage) == ("driver_oom", "critical", None)
+    assert f.evidence == {"oom": "java.lang.OutOfMemoryError: Java heap space"}
+    assert f.summary == "the driver ran out of memory (OutOfMemoryError)"
+
+
+def test_empty_figures_fold_to_zero() -> None:
+    assert (median(array("q")), nonzero_median(array("q", [0, 0])), first_line(" \n ")) == (0.0, (0, 0.0), "")
+    assert (median(array("q", [4, 1, 3])), median(array("q", [4, 1, 3, 2]))) == (3, 2.5)
+
+
+def events_of(*events: dict[str, Any]) -> Analysis:
+    a = Analysis()
+    for e in events:
+        a.feed(e)
+    a.close()
+    return a
+
+
+def test_a_task_ending_after_its_stage_still_counts() -> None:
+    """A task killed or failed after its stage completed (a speculative copy, say) adds its time, GC and spill
+    to the stage, and its failure, without entering the distributions."""
+    a = events_of(
+        {"Event": "SparkListenerStageSubmitted", "Stage Info": {"Stage ID": 2, "Submission Time": 1000}},
+        {"Event": "SparkListenerStageCompleted", "Stage Info": {"Stage ID": 2, "Number of Tasks": 1,
+                                                                "Submission Time": 1000, "Completion Time": 3000}},
+        {"Event": "SparkListenerTaskEnd", "Stage ID": 2, "Task End Reason": {"Reason": "TaskKilled"},
+         "Task Info": {"Index": 0, "Executor ID": "1"},
+         "Task Metrics": {"Executor Run Time": 1500, "JVM GC Time": 500, "Memory Bytes Spilled": 7,
+                          "Disk Bytes Spilled": 3}},
+        {"Event": "SparkListenerTaskEnd", "Stage ID": 2,
+         "Task End Reason": {"Reason": "ExceptionFailure", "Class Name": "java.io.IOException",
+                             "Description": "disk gone\nat y"},
+         "Task Info": {"Index": 4, "Executor ID": "1"}, "Task Metrics": {"Executor Run Time": 500}})
+    (s,) = a.stages
+    assert (s.run_s, s.gc_s, s.memory_spilled, s.disk_spilled, s.wall_s) == (2.0, 0.5, 7, 3, 2.0)
+    assert s.failures == Counter({("ExceptionFailure", "java.io.IOException", "disk gone"): 1})
+    assert s.failed_tasks == {4} and s.run == (0.0, 0.0, -1)
+
+
+def test_a_cached_rdd_remembers_every_job_that_used_it() -> None:
+    cached = {"RDD ID": 7, "Name": "sales", "Number of Partitions": 4, "Storage Level": {"Use Memory": True}}
+    plain = {"RDD ID": 8, "Name": "other", "Storage Level": {"Use Memory": False}}
+    a = events_of(
+        {"Event": "SparkListenerJobStart", "Job ID": 0, "Stage IDs": [1]},
+        {"Event": "SparkListenerJobStart", "Job ID": 1, "Stage IDs": [2],
+         "Properties": {"spark.sql.execution.id": "5"}},
+        {"Event": "SparkListenerStageCompleted", "Stage Info": {"Stage ID": 1, "RDD Info": [cached, plain]}},
+        {"Event": "SparkListenerStageCompleted", "Stage Info": {"Stage ID": 2, "RDD Info": [cached]}})
+    assert list(a.cached) == [7]
+    assert (a.cached[7].name, a.cached[7].jobs, a.cached[7].partitions) == ("sales", {"job 0", "query 5"}, 4)
