@@ -20,7 +20,7 @@ import pytest
 
 from tests.scenarios import REPO, event_logs
 from tests.test_doctor import findings_of, raw_events, task_ends, zstd_lines
-from tools.doctor.diagnosis import diagnose, report
+from tools.doctor.diagnosis import diagnose, render, report
 from tools.doctor.eventlog import open_log
 from tools.doctor.failure_checks import (
     check_driver_oom,
@@ -1275,3 +1275,30 @@ def test_a_cached_rdd_remembers_every_job_that_used_it() -> None:
         {"Event": "SparkListenerStageCompleted", "Stage Info": {"Stage ID": 2, "RDD Info": [cached]}})
     assert list(a.cached) == [7]
     assert (a.cached[7].name, a.cached[7].jobs, a.cached[7].partitions) == ("sales", {"job 0", "query 5"}, 4)
+
+
+def test_the_human_report_gives_the_same_fix_once_and_says_the_log_is_cut(tmp_path: Path) -> None:
+    """Two stages that spilled: the second refers to the first's fix. A last event cut mid-line is read up to the
+    cut and the report's log line says so."""
+    events: list[dict[str, Any]] = [
+        {"Event": "SparkListenerApplicationStart", "App Name": "spills", "App ID": "local-9", "Timestamp": 0},
+        {"Event": "SparkListenerEnvironmentUpdate", "Spark Properties": {"spark.master": "local[2]"}}]
+    for n in (1, 2):
+        events += [
+            {"Event": "SparkListenerStageSubmitted", "Stage Info": {"Stage ID": n, "Submission Time": 10 * n}},
+            {"Event": "SparkListenerTaskEnd", "Stage ID": n, "Task End Reason": {"Reason": "Success"},
+             "Task Info": {"Index": 0, "Launch Time": 10 * n, "Finish Time": 10 * n + 5, "Executor ID": "driver"},
+             "Task Metrics": {"Executor Run Time": 5, "Memory Bytes Spilled": MIB, "Disk Bytes Spilled": MIB}},
+            {"Event": "SparkListenerStageCompleted", "Stage Info": {"Stage ID": n, "Number of Tasks": 1,
+                                                                    "Submission Time": 10 * n,
+                                                                    "Completion Time": 10 * n + 6}}]
+    path = write(tmp_path / "local-9", events)
+    with path.open("a") as out:
+        out.write('{"Event": "SparkListenerTaskEnd", "Stage ID"')
+    log = open_log(path)
+    text = render(log, *diagnose(log))
+    assert f"log: {path} (single file, uncompressed, cut off mid-event)" in text.splitlines()
+    fixes = [line.strip() for line in text.splitlines() if line.strip().startswith("fix: ")]
+    assert len(fixes) == 3  # two spills, and the driver_oom of a log that stops without its end
+    assert fixes.count("fix: as for the spill finding above.") == 1
+    assert sum(f.startswith("fix: Tasks ran out of execution memory") for f in fixes) == 1
