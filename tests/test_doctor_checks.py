@@ -1302,3 +1302,16 @@ def test_the_human_report_gives_the_same_fix_once_and_says_the_log_is_cut(tmp_pa
     assert len(fixes) == 3  # two spills, and the driver_oom of a log that stops without its end
     assert fixes.count("fix: as for the spill finding above.") == 1
     assert sum(f.startswith("fix: Tasks ran out of execution memory") for f in fixes) == 1
+
+
+def test_a_rolling_log_is_read_from_its_last_compacted_file(tmp_path: Path) -> None:
+    """EventLogFileCompactor (spark-core_2.13-4.0.4.jar) writes events_<n>_<app>.compact, which replaces every
+    earlier file: the log is read from the last one on, whatever its suffix."""
+    directory = tmp_path / "eventlog_v2_local-5"
+    directory.mkdir()
+    start = {"Event": "SparkListenerApplicationStart", "App Name": "c", "App ID": "local-5", "Timestamp": 0}
+    for name in ("events_1_local-5", "events_2_local-5.compact", "events_3_local-5"):
+        write(directory / name, [start])
+    log = open_log(directory)
+    assert [p.name for p in log.files] == ["events_2_local-5.compact", "events_3_local-5"]
+    assert log.codec is None and log.rolling
