@@ -14,6 +14,7 @@ import statistics
 from array import array
 from collections import Counter, defaultdict
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -1315,3 +1316,69 @@ def test_a_rolling_log_is_read_from_its_last_compacted_file(tmp_path: Path) -> N
     log = open_log(directory)
     assert [p.name for p in log.files] == ["events_2_local-5.compact", "events_3_local-5"]
     assert log.codec is None and log.rolling
+
+
+def driver_findings(a: Analysis, in_progress: bool = False, truncated: bool = False) -> list[Finding]:
+    log = SimpleNamespace(in_progress=in_progress, truncated=truncated)
+    return run_check(lambda a, out: check_driver_oom(a, log, out), a)
+
+
+def test_driver_oom_how_a_log_that_stops_is_read() -> None:
+    """No SparkListenerApplicationEnd: with a job running or failed, the driver died (critical); cut mid-event, it
+    was likely killed while writing (warning); otherwise it may still run (info)."""
+    a = analysis()
+    a.jobs_running, a.jobs_failed = {3: 100, 1: 50}, [(0, "boom")]
+    (f,) = driver_findings(a, in_progress=True)
+    assert (f.check, f.severity, f.stage) == ("driver_oom", "critical", None)
+    assert f.evidence == {"log_ends_without_application_end": True, "in_progress": True, "cut_mid_event": False,
+                          "jobs_running_at_end": [1, 3], "jobs_failed": [0]}
+    assert f.summary == ("the log ends without the application ending (job(s) running: 1, 3; failed before: 1): the "
+                         "driver died")
+    assert f.advice.startswith("The driver stopped writing mid-application: most often it was OOM-killed (driver pod "
+                               "exit 137) or threw OutOfMemoryError; check `kubectl describe pod` of the driver. Give "
+                               "the driver more room: raise spark.driver.memory")
+    assert f.advice.endswith(" If the application is in fact still running, run the doctor again when it ends.")
+    a.jobs_running, a.jobs_failed = {}, []
+    a.stages = [stage(failed="still running at the end of the log")]
+    (f,) = driver_findings(a)
+    assert f.summary.startswith("the log ends without the application ending (job(s) running: none; failed before: 0)")
+    a.stages = []
+    (f,) = driver_findings(a, truncated=True)
+    assert (f.severity, f.evidence["cut_mid_event"]) == ("warning", True)
+    assert f.summary == ("the log is cut off mid-event and ends without the application ending: the driver was most "
+                         "likely killed while writing (what it was running is lost with the cut)")
+    assert f.advice.startswith("A compressed log loses its unwritten block when the JVM dies (lz4 writes whole 32 KB "
+                               "blocks)")
+    (f,) = driver_findings(a)
+    assert (f.severity, f.summary) == ("info", "the log ends without the application ending (still running, or "
+                                               "killed)")
+    assert f.advice == ("If the application is not running any more, its driver was killed; check the driver pod's "
+                        "events.")
+    a.end_ms = 5
+    assert driver_findings(a) == []
+
+
+def test_driver_oom_from_a_broadcast_an_exit_code_and_the_result_size() -> None:
+    a = analysis(spark_master="k8s://https://api:6443", spark_sql_autoBroadcastJoinThreshold="512m")
+    a.end_ms, a.exit_code = 5, 52
+    (f,) = driver_findings(a)
+    assert (f.severity, f.evidence) == ("critical", {"oom": "application exit code 52 (SparkExitCode.OOM)"})
+    a.exit_code = 0
+    a.sql_errors = [(4, "org.apache.spark.SparkException: Not enough memory to build and broadcast the table to all "
+                        "worker nodes.\nmore"),
+                    (5, "Job aborted due to stage failure: java.lang.OutOfMemoryError: Java heap space")]
+    (f,) = driver_findings(a)
+    assert f.evidence == {"broadcast": "org.apache.spark.SparkException: Not enough memory to build and broadcast the "
+                                       "table to all worker nodes."}
+    assert (f.severity, f.summary) == ("critical", "the driver ran out of memory building a broadcast table "
+                                                   "(broadcast join)")
+    assert "Lower spark.sql.autoBroadcastJoinThreshold (now 512m)" in f.advice
+    a.sql_errors = []
+    a.jobs_failed = [(2, "Total size of serialized results of 9 tasks (1100.0 MiB) is bigger than "
+                         "spark.driver.maxResultSize (1024.0 MiB)")]
+    (f,) = driver_findings(a)
+    assert (f.severity, f.summary) == ("warning", "a job was aborted for exceeding spark.driver.maxResultSize")
+    assert f.evidence == {"max_result_size": a.jobs_failed[0][1]}
+    assert f.advice.startswith("Give the driver more room: raise spark.driver.memory for a "
+                               "java.lang.OutOfMemoryError, spark.driver.memoryOverhead if Kubernetes killed the "
+                               "driver pod (exit 137)")
