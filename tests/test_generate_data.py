@@ -156,3 +156,72 @@ def test_refused_with_a_message_not_a_traceback(tmp_path: Path, bad: list[str], 
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and fragment in proc.stderr and "Traceback" not in proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == (["out"] if output.exists() else [])
+
+
+def test_skew_ratio_defaults_to_80_percent_and_may_be_0_or_1(tmp_path: Path) -> None:
+    args = ["--output", str(tmp_path)]
+    assert generate_data.parse_args([*args, "--skew-city", "Austin"]).skew_ratio == 0.8
+    for ratio in ("0", "1"):
+        assert generate_data.parse_args([*args, "--skew-city", "Austin", "--skew-ratio", ratio]).skew_ratio == \
+            float(ratio)
+    parsed = generate_data.parse_args(args)
+    assert (parsed.files, parsed.rows_per_file, parsed.seed, parsed.skew_city, parsed.scale) == (3, 50_000, 42, None,
+                                                                                               False)
+    assert generate_data.parse_args([*args, "--rows-per-file", "0"]).rows_per_file == 0
+
+
+@pytest.mark.parametrize(("bad", "why"), [
+    (["--skew-city", "Austin", "--skew-ratio", "-0.01"], "--skew-ratio must be between 0 and 1"),
+    (["--skew-city", " "], "--skew-city must be a plain name (not empty, no commas, quotes or line breaks)"),
+    (["--skew-city", 'Austin "TX"'], "--skew-city must be a plain name"),
+    (["--skew-city", "Austin\nTX"], "--skew-city must be a plain name"),
+    (["--rows-per-file", "-1"], "--files must be >= 1 and --rows-per-file >= 0")])
+def test_more_bad_arguments_are_refused(capsys: pytest.CaptureFixture[str], tmp_path: Path, bad: list[str],
+                                        why: str) -> None:
+    with pytest.raises(SystemExit):
+        generate_data.parse_args(["--output", str(tmp_path), *bad])
+    assert capsys.readouterr().err.splitlines()[-1].split(": error: ", 1)[1].startswith(why)
+
+
+def test_a_file_as_output_is_refused_naming_it(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    target = tmp_path / "notes.txt"
+    target.write_text("x")
+    with pytest.raises(SystemExit):
+        generate_data.parse_args(["--output", str(target)])
+    assert capsys.readouterr().err.splitlines()[-1].split(": error: ", 1)[1] == (
+        f"--output {target} is a file; give a directory for the sales_N.csv files")
+
+
+def test_the_run_report_and_an_earlier_runs_extra_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """Each file with its rows and bytes, the totals, and a warning for a sales_N.csv the ETL would also read."""
+    (tmp_path / "sales_2.csv").write_text("from an earlier run of three files")
+    (tmp_path / "notes.csv").write_text("not ours")
+    assert generate_data.main(["--output", str(tmp_path), "--files", "2", "--rows-per-file", "3", "--skew-city",
+                               "Austin", "--skew-ratio", "1"]) == 0
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    for n in (0, 1):
+        path = tmp_path / f"sales_{n}.csv"
+        assert lines[n] == f"wrote {path} (3 rows, {path.stat().st_size:,} bytes)"
+        assert [r[1] for r in list(csv.reader(io.StringIO(path.read_text(), newline="")))[1:]] == ["Austin"] * 3
+    assert lines[2].startswith("6 rows in 2 files, exact mode, seed 42, 100% of orders in Austin: ")
+    assert err == f"warning: {tmp_path / 'sales_2.csv'} is from an earlier run and will also be read by the ETL\n"
+
+
+def test_a_skew_of_0_never_picks_the_city_and_a_city_outside_the_list_is_allowed() -> None:
+    rng = random.Random(3)
+    none = [generate_data.draw_row(rng, generate_data.Skew("Austin", 0.0))[0] for _ in range(500)]
+    assert "Austin" not in none and set(none) == set(TUTORIAL_CITIES) - {"Austin"}
+    elsewhere = [generate_data.draw_row(rng, generate_data.Skew("Boise", 0.5))[0] for _ in range(500)]
+    assert 200 < elsewhere.count("Boise") < 300 and set(elsewhere) == {"Boise", *TUTORIAL_CITIES}
+
+
+def test_scale_rows_number_in_order_with_a_pool_smaller_than_a_block() -> None:
+    """Order ids run ORD-<file>-000000 upwards across blocks of 1,000; a pool smaller than a block is reused."""
+    rng = random.Random(1)
+    pool = generate_data.tail_pool(rng, None, size=7)
+    text = b"".join(generate_data.scale_blocks(4, 2500, rng, pool)).decode()
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    assert [r[0] for r in rows] == [f"ORD-4-{i:06d}" for i in range(2500)]
+    tails = {("," + ",".join(r[1:]) + "\r\n").encode() for r in rows}
+    assert tails <= set(pool) and len(tails) == 7

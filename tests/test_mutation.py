@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 from collections import Counter
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tools.dev import mutation
 from tools.dev.mutation import _GENERATE, Score, mutant_names, parse_results, report, sample_names, wilson
 
 NAMES = [f"infra.values.x_rule__mutmut_{i}" for i in range(1, 41)] + [f"infra.conventions.x_labels__mutmut_{i}"
@@ -113,3 +115,32 @@ def test_every_generated_mutant_is_listed_under_mutmuts_own_names(tmp_path: Path
     assert sorted(names) == ["pkg.rule.x_at_least__mutmut_1", "pkg.rule.x_at_least__mutmut_2"]
     mutated = (tmp_path / "mutants" / "pkg" / "rule.py").read_text()
     assert "x > 3" in mutated and "x >= 4" in mutated
+
+
+def test_the_doctors_event_logs_are_written_once_and_again_when_their_script_changes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """mutmut runs each mutant's tests in a session of its own: the Spark applications that write the doctor's
+    logs must run once per scratch directory, not once per mutant, and a changed script must not be served old
+    logs; a failed run stops the measurement with the script's error instead of scoring tests that cannot run."""
+    script = tmp_path / "tests" / "scenarios" / "eventlog_apps.py"
+    script.parent.mkdir(parents=True)
+    script.write_text("import pathlib, sys\nout = pathlib.Path(sys.argv[1]); out.mkdir(parents=True)\n"
+                      "(out / 'apps.json').write_text('{}')\nprint('ran', file=sys.stderr)\n")
+    monkeypatch.setattr(mutation, "ROOT", tmp_path)
+    runs = []
+    real_run = subprocess.run
+    monkeypatch.setattr(mutation.subprocess, "run", lambda *a, **k: runs.append(a[0]) or real_run(*a, **k))
+    work = tmp_path / "work"
+    assert mutation.eventlog_apps(work) == work / "eventlog-apps"
+    assert (work / "eventlog-apps" / "apps.json").read_text() == "{}" and len(runs) == 1
+    assert mutation.eventlog_apps(work) == work / "eventlog-apps" and len(runs) == 1  # reused
+    stamp = (work / "eventlog-apps" / "apps.json").stat().st_mtime
+    os.utime(script, (stamp + 10, stamp + 10))  # the script changed after the logs were written
+    mutation.eventlog_apps(work)
+    assert len(runs) == 2
+    script.write_text("import sys\nprint('no Java here', file=sys.stderr)\nsys.exit(3)\n")
+    os.utime(script, (stamp + 100, stamp + 100))
+    with pytest.raises(SystemExit) as stopped:
+        mutation.eventlog_apps(work)
+    assert str(stopped.value) == ("eventlog_apps.py failed (3), so the doctor's tests have no event logs:\n"
+                                  "no Java here\n")

@@ -67,9 +67,12 @@ PACKAGES = {
         "tests/test_manifests.py", "tests/test_pod_security.py", "tests/test_teams.py", "tests/test_shuffle.py",
         "tests/test_images.py", "tests/test_object_store.py", "tests/test_conventions.py"), 85.0),
     "policy": Package(("src/",), ("tests/test_policy.py",), 85.0, top_level="policy"),
-    "jobs": Package(("jobs/",), (
+    # The jobs are a flat folder of scripts that import each other by bare name (`import sales_transforms`, as
+    # spark-submit runs them), and the tests import them the same way (tests/job_modules.py), so mutmut would
+    # find no test for any mutant under their `jobs.` names: mutated as `src/`, like the policy pack.
+    "jobs": Package(("src/",), (
         "tests/test_sales_transforms.py", "tests/test_sales_etl.py", "tests/test_publish.py",
-        "tests/test_generate_data.py", "tests/test_spark_session.py"), 80.0),
+        "tests/test_generate_data.py", "tests/test_spark_session.py"), 80.0, top_level="jobs"),
     "doctor": Package(("tools/doctor/diagnosis.py", "tools/doctor/eventlog.py", "tools/doctor/log_summary.py",
                        "tools/doctor/sql_summary.py", "tools/doctor/resource_checks.py", "tools/doctor/sql_checks.py",
                        "tools/doctor/finding.py", "tools/doctor/failure_checks.py",
@@ -200,6 +203,26 @@ def lay_out_top_level(pkg: Package, copy: Path) -> None:
         link.symlink_to("src", target_is_directory=True)
 
 
+def eventlog_apps(work: Path) -> Path:
+    """The doctor's test event logs (tests/scenarios/eventlog_apps.py), written once into `work` and reused.
+
+    mutmut runs each mutant's tests as a pytest session of its own, and the doctor's tests write their logs with
+    real Spark applications once per session: minutes per mutant. The logs do not depend on the doctor's code, so
+    they are made once (again when the script changes) and passed on in SPARKSTACK_EVENTLOG_APPS."""
+    script = ROOT / "tests" / "scenarios" / "eventlog_apps.py"
+    target = work / "eventlog-apps"
+    done = target / "apps.json"
+    if done.is_file() and done.stat().st_mtime >= script.stat().st_mtime:
+        return target
+    shutil.rmtree(target, ignore_errors=True)
+    result = subprocess.run([sys.executable, str(script), str(target)], cwd=ROOT, capture_output=True, text=True,
+                            check=False)
+    if result.returncode != 0 or not done.is_file():
+        raise SystemExit(f"{script.name} failed ({result.returncode}), so the doctor's tests have no event logs:\n"
+                         f"{result.stderr[-4000:]}")
+    return target
+
+
 def mutmut_config(pkg: Package, copy: Path) -> str:
     """The [tool.mutmut] table for `pkg`: everything else in the copy goes along, so tests find their files."""
     # The package's own folder is left out: mutmut copies its sources itself, and copying them again after would
@@ -235,6 +258,8 @@ def run(package: str, work: Path, children: int, quiet: bool, only: list[str], s
     # SPARKSTACK_MUTATION: fixtures that run the Pulumi program run once per test (tests/scopes.py).
     env = {**os.environ, "SPARKSTACK_MUTATION": "1", "SPARK_OPERATOR_REFERENCE": os.environ.get(
         "SPARK_OPERATOR_REFERENCE", str(ROOT.parent / "shared" / "reference" / "spark-operator-v2.5.2"))}
+    if package == "doctor" and not env.get("SPARKSTACK_EVENTLOG_APPS"):
+        env["SPARKSTACK_EVENTLOG_APPS"] = str(eventlog_apps(work))
     log = (copy / "mutmut.log").open("w")
     chosen: list[str] | None = None
     population = None
