@@ -97,6 +97,21 @@ def test_each_team_gets_a_namespace_watched_by_the_operator(teams: Recording) ->
     assert operator.plain_inputs["values"]["controller"]["batchScheduler"] == {"enable": True}
 
 
+def test_host_path_scratch_makes_every_spark_namespace_privileged() -> None:
+    """Every Spark pod mounts the hostPath scratch, which baseline and restricted both refuse: a team's namespace
+    must be lowered like the job namespace, or its drivers are never admitted. The operator's stays restricted."""
+    config = stack_config("teams")
+    platform = config["sparkstack:platform"]
+    config["sparkstack:platform"] = {**platform, "storage": {**platform["storage"],
+                                                             "scratchHostPath": "/mnt/spark-scratch"}}
+    rec = run_program(config, stack="teams")
+    enforced = {r.plain_inputs["metadata"]["name"]: r.plain_inputs["metadata"]["labels"][
+        "pod-security.kubernetes.io/enforce"] for r in rec.of_type(NS)}
+    assert {n: enforced[n] for n in ("analytics", "finance", "spark-jobs")} == dict.fromkeys(
+        ("analytics", "finance", "spark-jobs"), "privileged")
+    assert enforced["spark-operator"] == "restricted"
+
+
 def test_quota_and_limit_range_follow_the_team_config(teams: Recording) -> None:
     [analytics] = in_namespace(teams, QUOTA, "analytics")
     assert analytics.plain_inputs["spec"]["hard"] == {

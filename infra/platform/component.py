@@ -11,7 +11,7 @@ import pulumi
 from infra.config import GeneratorConfig, PlatformConfig, SparkConfig, TeamConfig
 from infra.platform.event_logs import events_claim
 from infra.platform.generator import data_generation, data_generator_job
-from infra.platform.namespaces import PodSecurityLevel, namespace
+from infra.platform.namespaces import namespace, spark_namespace_level
 from infra.platform.network import prometheus_scrape, same_namespace_only
 from infra.platform.observability import driver_pod_monitor, event_log_conf, history_server, metrics_conf
 from infra.platform.operator import operator_release
@@ -20,19 +20,8 @@ from infra.platform.rbac import spark_identities
 from infra.platform.scripts import config_map_name, scripts_config_map
 from infra.platform.storage import data_claim
 from infra.platform.teams import TeamPlatform, priority_classes, team_platform
-from infra.platform.yunikorn import spark_namespace_level, yunikorn_release
+from infra.platform.yunikorn import yunikorn_release
 from infra.secrets import credentials_env, credentials_secret
-
-
-def job_namespace_level(cfg: PlatformConfig) -> PodSecurityLevel:
-    """hostPath scratch is forbidden by the baseline profile, so opting into it must lower enforcement."""
-    if cfg.storage.scratch_host_path:
-        pulumi.log.warn(
-            "platform.storage.scratchHostPath is set: the job namespace now enforces the 'privileged' Pod "
-            "Security level, because hostPath volumes break the baseline profile."
-        )
-        return "privileged"
-    return spark_namespace_level(cfg)
 
 
 @dataclass(frozen=True)
@@ -66,7 +55,11 @@ class Platform(pulumi.ComponentResource):
     def __init__(self, name: str, args: PlatformArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("sparkstack:platform:Platform", name, None, opts)
         cfg = args.config
-        job_namespace = namespace("job-namespace", cfg.namespace, job_namespace_level(cfg), self)
+        if cfg.storage.scratch_host_path:
+            pulumi.log.warn("platform.storage.scratchHostPath is set: the job namespace and each team's namespace "
+                            "now enforce the 'privileged' Pod Security level, because hostPath volumes break the "
+                            "baseline profile.")
+        job_namespace = namespace("job-namespace", cfg.namespace, spark_namespace_level(cfg), self)
         self.operator_namespace = namespace("operator-namespace", cfg.operator.namespace, "restricted", self)
         ns = job_namespace.metadata["name"]
         self.namespace: pulumi.Output[str] = ns

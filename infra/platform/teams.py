@@ -19,12 +19,11 @@ import pulumi_kubernetes as k8s
 from infra.config import PlatformConfig, TeamConfig
 from infra.conventions import PRIORITY_CLASSES, ROOT_QUEUE, object_meta
 from infra.platform.event_logs import events_claim
-from infra.platform.namespaces import namespace
+from infra.platform.namespaces import namespace, spark_namespace_level
 from infra.platform.network import prometheus_scrape, same_namespace_only
 from infra.platform.rbac import spark_identities
 from infra.platform.scripts import scripts_config_map
 from infra.platform.storage import data_claim
-from infra.platform.yunikorn import spark_namespace_level
 from infra.secrets import credentials_secret
 
 # What a team's admins may do in their namespace: run and manage SparkApplications, read what they produce.

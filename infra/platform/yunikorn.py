@@ -17,23 +17,11 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
-from infra.config import PlatformConfig, TeamConfig, YunikornConfig
+from infra.config import TeamConfig, YunikornConfig
 from infra.conventions import DEFAULT_QUEUE, ROOT_QUEUE
 from infra.fit import queue_max
-from infra.platform.namespaces import PodSecurityLevel
 
 CHART = "yunikorn"
-
-
-def spark_namespace_level(cfg: PlatformConfig) -> PodSecurityLevel:
-    """The Pod Security level a namespace of Spark pods enforces: `restricted`, but `baseline` with YuniKorn.
-
-    YuniKorn's gang placeholders set only runAsUser/runAsGroup (k8shim v1.8.0 pkg/cache/placeholder.go; no setting
-    changes that), so `restricted` refuses them and YuniKorn then schedules the driver without its gang
-    (pkg/cache/application.go onReserving); tests/test_real_yunikorn.py shows both on the real scheduler. Warn and
-    audit stay `restricted`, and the Spark pods are still checked against it (tools/pods/pod_security.py, the
-    policy pack)."""
-    return "baseline" if cfg.yunikorn.enabled else "restricted"
 
 
 def _resources(cpu: str, memory: str) -> dict[str, str]:
