@@ -208,7 +208,8 @@ def check_scripts(data: Mapping[str, Any], config: Mapping[str, Any]) -> list[An
         try:
             findings = unbounded_collects(source, str(name))
         except SyntaxError as exc:
-            found.append(f"{name}:{exc.lineno}: does not parse as Python ({exc.msg}); the rule cannot check it.")
+            where = f"{name}:{exc.lineno}" if exc.lineno else str(name)  # a null byte has no line
+            found.append(f"{where}: does not parse as Python ({exc.msg}); the rule cannot check it.")
             continue
         except (RecursionError, MemoryError, ValueError) as exc:
             found.append(UnreadableError(f"data.{name}", f"{len(source)} characters",
