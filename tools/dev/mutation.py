@@ -65,8 +65,9 @@ PACKAGES = {
         "tests/test_values.py", "tests/test_config.py", "tests/test_stack.py", "tests/test_application.py",
         "tests/test_spark_spec.py", "tests/test_network_policy.py", "tests/test_kind_cluster.py",
         "tests/test_manifests.py", "tests/test_pod_security.py", "tests/test_teams.py", "tests/test_shuffle.py"), 85.0),
-    "policy": Package(("src/",), ("tests/test_policy.py", "tests/test_policy_conf.py", "tests/test_policy_scripts.py"),
-                      85.0, top_level="policy"),
+    "policy": Package(("src/",), (
+        "tests/test_policy.py", "tests/test_policy_conf.py", "tests/test_policy_scripts.py",
+        "tests/test_policy_values.py", "tests/test_policy_rules.py"), 85.0, top_level="policy"),
     "jobs": Package(("jobs/",), (
         "tests/test_sales_transforms.py", "tests/test_sales_etl.py", "tests/test_publish.py",
         "tests/test_generate_data.py", "tests/test_spark_session.py"), 80.0),
