@@ -517,3 +517,65 @@ def test_the_table_levels_severities_and_defaults() -> None:
         "spark-schedule-no-overlap": ("advisory", "medium", {}),
         "pyspark-bounded-collect": ("advisory", "medium", {}),
     }
+
+
+# --- stack rules for teams (policy/team_rules.py) ----------------------------------------------------------------
+
+APP, SCHEDULE = SPARK_APPLICATION, SCHEDULED_SPARK_APPLICATION
+QUOTA, RELEASE = "kubernetes:core/v1:ResourceQuota", "kubernetes:helm.sh/v3:Release"
+NO_QUOTA = "runs in namespace {}, which has no ResourceQuota in this stack"
+NO_QUEUE = ("names no batch scheduler queue while a batch scheduler is on; it lands in the scheduler's default queue, "
+            "outside every team's limits")
+
+
+def app(namespace: Any, scheduler: str | None = None, queue: str | None = None) -> dict[str, Any]:
+    spec: dict[str, Any] = {}
+    if scheduler is not None:
+        spec["batchScheduler"] = scheduler
+    if queue is not None:
+        spec["batchSchedulerOptions"] = {"queue": queue}
+    return {"metadata": {"name": "x", "namespace": namespace}, "spec": spec}
+
+
+def test_applications_need_a_quota_in_their_namespace() -> None:
+    from team_rules import NAMESPACE_QUOTA, stack_violations
+
+    stack = [(QUOTA, "q", {"metadata": {"namespace": "analytics"}}), (QUOTA, "odd", {"metadata": "not a map"}),
+             (APP, "ok", app("analytics")), (APP, "loose", app("spark-jobs")),
+             (SCHEDULE, "nightly", {"metadata": {"namespace": "default"}, "spec": {"template": {}}}),
+             (APP, "unknown", app(UNKNOWN)), (APP, "unset", app(None)),
+             ("kubernetes:core/v1:Pod", "pod", app("spark-jobs"))]
+    assert stack_violations(NAMESPACE_QUOTA, stack) == [("loose", NO_QUOTA.format("spark-jobs")),
+                                                        ("nightly", NO_QUOTA.format("default"))]
+    assert stack_violations(NAMESPACE_QUOTA, iter(stack[:3])) == []  # any iterable, read twice
+
+
+@pytest.mark.parametrize(("stack", "flagged"), [
+    ([(APP, "a", app("ns"))], []),  # no batch scheduler anywhere: nothing to say
+    ([(RELEASE, "yk", {"chart": "yunikorn"}), (APP, "a", app("ns"))], ["a"]),
+    ([(RELEASE, "other", {"chart": "ingress-nginx"}), (APP, "a", app("ns"))], []),
+    ([(RELEASE, "yk", {"chart": "yunikorn"}), (APP, "a", app("ns", "yunikorn", "root.analytics"))], []),
+    ([(RELEASE, "yk", {"chart": "yunikorn"}), (APP, "a", app("ns", "yunikorn"))], ["a"]),  # scheduler, no queue
+    ([(RELEASE, "yk", {"chart": "yunikorn"}), (APP, "a", app("ns", None, "root.analytics"))], ["a"]),
+    # One application naming a scheduler turns the rule on for the others.
+    ([(APP, "a", app("ns", "yunikorn", "root.a")), (APP, "b", app("ns"))], ["b"]),
+    ([(SCHEDULE, "s", {"spec": {"template": app("ns", "yunikorn", "root.a")["spec"]}}), (APP, "b", app("ns"))], ["b"]),
+    ([(SCHEDULE, "s", {"spec": {"template": {"batchScheduler": "yunikorn"}}})], ["s"]),
+    ([(SCHEDULE, "s", {"spec": {"batchScheduler": "yunikorn"}}), (APP, "b", app("ns"))], []),  # not the template
+    ([("kubernetes:core/v1:Pod", "p", {"spec": {"batchScheduler": "yunikorn"}}), (APP, "b", app("ns"))], []),
+])
+def test_applications_need_a_queue_when_a_batch_scheduler_is_on(stack: list[Any], flagged: list[str]) -> None:
+    from team_rules import BATCH_QUEUE, stack_violations
+
+    assert stack_violations(BATCH_QUEUE, stack) == [(name, NO_QUEUE) for name in flagged]
+
+
+def test_stack_rules_name_their_fix_in_the_stacks_config() -> None:
+    from team_rules import BATCH_QUEUE, NAMESPACE_QUOTA, STACK_RULES, StackRule, stack_violations
+
+    assert [r.name for r in STACK_RULES] == ["spark-namespace-quota", "spark-batch-queue"]
+    assert "applications.<name>.team" in NAMESPACE_QUOTA.remediation
+    assert "platform.yunikorn.enabled" in BATCH_QUEUE.remediation
+    assert "spec.batchSchedulerOptions.queue" in BATCH_QUEUE.remediation
+    other = StackRule("other", "d", "r")
+    assert stack_violations(other, [(APP, "a", app("ns"))]) == []
