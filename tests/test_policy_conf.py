@@ -265,6 +265,7 @@ def shape(settings: list[Setting], key_prefix: str = "") -> list[tuple[str, str,
 
 
 def test_unknown_maps_may_set_any_key_they_map_to() -> None:
+    assert repr(UNKNOWN) == "<unknown until apply>"  # how a note shows a value the engine does not know yet
     spec = {"sparkConf": UNKNOWN, "hadoopConf": UNKNOWN, "nodeSelector": UNKNOWN,
             "driver": {"labels": UNKNOWN, "envVars": UNKNOWN}}
     settings = submit_settings("etl", UNKNOWN, UNKNOWN, spec)

@@ -482,6 +482,14 @@ def test_patches_judge_only_what_they_set() -> None:
     assert verdict(rules.rule("spark-driver-memory"), SPARK_APPLICATION_PATCH, patch) == rules.Verdict()
 
 
+def test_a_spec_that_is_not_an_object_is_read_as_empty() -> None:
+    no_image = ("no image is set (spec.image). Fix: pin one, e.g. apache/spark:4.0.4-python3 (a version tag, or a "
+                "digest); spark-submit cannot start pods without it.")
+    assert evaluate(rules.rule("spark-image-pinned"), SPARK_APPLICATION, {"spec": ["not", "a", "spec"]}) == [no_image]
+    assert evaluate(rules.rule("spark-image-pinned"), SCHEDULED_SPARK_APPLICATION, {"spec": "x"}) == [
+        "template: " + no_image]
+
+
 def test_rules_apply_to_their_types_only() -> None:
     table = {
         "application": {SPARK_APPLICATION, SPARK_APPLICATION_PATCH, SCHEDULED_SPARK_APPLICATION,
