@@ -96,6 +96,15 @@ def test_long_code_is_cut_to_80_characters() -> None:
     assert [f.code for f in unbounded_collects(exact, "etl.py")] == [exact]
 
 
+@pytest.mark.parametrize("source", [
+    'name = "é→"; rows = df.collect()',  # ast's offsets are UTF-8 bytes
+    'a = "\x1c"\nrows = df.collect()',  # str.splitlines() would split here, Python does not
+    'a = "\x0c"; rows = df.collect()',
+])
+def test_the_code_shown_is_the_call_whatever_comes_before_it(source: str) -> None:
+    assert [f.code for f in unbounded_collects(source, "etl.py")] == ["df.collect()"]
+
+
 def test_findings_are_sorted_by_line() -> None:
     source = "a = [df.collect(), other.toPandas()]\nb = x.collect()\n"
     assert [(f.line, f.action) for f in unbounded_collects(source, "etl.py")] == [
