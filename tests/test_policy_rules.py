@@ -95,6 +95,7 @@ def test_memory_overhead_messages(mutations: tuple[Mutation, ...], config: dict[
     (set_path("executor/memoryOverhead", None), conf("spark.kubernetes.memoryOverheadFactor", "0.1"),
      conf("spark.executor.memoryOverheadFactor", "0.3")),  # the role's own factor wins over the shared one
     (set_path("type", "Java"), set_path("executor/memoryOverhead", "1m")),
+    (set_path("executor/memory", "0"),),  # no memory to take a fraction of (and no factor set)
 ])
 def test_memory_overhead_passes(mutations: tuple[Mutation, ...]) -> None:
     assert found("pyspark-memory-overhead", *mutations) == []
@@ -310,6 +311,9 @@ def partitions_text(shown: str, cores: str, per_core: str, low: str, high: str) 
      [partitions_text("33", "2", "16.5", "4", "8")]),
     ((COALESCING_OFF, conf("spark.sql.shuffle.partitions", "many")), []),
     ((COALESCING_OFF, set_path("executor/cores", 0.0)), []),  # no cores: nothing to compare with
+    ((COALESCING_OFF, set_path("executor/cores", None), conf("spark.executor.cores", "inf")), []),
+    ((COALESCING_OFF, set_path("dynamicAllocation", None), set_path("executor/instances", -1.0)), []),
+    ((COALESCING_OFF, set_path("dynamicAllocation/maxExecutors", None)), []),  # unbounded
     # AQE off by default before 3.2: partitions are fixed even with coalescing on.
     ((set_path("sparkVersion", "3.1.3"), conf("spark.sql.adaptive.enabled", None),
       conf("spark.sql.shuffle.partitions", "33")), [partitions_text("33", "2", "16.5", "4", "8")]),
