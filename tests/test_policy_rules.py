@@ -591,3 +591,22 @@ def test_stack_rules_name_their_fix_in_the_stacks_config() -> None:
     assert "spec.batchSchedulerOptions.queue" in BATCH_QUEUE.remediation
     other = StackRule("other", "d", "r")
     assert stack_violations(other, [(APP, "a", app("ns"))]) == []
+
+
+def test_docs_table_gives_each_rules_level_and_config_defaults() -> None:
+    """docs/policy.md's table is what users read: its Level and Config (default) columns match the pack."""
+    from pathlib import Path
+
+    from team_rules import STACK_RULES
+
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "policy.md").read_text(encoding="utf-8")
+    rows = {line.split('<a id="', 1)[1].split('"', 1)[0]: [c.strip() for c in line.split("|")[1:-1]]
+            for line in docs.splitlines() if line.startswith('| <a id="')}
+    assert list(rows) == [r.name for r in rules.RULES] + [r.name for r in STACK_RULES]
+    for rule in rules.RULES:
+        level, config = rows[rule.name][4], rows[rule.name][5]
+        assert level == rule.enforcement, rule.name
+        documented = dict(item.strip().rstrip(")").split("` (") for item in config.split(",") if item.strip())
+        assert {key.strip("`"): float(value) for key, value in documented.items()} == {
+            key: float(value) for key, value in rule.defaults().items()}, rule.name
+    assert all(rows[r.name][4] == "advisory" for r in STACK_RULES)
