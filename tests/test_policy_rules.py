@@ -610,3 +610,39 @@ def test_docs_table_gives_each_rules_level_and_config_defaults() -> None:
         assert {key.strip("`"): float(value) for key, value in documented.items()} == {
             key: float(value) for key, value in rule.defaults().items()}, rule.name
     assert all(rows[r.name][4] == "advisory" for r in STACK_RULES)
+
+
+@pytest.mark.parametrize(("name", "config", "valid"), [
+    ("pyspark-memory-overhead", {"minOverheadFraction": 1}, True),
+    ("pyspark-memory-overhead", {"minOverheadFraction": 1.5}, False),
+    ("pyspark-memory-overhead", {"minOverheadFraction": 0}, True),
+    ("pyspark-memory-overhead", {"minOverheadFraction": -0.1}, False),
+    ("pyspark-memory-overhead", {"minOverheadFraction": "20%"}, False),
+    ("spark-driver-memory", {"minDriverMemoryMiB": 0}, True),
+    ("spark-driver-memory", {"minDriverMemoryMiB": -1}, False),
+    ("spark-cpu-burst", {"minBurstRatio": 1}, True),
+    ("spark-cpu-burst", {"minBurstRatio": 0.9}, False),
+    ("spark-shuffle-partitions", {"minPartitionsPerCore": 0}, False),
+    ("spark-shuffle-partitions", {"minPartitionsPerCore": 0.5}, True),
+    ("spark-shuffle-partitions", {"maxPartitionsPerCore": 0}, False),
+    ("spark-shuffle-partitions", {"maxPartitionsPerCore": "4"}, False),
+    ("spark-shuffle-partitions", {"farOutsideFactor": 1}, True),
+    ("spark-shuffle-partitions", {"farOutsideFactor": 0.5}, False),
+])
+def test_config_schemas_bound_each_threshold(name: str, config: dict[str, Any], valid: bool) -> None:
+    """The JSON schema the CLI validates --policy-pack-config against (a fraction within 0-1, a ratio of at least
+    1, counts above 0); every schema property documents itself."""
+    import jsonschema
+
+    rule = rules.rule(name)
+    schema = {"type": "object", "properties": {k: dict(v) for k, v in rule.config.items()}}
+    assert all(prop["type"] == "number" and prop["description"] for prop in rule.config.values())
+    errors = list(jsonschema.Draft7Validator(schema).iter_errors(config))
+    assert (errors == []) is valid, errors
+
+
+def test_a_patch_that_leaves_a_field_to_the_cluster_gets_no_note() -> None:
+    patch = {"metadata": {"name": "etl"}, "spec": {"driver": {"memory": "4g"}}}
+    for rule in rules.RULES:
+        if rule.target == "application":
+            assert verdict(rule, SPARK_APPLICATION_PATCH, patch) == rules.Verdict(), rule.name

@@ -154,3 +154,46 @@ def test_a_file_that_cannot_be_read_or_analysed_is_a_note() -> None:
 
 def test_a_byte_order_mark_is_ignored() -> None:
     assert [f.line for f in unbounded_collects("\ufeffrows = df.collect()\n", "etl.py")] == [1]
+
+
+# pyspark.sql.functions that fold a group of rows into one value (their docstrings in the pyspark 4.0.4 wheel say
+# "Aggregate function" or "... for a group of rows"); each must exist in the pyspark of .venv, so a typo fails.
+AGGREGATES = ["any_value", "approx_count_distinct", "avg", "bool_and", "bool_or", "corr", "count", "countDistinct",
+              "count_distinct", "count_if", "covar_pop", "covar_samp", "every", "first", "kurtosis", "last", "max",
+              "max_by", "mean", "median", "min", "min_by", "mode", "percentile_approx", "product", "skewness", "some",
+              "stddev", "stddev_pop", "stddev_samp", "sum", "sumDistinct", "sum_distinct", "var_pop", "var_samp",
+              "variance"]
+
+
+@pytest.mark.parametrize("function", AGGREGATES)
+def test_a_select_of_any_aggregate_function_is_one_row(function: str) -> None:
+    from pyspark.sql import functions
+
+    assert callable(getattr(functions, function))
+    assert unbounded_collects(f"df.select(F.{function}('x')).collect()", "etl.py") == []
+
+
+@pytest.mark.parametrize("shortcut", ["agg", "count", "sum", "max", "min", "avg", "mean"])
+def test_grouped_data_shortcuts_bound_only_without_keys(shortcut: str) -> None:
+    from pyspark.sql.group import GroupedData
+
+    assert callable(getattr(GroupedData, shortcut))
+    assert unbounded_collects(f"df.groupBy().{shortcut}('x').collect()", "etl.py") == []
+    assert len(unbounded_collects(f"df.groupBy('k').{shortcut}('x').collect()", "etl.py")) == 1
+
+
+@pytest.mark.parametrize(("method", "kind"), [
+    ("join", "multiplying"), ("crossJoin", "multiplying"), ("union", "multiplying"), ("unionAll", "multiplying"),
+    ("unionByName", "multiplying"), ("groupBy", "grouping"), ("groupby", "grouping"), ("rollup", "grouping"),
+    ("cube", "grouping"), ("groupingSets", "grouping"), ("summary", "small"), ("describe", "small")])
+def test_dataframe_methods_that_change_the_row_count(method: str, kind: str) -> None:
+    from pyspark.sql import DataFrame
+
+    assert callable(getattr(DataFrame, method))
+    if kind == "multiplying":  # undoes a limit before it
+        assert len(unbounded_collects(f"df.limit(5).{method}(other).collect()", "etl.py")) == 1
+    elif kind == "grouping":  # with keys: one row per key, even through a shortcut
+        assert len(unbounded_collects(f"df.{method}('k').count().collect()", "etl.py")) == 1
+        assert unbounded_collects(f"df.{method}().count().collect()", "etl.py") == []
+    else:
+        assert unbounded_collects(f"df.{method}().collect()", "etl.py") == []
