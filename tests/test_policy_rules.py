@@ -646,3 +646,59 @@ def test_a_patch_that_leaves_a_field_to_the_cluster_gets_no_note() -> None:
     for rule in rules.RULES:
         if rule.target == "application":
             assert verdict(rule, SPARK_APPLICATION_PATCH, patch) == rules.Verdict(), rule.name
+
+
+# What `pulumi preview` prints for each policy: its description first (with the threshold it enforces), and its
+# remediation steps (the fix). These texts are the pack's interface, so they are pinned whole.
+POLICY_TEXTS = {
+    "pyspark-memory-overhead": (
+        "PySpark pods need memoryOverhead of 20-30 % of memory: the Python workers live outside the JVM heap.",
+        "Set driver and executor memoryOverhead to at least minOverheadFraction of memory, or leave it and the "
+        "overhead factors unset (Spark gives Python 40 %)."),
+    "spark-aqe-enabled": (
+        "Adaptive query execution and its skew-join handling stay on.",
+        'Set spark.sql.adaptive.enabled and spark.sql.adaptive.skewJoin.enabled to "true", or remove them.'),
+    "spark-driver-memory": (
+        "The driver gets at least 2 GB: it plans queries and holds broadcasts and collected results.",
+        "Give the driver at least minDriverMemoryMiB through driver.memory, as Spark writes sizes (2g, 2048m)."),
+    "spark-image-pinned": (
+        "The Spark image is pinned to a version tag or digest, never untagged, latest or a tag without a version.",
+        "Pin spec.image to a version tag that matches sparkVersion (apache/spark:4.0.4-python3) or a digest."),
+    "spark-image-pull-policy": (
+        "imagePullPolicy is not Always: it defeats the image pre-pull.",
+        "Use imagePullPolicy: IfNotPresent, and no sparkConf spark.kubernetes.container.image.pullPolicy (it "
+        "overrides the typed field)."),
+    "spark-cpu-burst": (
+        "A CPU limit leaves room to burst: at least 2x the request, or no limit.",
+        "Set coreLimit to at least minBurstRatio times the CPU request, or leave it unset."),
+    "spark-local-scratch": (
+        "Executors have a local scratch volume with a size limit for shuffle and spill.",
+        "Mount a spark-local-dir-* volume (an emptyDir with sizeLimit, or a PVC) on the executors."),
+    "spark-shuffle-partitions": (
+        "Without AQE coalescing, spark.sql.shuffle.partitions is near 2-4 per core.",
+        "Turn AQE partition coalescing on, or set spark.sql.shuffle.partitions to the target per executor core."),
+    "spark-dynamic-allocation-shuffle": (
+        "Dynamic allocation comes with shuffle tracking (or a shuffle service): Kubernetes has no shuffle service.",
+        "Use the typed dynamicAllocation (it turns shuffle tracking on), and no sparkConf that turns dynamic "
+        "allocation on without tracking."),
+    "spark-no-shuffle-service": (
+        "No external shuffle service settings (Kubernetes has none), and Celeborn's shuffle manager kept where an "
+        "application uses Celeborn with dynamic allocation.",
+        "Remove spark.kubernetes.shuffle.service.* and spark.shuffle.service.enabled; use platform.shuffle.mode: "
+        "decommission."),
+    "spark-operator-admits-sparkconf": (
+        "sparkConf holds no key the operator's webhook refuses (images, service accounts, credentials, master, "
+        "another namespace).",
+        "Remove the key from sparkConf; set the image and service accounts through the typed fields."),
+    "spark-schedule-no-overlap": (
+        "A ScheduledSparkApplication forbids (or replaces) overlapping runs.",
+        "Set concurrencyPolicy: Forbid (or Replace) on the ScheduledSparkApplication."),
+    "pyspark-bounded-collect": (
+        "Scripts bound a DataFrame before fetching it whole (collect, toPandas, toArrow, collectAsMap, to_pandas).",
+        "Bound the DataFrame first (.limit(n), take, head, show), write the result out, or mark a small result "
+        "with `# policy: allow-collect`."),
+}
+
+
+def test_each_policy_states_its_rule_and_its_fix() -> None:
+    assert {r.name: (r.description, r.remediation) for r in rules.RULES} == POLICY_TEXTS
