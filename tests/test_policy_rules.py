@@ -276,6 +276,8 @@ def scratch(volumes: list[dict[str, Any]], mounts: list[dict[str, Any]], local_d
     (both(scratch([], [], None), conf("spark.kubernetes.executor.volumes.emptyDir.other.mount.path", "/x")),
      [NO_SCRATCH]),
     (both(scratch([], [], None), conf("spark.kubernetes.executor.volumes.spark-local-dir-1", "/x")), [NO_SCRATCH]),
+    (both(scratch([], [], None), conf("spark.kubernetes.executor.volumes.emptyDir.spark-local-dir-1", "/x")),
+     [NO_SCRATCH]),  # not a Spark volume key: it names no mount or option
 ])
 def test_local_scratch_messages(mutate: Mutation, expected: list[str]) -> None:
     assert found("spark-local-scratch", mutate) == expected
