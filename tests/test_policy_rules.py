@@ -178,6 +178,9 @@ IMAGE_FIX = ("Fix: pin a version tag that matches sparkVersion (e.g. apache/spar
     ((set_path("image", "apache/spark:latest@sha256:" + "c" * 64),), []),
     ((set_path("image", None), set_path("driver/image", "spark:4.0.4"), set_path("executor/image", "spark:4.0.4")),
      []),
+    # Both pods name their own pinned image: the unified image runs nowhere, so its tag does not matter.
+    ((set_path("image", "apache/spark:latest"), set_path("driver/image", "spark:4.0.4"),
+      set_path("executor/image", "spark:4.0.4")), []),
 ])
 def test_image_messages(mutations: tuple[Mutation, ...], expected: list[str]) -> None:
     assert found("spark-image-pinned", *mutations) == expected
@@ -320,6 +323,11 @@ def partitions_text(shown: str, cores: str, per_core: str, low: str, high: str) 
     ((set_path("sparkVersion", "3.1.3"), conf("spark.sql.adaptive.enabled", None),
       conf("spark.sql.shuffle.partitions", "33")), [partitions_text("33", "2", "16.5", "4", "8")]),
     ((conf("spark.sql.shuffle.partitions", "2000"),), []),  # AQE coalescing on: it right-sizes
+    # AQE and coalescing unset: on by default since Spark 3.2.
+    ((conf("spark.sql.adaptive.enabled", None), conf("spark.sql.adaptive.coalescePartitions.enabled", None),
+      conf("spark.sql.shuffle.partitions", "2000")), []),
+    ((set_path("sparkVersion", "3.2.0"), conf("spark.sql.adaptive.enabled", None),
+      conf("spark.sql.shuffle.partitions", "2000")), []),
 ])
 def test_shuffle_partition_messages(mutations: tuple[Mutation, ...], expected: list[str]) -> None:
     assert found("spark-shuffle-partitions", *mutations) == expected
@@ -349,6 +357,12 @@ def da_text(where: str) -> str:
     ((set_path("dynamicAllocation", None), conf("spark.dynamicAllocation.enabled", "true"),
       set_path("sparkVersion", "3.4.0")), []),  # tracking on by default since 3.4
     ((set_path("dynamicAllocation", None),), []),
+    # Decommissioning alone does not move shuffle blocks (spark.storage.decommission.shuffleBlocks.enabled is false
+    # by default in Spark 4.0.4), so dynamic allocation without tracking still loses them.
+    ((set_path("dynamicAllocation/shuffleTrackingEnabled", False), conf("spark.decommission.enabled", "true")),
+     [da_text("dynamicAllocation.enabled")]),
+    ((set_path("dynamicAllocation/shuffleTrackingEnabled", False), conf("spark.decommission.enabled", "true"),
+      conf("spark.storage.decommission.shuffleBlocks.enabled", "true")), []),
 ])
 def test_dynamic_allocation_messages(mutations: tuple[Mutation, ...], expected: list[str]) -> None:
     assert found("spark-dynamic-allocation-shuffle", *mutations) == expected

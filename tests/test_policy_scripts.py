@@ -52,6 +52,11 @@ def test_aliases_and_receivers_that_are_not_unbounded_fetches_pass(source: str) 
     assert unbounded_collects(source, "etl.py") == []
 
 
+def test_an_alias_after_an_imported_one_is_still_tracked() -> None:
+    source = "import gc\nc = gc.collect\nd = df.collect\nrows = d()\nc()\n"
+    assert [(f.line, f.action) for f in unbounded_collects(source, "etl.py")] == [(4, "collect")]
+
+
 @pytest.mark.parametrize(("source", "flagged"), [
     ("df.limit(5).join(other, 'k').collect()", True),  # a join after the limit multiplies the rows again
     ("df.join(other, 'k').limit(5).collect()", False),
