@@ -410,6 +410,9 @@ def test_webhook_messages() -> None:
     assert found("spark-operator-admits-sparkconf", conf("spark.kubernetes.namespace", "spark-jobs")) == []
     assert found("spark-operator-admits-sparkconf", set_path("sparkConf", None)) == []
     assert found("spark-operator-admits-sparkconf", set_path("sparkConf", ["spark.master"])) == []
+    # A key that is not a string (YAML `1: x`) does not stop the refused ones from being reported.
+    odd = found("spark-operator-admits-sparkconf", set_path("sparkConf", {1: "x", "spark.master": "local[*]"}))
+    assert [m.split(" is not allowed")[0] for m in odd] == ["sparkConf key 'spark.master'"]
 
 
 def test_a_namespace_key_without_a_known_namespace_is_undecided() -> None:
