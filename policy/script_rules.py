@@ -149,10 +149,11 @@ def _aliases(tree: ast.AST, imported: set[str]) -> dict[str, tuple[str, ast.expr
     return aliases
 
 
-def _code(source_lines: list[str], node: ast.expr) -> str:
-    """The call as written on its first line (no `ast.unparse`: it recurses, and a long chain exhausts it)."""
-    line = source_lines[node.lineno - 1] if node.lineno - 1 < len(source_lines) else ""
-    text = line[node.col_offset:node.end_col_offset if node.end_lineno == node.lineno else None].strip()
+def _code(source: str, node: ast.expr) -> str:
+    """The call as written, its first line (no `ast.unparse`: it recurses, and a long chain exhausts it).
+    `ast.get_source_segment` reads the node's offsets as UTF-8 bytes and splits lines as Python does, which slicing
+    `str.splitlines()` by column does not (a non-ASCII character before the call, a \x1c in a string)."""
+    text = (ast.get_source_segment(source, node) or "").split("\n", 1)[0].strip()
     return text if len(text) <= 80 else text[:77] + "..."
 
 
@@ -168,7 +169,6 @@ def unbounded_collects(source: str, file: str = "<script>") -> list[CollectFindi
     imported = _imported_names(tree)
     aliases = _aliases(tree, imported)
     comments = _comments(source)
-    lines = source.splitlines()
     found = []
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call) or node.args or node.keywords:
@@ -186,7 +186,7 @@ def unbounded_collects(source: str, file: str = "<script>") -> list[CollectFindi
         span = range(node.lineno, (node.end_lineno or node.lineno) + 1)
         if any(ALLOW_COLLECT in comments.get(line, "") for line in span):
             continue
-        found.append(CollectFinding(file, node.lineno, _code(lines, node), action))
+        found.append(CollectFinding(file, node.lineno, _code(source, node), action))
     return sorted(found, key=lambda f: (f.file, f.line))
 
 
@@ -208,7 +208,8 @@ def check_scripts(data: Mapping[str, Any], config: Mapping[str, Any]) -> list[An
         try:
             findings = unbounded_collects(source, str(name))
         except SyntaxError as exc:
-            found.append(f"{name}:{exc.lineno}: does not parse as Python ({exc.msg}); the rule cannot check it.")
+            where = f"{name}:{exc.lineno}" if exc.lineno else str(name)  # a null byte has no line
+            found.append(f"{where}: does not parse as Python ({exc.msg}); the rule cannot check it.")
             continue
         except (RecursionError, MemoryError, ValueError) as exc:
             found.append(UnreadableError(f"data.{name}", f"{len(source)} characters",

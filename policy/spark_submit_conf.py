@@ -255,12 +255,9 @@ def _pod_options(b: _Builder, role: str, name: str, labels: Any, spec: Mapping[s
 
 def _dynamic_allocation(b: _Builder, spec: Mapping[str, Any]) -> None:
     """dynamicAllocationOption: nothing unless `enabled`; then tracking is written, true unless the spec says
-    otherwise, after sparkConf (so it wins)."""
-    typed = spec.get("dynamicAllocation")
-    if isinstance(typed, Unknown):
-        b.settings.append(Setting("spark.dynamicAllocation.*", UNKNOWN, "dynamicAllocation"))
-        return
-    typed = _mapping(typed)
+    otherwise, after sparkConf (so it wins). Runs under `_Builder.guarded`, which handles an unknown
+    dynamicAllocation itself."""
+    typed = _mapping(spec.get("dynamicAllocation"))
     enabled = typed.get("enabled")
     if isinstance(enabled, Unknown):
         b.settings.append(Setting("spark.dynamicAllocation.*", UNKNOWN, "dynamicAllocation.enabled"))

@@ -68,7 +68,9 @@ PACKAGES = {
         "tests/test_spark_spec.py", "tests/test_network_policy.py", "tests/test_kind_cluster.py",
         "tests/test_manifests.py", "tests/test_pod_security.py", "tests/test_teams.py", "tests/test_shuffle.py",
         "tests/test_images.py", "tests/test_object_store.py", "tests/test_conventions.py"), 85.0),
-    "policy": Package(("src/",), ("tests/test_policy.py",), 85.0, top_level="policy"),
+    "policy": Package(("src/",), (
+        "tests/test_policy.py", "tests/test_policy_conf.py", "tests/test_policy_scripts.py",
+        "tests/test_policy_values.py", "tests/test_policy_rules.py"), 85.0, top_level="policy"),
     # The jobs are a flat folder of scripts that import each other by bare name (`import sales_transforms`, as
     # spark-submit runs them), and the tests import them the same way (tests/job_modules.py), so mutmut would
     # find no test for any mutant under their `jobs.` names: mutated as `src/`, like the policy pack.
