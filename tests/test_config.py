@@ -430,3 +430,169 @@ def test_the_config_refuses_the_outputs_the_jobs_refuse() -> None:
     from tests.job_modules import load_job
 
     assert PUBLISH_SCHEMES == load_job("publish").PUBLISH_SCHEMES
+
+
+# --- the exact lines the user reads (pure: parse_config, no engine) -------------------------------------------
+
+
+def config_lines(raw: dict[str, Any], secrets: dict[str, Any] | None = None) -> list[str]:
+    """The problem lines of a refused config, without the header."""
+    with pytest.raises(ConfigError) as caught:
+        parse_config(raw, scripts={"sales_etl.py"}, secrets=secrets)
+    header, *lines = str(caught.value).splitlines()
+    assert header == "Invalid stack configuration; nothing was created. Fix these keys:"
+    return lines
+
+
+def test_one_problem_is_the_header_and_one_line_naming_key_value_and_fix() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config({"generator": {"output": "/tmp/input"}}, scripts=set())
+    assert str(caught.value) == (
+        "Invalid stack configuration; nothing was created. Fix these keys:\n"
+        "  sparkstack:generator.output (got '/tmp/input'): the generator writes to the data volume; use a path "
+        "under /data/, e.g. '/data/input'")
+
+
+def test_cluster_keys_that_need_the_other_kind_say_which() -> None:
+    assert config_lines({"cluster": {"context": "prod"}}, secrets={"kubeconfig": "x"}) == [
+        "  sparkstack:cluster.context (got 'prod'): applies to kind: existing only; remove it (kind makes its own "
+        "context) or set cluster.kind: existing",
+        "  sparkstack:kubeconfig: applies to kind: existing only; remove it with "
+        "`pulumi config rm sparkstack:kubeconfig` or set cluster.kind: existing"]
+    existing = {"kind": "existing", "nodeImage": "kindest/node:v1.33.1", "workers": 0,
+                "extraMounts": [], "createTimeoutSeconds": 60}
+    only = "applies to kind clusters only; remove it for kind: existing"
+    assert config_lines({"cluster": existing, "platform": {"history": {"enabled": False}}}) == [
+        f"  sparkstack:cluster.nodeImage (got 'kindest/node:v1.33.1'): {only}",
+        f"  sparkstack:cluster.workers (got 0): {only}",
+        f"  sparkstack:cluster.extraMounts: {only}",
+        f"  sparkstack:cluster.createTimeoutSeconds (got 60): {only}",
+        "  sparkstack:cluster.context (got None): kind: existing needs a target; set cluster.context (a context in "
+        "your kubeconfig) and/or the secret `pulumi config set --secret sparkstack:kubeconfig \"$(cat FILE)\"`"]
+    # Either target is enough.
+    no_claim = {"history": {"enabled": False}}
+    parse_config({"cluster": {"kind": "existing", "context": "prod"}, "platform": no_claim}, scripts=set())
+    parse_config({"cluster": {"kind": "existing"}, "platform": no_claim}, scripts=set(), secrets={"kubeconfig": "x"})
+
+
+def test_the_kind_providers_own_checks_name_the_cluster_key() -> None:
+    [line] = config_lines({"cluster": {"name": "k" * 50}})
+    assert line.startswith(f"  sparkstack:cluster.name (got '{'k' * 50}'): ")
+
+
+def test_platform_rules_across_its_sections_read_in_full() -> None:
+    assert config_lines({"platform": {"operator": {"namespace": "spark-jobs"},
+                                      "metrics": {"enabled": False, "podMonitor": True}}}) == [
+        "  sparkstack:platform.operator.namespace (got 'spark-jobs'): must differ from platform.namespace; the "
+        "operator gets its own namespace, e.g. 'spark-operator'",
+        "  sparkstack:platform.metrics.podMonitor (got True): needs platform.metrics.enabled: true"]
+
+
+def test_metrics_keys_without_metrics_and_prometheus_labels_without_namespace() -> None:
+    off = {"enabled": False, "podMonitorLabels": {"release": "kps"}, "prometheusNamespace": "monitoring",
+           "prometheusPodLabels": {"app": "prometheus"}}
+    fix = "needs platform.metrics.enabled: true; remove it or turn metrics on"
+    assert config_lines({"platform": {"metrics": off}}) == [
+        f"  sparkstack:platform.metrics.podMonitorLabels: {fix}",
+        f"  sparkstack:platform.metrics.prometheusNamespace (got 'monitoring'): {fix}",
+        f"  sparkstack:platform.metrics.prometheusPodLabels: {fix}"]
+    assert config_lines({"platform": {"metrics": {"prometheusPodLabels": {"app": "prometheus"}}}}) == [
+        "  sparkstack:platform.metrics.prometheusPodLabels: selects pods in platform.metrics.prometheusNamespace; "
+        "set that too (e.g. 'monitoring')"]
+
+
+def test_object_store_refusals_read_in_full() -> None:
+    store = {"region": "EU", "endpoint": "minio:9000/b", "credentialsProviders": ["x.Y", "no class"]}
+    assert config_lines({"platform": {"objectStore": store}}) == [
+        "  sparkstack:platform.objectStore.region (got 'EU'): is not a region name; write e.g. 'eu-west-1'",
+        "  sparkstack:platform.objectStore.endpoint (got 'minio:9000/b'): is not a host or URL; write e.g. "
+        "'https://minio.storage:9000' (no path)",
+        "  sparkstack:platform.objectStore.credentialsProviders.1 (got 'no class'): is not a Java class name; write "
+        "e.g. 'software.amazon.awssdk.auth.credentials.WebIdentityTokenFileCredentialsProvider'"]
+    assert config_lines({"platform": {"objectStore": {"credentialsProviders": []}}}) == [
+        "  sparkstack:platform.objectStore.credentialsProviders: is empty; remove the key for the default chain "
+        "(which includes web identity for IRSA)"]
+
+
+@pytest.mark.parametrize(("region", "ok"), [
+    ("eu-west-1", True), ("us-gov-west-1", True), ("garage", True), ("eu-west-1a", True), ("Eu-west-1", False),
+    ("eu_west_1", False), ("eu west 1", False), ("", False)])
+def test_region_names(region: str, ok: bool) -> None:
+    raw = {"platform": {"objectStore": {"region": region}}}
+    if ok:
+        parse_config(raw, scripts=set())
+    else:
+        assert config_lines(raw)[0].startswith("  sparkstack:platform.objectStore.region")
+
+
+@pytest.mark.parametrize(("endpoint", "ok"), [
+    ("https://minio.storage:9000", True), ("http://10.0.0.1:9000/", True), ("minio", True),
+    ("ftp://minio", False), ("https://minio:900000", False), ("https://minio/bucket", False), ("", False)])
+def test_endpoints(endpoint: str, ok: bool) -> None:
+    raw = {"platform": {"objectStore": {"endpoint": endpoint}}}
+    if ok:
+        parse_config(raw, scripts=set())
+    else:
+        assert config_lines(raw)[0].startswith("  sparkstack:platform.objectStore.endpoint")
+
+
+@pytest.mark.parametrize(("name", "ok"), [
+    ("a.B", True), ("$x.y_1.Z$", True), ("org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider", True),
+    ("Simple", False), ("1a.b", False), ("a..b", False), ("a.b.", False)])
+def test_credentials_providers_are_java_class_names(name: str, ok: bool) -> None:
+    raw = {"platform": {"objectStore": {"credentialsProviders": [name]}}}
+    if ok:
+        parse_config(raw, scripts=set())
+    else:
+        assert config_lines(raw)[0].startswith("  sparkstack:platform.objectStore.credentialsProviders.0")
+
+
+def test_object_store_spark_settings() -> None:
+    from infra.config import ObjectStoreConfig
+
+    provider = "spark.hadoop.fs.s3a.aws.credentials.provider"
+    assert ObjectStoreConfig.model_validate({"credentialsProviders": ["a.B", "c.D"]}).spark_conf() == {
+        provider: "a.B,c.D"}
+    assert ObjectStoreConfig.model_validate({"region": "eu-west-1", "endpoint": "http://minio:9000",
+                                             "pathStyleAccess": False, "credentialsProviders": ["a.B"]}).spark_conf() \
+        == {provider: "a.B", "spark.hadoop.fs.s3a.endpoint.region": "eu-west-1",
+            "spark.hadoop.fs.s3a.endpoint": "http://minio:9000", "spark.hadoop.fs.s3a.path.style.access": "false"}
+    assert ObjectStoreConfig.model_validate({"pathStyleAccess": True}).spark_conf()[
+        "spark.hadoop.fs.s3a.path.style.access"] == "true"
+
+
+def test_history_log_directory_as_spark_reads_it() -> None:
+    from infra.config import HistoryConfig
+
+    assert HistoryConfig().log_uri == "file:///data/spark-events"
+    assert HistoryConfig(log_directory="s3a://b/events/").log_uri == "s3a://b/events/"
+    assert not HistoryConfig(log_directory="/database/events").on_data_volume  # /data/ is the mount, not a prefix
+    assert config_lines({"platform": {"history": {"logDirectory": "/tmp/events"}}}) == [
+        "  sparkstack:platform.history.logDirectory (got '/tmp/events'): use a folder on the data volume (under "
+        "/data/) or object storage (s3a://bucket/prefix)"]
+    parse_config({"platform": {"history": {"enabled": False, "logDirectory": "/tmp/events"}}}, scripts=set())
+
+
+def test_a_relative_chart_path_is_read_from_the_project_folder() -> None:
+    from infra.config import PROJECT_DIR, OperatorConfig
+
+    assert OperatorConfig().chart_location is None
+    assert OperatorConfig(chart_path="charts/op").chart_location == PROJECT_DIR / "charts" / "op"
+    assert OperatorConfig(chart_path="/srv/op").chart_location == Path("/srv/op")
+    assert OperatorConfig(chart_path="~/op").chart_location == Path.home() / "op"
+
+
+def test_an_image_of_another_spark_reads_in_full() -> None:
+    assert config_lines({"spark": {"image": "apache/spark:3.5.1-python3"}}) == [
+        "  sparkstack:spark.image (got 'apache/spark:3.5.1-python3'): its tag names Spark 3.5.1 but spark.version "
+        "is 4.0.4; use an image of Spark 4.0.4 (e.g. 'apache/spark:4.0.4-python3')"]
+
+
+def test_team_priority_and_admins_read_in_full() -> None:
+    team = {"quota": {"cpu": "2", "memory": "4Gi", "pods": 5}, "priority": "urgent",
+            "admins": ["group:eng", "group:", "group:a b", "user:bob"]}
+    assert config_lines({"teams": {"data": team}}) == [
+        "  sparkstack:teams.data.priority (got 'urgent'): is not one of the platform's priority classes; write one of "
+        "batch-critical, batch-default, batch-preemptible",
+        *(f"  sparkstack:teams.data.admins.{i} (got {admin!r}): must name a Kubernetes group as 'group:<name>', e.g. "
+          "'group:analytics-eng'" for i, admin in ((1, "group:"), (2, "group:a b"), (3, "user:bob")))]
