@@ -82,7 +82,8 @@ def quantity_value(value: str) -> Decimal:
     if not match:
         raise ValueError("not a Kubernetes quantity; write a number with a unit, e.g. '5Gi', '512Mi' or '500m'")
     sign, number, suffix = match.group(1), Decimal(match.group(2)), match.group(3) or ""
-    factor = Decimal(10) ** int(suffix[1:]) if suffix[:1] in ("e", "E") else Decimal(_QUANTITY_FACTOR[suffix])
+    # "E" and "Ei" are suffixes (exa, exbi); an "e"/"E" followed by digits is a decimal exponent.
+    factor = Decimal(_QUANTITY_FACTOR[suffix]) if suffix in _QUANTITY_FACTOR else Decimal(10) ** int(suffix[1:])
     return -(number * factor) if sign == "-" else number * factor
 
 
