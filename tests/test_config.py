@@ -596,3 +596,111 @@ def test_team_priority_and_admins_read_in_full() -> None:
         "batch-critical, batch-default, batch-preemptible",
         *(f"  sparkstack:teams.data.admins.{i} (got {admin!r}): must name a Kubernetes group as 'group:<name>', e.g. "
           "'group:analytics-eng'" for i, admin in ((1, "group:"), (2, "group:a b"), (3, "user:bob")))]
+
+
+@pytest.mark.parametrize(("raw", "line"), [
+    ({"cluster": {"extraMounts": [{"hostPath": "/a", "containerPath": "/b", "readonly": True}]}},
+     "  sparkstack:cluster.extraMounts.0.readonly: unknown key; check its spelling (valid keys here: hostPath, "
+     "containerPath, readOnly)"),
+    ({"images": {"etl": {"jars": [{"coordinates": "a:b:1", "sha256": "a" * 64, "sha": 1}]}}},
+     "  sparkstack:images.etl.jars.0.sha: unknown key; check its spelling (valid keys here: coordinates, sha256)"),
+    ({"platform": {"operator": {"chart": "x"}}},
+     "  sparkstack:platform.operator.chart: unknown key; check its spelling (valid keys here: namespace, "
+     "chartVersion, repository, chartPath, timeoutSeconds)"),
+    ({"applications": {"e": {"script": "sales_etl.py", "driver": {"memry": "2g"}}}},
+     "  sparkstack:applications.e.driver.memry: unknown key; check its spelling (valid keys here: cores, "
+     "coreRequest, coreLimit, memoryOverhead, memory)"),
+    ({"teams": {"t": {"quota": {"cpu": "1", "memory": "1Gi", "pods": 2}, "queue": {"max": {"cpu": "1",
+                                                                                       "memory": "1Gi", "gpu": 1}}}}},
+     "  sparkstack:teams.t.queue.max.gpu: unknown key; check its spelling (valid keys here: cpu, memory)"),
+    ({"platform": {"metrics": {"podMonitorLabels": {"a": "b"}}, "storage": {"dataSize": "1Gi", "size": 1}}},
+     "  sparkstack:platform.storage.size: unknown key; check its spelling (valid keys here: dataSize, storageClass, "
+     "accessMode, protectData, scratchSizeLimit, scratchHostPath)"),
+])
+def test_an_unknown_key_lists_the_valid_keys_where_it_stands(raw: dict[str, Any], line: str) -> None:
+    assert config_lines(raw) == [line]
+
+
+def test_each_kind_of_pydantic_error_says_what_to_write() -> None:
+    app = {"script": 5, "arguments": "x", "runOnUp": "yes", "timeoutSeconds": 1.5, "retries": 11, "driver": "big",
+           "executor": {"instances": "2", "cores": 0}, "schedule": {"timeZone": "UTC"},
+           "shuffle": {"mode": "remote"}}
+    assert config_lines({"applications": {"e": app}}) == [
+        "  sparkstack:applications.e.script (got 5): must be text; put the value in quotes",
+        "  sparkstack:applications.e.arguments (got 'x'): must be a list, e.g. [--input, /data/input]",
+        "  sparkstack:applications.e.driver (got 'big'): must be a mapping of keys; see the README's configuration "
+        "reference",
+        "  sparkstack:applications.e.executor.cores (got 0): must be greater than or equal to 1; write a number in "
+        "that range",
+        "  sparkstack:applications.e.executor.instances (got '2'): must be a plain number; write it without quotes "
+        "or units",
+        "  sparkstack:applications.e.shuffle.mode (got 'remote'): unsupported value; write 'local', 'decommission' "
+        "or 'celeborn'",
+        "  sparkstack:applications.e.runOnUp (got 'yes'): must be true or false, without quotes",
+        "  sparkstack:applications.e.timeoutSeconds (got 1.5): must be a whole number; write e.g. 1 or 2",
+        "  sparkstack:applications.e.retries (got 11): must be less than or equal to 10; write a number in that range",
+        "  sparkstack:applications.e.schedule.cron: is required; add it"]
+    # A value rule's own message, without pydantic's "Value error, " prefix.
+    assert config_lines({"platform": {"storage": {"dataSize": "5 Gi"}}}) == [
+        "  sparkstack:platform.storage.dataSize (got '5 Gi'): not a Kubernetes quantity; write a number with a unit, "
+        "e.g. '5Gi', '512Mi' or '500m'"]
+
+
+def test_sections_that_are_not_mappings() -> None:
+    assert config_lines({"applications": 5, "teams": [], "images": "x"}) == [
+        "  sparkstack:applications (got 5): must be a mapping of application name to its settings",
+        "  sparkstack:teams: must be a mapping of team name to its quota, queue, priority and admins",
+        "  sparkstack:images (got 'x'): must be a mapping of image name to its base, requirements and jars"]
+    assert config_lines({"cluster": "kind"}) == [
+        "  sparkstack:cluster (got 'kind'): must be a mapping of keys; see the README's configuration reference"]
+
+
+def test_an_application_whose_settings_fail_still_has_its_name_checked() -> None:
+    assert config_lines({"applications": {"Sales": {"script": 1}}}) == [
+        "  sparkstack:applications.Sales.script (got 1): must be text; put the value in quotes",
+        "  sparkstack:applications.Sales (got 'Sales'): not a valid application name; use at most 56 lowercase "
+        "letters, digits and '-', starting with a letter and ending with a letter or digit (e.g. 'sales-etl')"]
+    assert config_lines({"applications": {"s" * 37: {"script": 1, "schedule": {"cron": "@daily"}}}})[-1] == (
+        f"  sparkstack:applications.{'s' * 37} (got '{'s' * 37}'): not a valid application name; use at most 36 "
+        "lowercase letters, digits and '-', starting with a letter and ending with a letter or digit (e.g. "
+        "'sales-etl') (scheduled runs add a 20-character suffix)")
+
+
+def test_images_are_checked_against_the_spark_version_and_cluster_kind() -> None:
+    assert config_lines({"images": {"etl": {"base": "apache/spark:3.5.1-python3"}}}) == [
+        "  sparkstack:images.etl.base (got 'apache/spark:3.5.1-python3'): its tag names Spark 3.5.1 but spark.version "
+        "is 4.0.4; use e.g. 'apache/spark:4.0.4-python3'"]
+    # With spark or cluster refused, the image rules that need them wait for the fix.
+    assert config_lines({"images": {"etl": {"base": "apache/spark:3.5.1-python3"}}, "cluster": {"kind": "eks"}}) == [
+        "  sparkstack:cluster.kind (got 'eks'): unsupported value; write 'kind' or 'existing'"]
+
+
+def test_which_stacks_carry_the_object_store_settings() -> None:
+    from infra.config_loader import uses_object_store
+
+    def uses(raw: dict[str, Any]) -> bool:
+        return uses_object_store(parse_config(raw, scripts={"sales_etl.py"}))
+
+    etl = {"script": "sales_etl.py", "sparkConf": {"spark.jars.packages": HADOOP_AWS, "spark.jars.ivy": "/tmp/.ivy2"}}
+    assert not uses({})
+    assert not uses({"applications": {"etl": etl}})
+    assert uses({"platform": {"objectStore": {"region": "eu-west-1"}}})
+    assert uses({"applications": {"etl": {**etl, "arguments": ["--input", "s3a://b/in/"]}}})
+    assert uses({"platform": {"history": {"logDirectory": "s3a://b/ev/", "image": "s3"}},
+                 "images": {"s3": {"jars": [{"coordinates": HADOOP_AWS, "sha256": "a" * 64}]}}})
+    assert not uses({"platform": {"history": {"enabled": False, "logDirectory": "s3a://b/ev/"}}})
+    fallback = {"mode": "decommission", "decommission": {"fallbackStoragePath": "s3a://b/fb/"}}
+    assert uses({"platform": {"shuffle": fallback}, "spark": {"image": "example.com/spark-s3:4.0.4"}})
+    assert not uses({"platform": {"shuffle": {"mode": "decommission",
+                                              "decommission": {"fallbackStoragePath": "/data/fb/"}}}})
+
+
+def test_a_misspelt_top_level_key_lists_every_valid_one() -> None:
+    with pytest.raises(ConfigError) as caught:
+        run_program({"sparkstack:clustr": {"kind": "kind"}, "sparkstack:jobs": {}})
+    assert str(caught.value).splitlines()[1:] == [
+        "  sparkstack:clustr: unknown key; valid keys are cluster, platform, spark, generator, applications, teams, "
+        "images, kubeconfig, objectStoreCredentials, registryCredentials",
+        "  sparkstack:jobs: unknown key; valid keys are cluster, platform, spark, generator, applications, teams, "
+        "images, kubeconfig, objectStoreCredentials, registryCredentials; applications now live under "
+        "sparkstack:applications and the generator under sparkstack:generator (see the README)"]
