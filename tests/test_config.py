@@ -704,3 +704,153 @@ def test_a_misspelt_top_level_key_lists_every_valid_one() -> None:
         "  sparkstack:jobs: unknown key; valid keys are cluster, platform, spark, generator, applications, teams, "
         "images, kubeconfig, objectStoreCredentials, registryCredentials; applications now live under "
         "sparkstack:applications and the generator under sparkstack:generator (see the README)"]
+
+
+# --- rules across sections (infra/config_rules.py), line by line -------------------------------------------------
+
+EXISTING = {"kind": "existing", "context": "prod"}
+S3A_JARS = [{"coordinates": HADOOP_AWS, "sha256": "a" * 64}]
+WITH_IVY = {"spark.jars.packages": HADOOP_AWS, "spark.jars.ivy": "/tmp/.ivy2"}
+
+
+def etl(**more: Any) -> dict[str, Any]:
+    return {"script": "sales_etl.py", **more}
+
+
+def test_a_read_write_once_claim_on_an_existing_cluster_names_its_users() -> None:
+    fallback = {"decommission": {"fallbackStoragePath": "/data/fb/"}}
+    raw = {"cluster": EXISTING, "platform": {"shuffle": fallback},
+           "applications": {"a": etl(arguments=["--input", "/data/in"]), "b": etl(arguments=["--input", "s3a://b/"],
+                                                                                  sparkConf=WITH_IVY),
+                            "c": etl(sparkConf=WITH_IVY)}}
+    # a reads /data; c writes decommissioned blocks to /data/fb/ (existing clusters decommission by default);
+    # b does too: every application in decommission mode mounts the fallback folder.
+    assert config_lines(raw) == [
+        "  sparkstack:platform.storage.accessMode (got 'ReadWriteOnce'): the data claim is used by a, b, c, the "
+        "History Server; pods on other nodes cannot attach a ReadWriteOnce claim; set ReadWriteMany (with a storage "
+        "class that offers it) or keep data and event logs in object storage (s3a://...)"]
+    local = {"cluster": EXISTING, "platform": {"history": {"enabled": False}, "shuffle": {"mode": "local"}},
+             "applications": {"b": etl(arguments=["--input", "s3a://b/"], sparkConf=WITH_IVY)}}
+    parse_config(local, scripts={"sales_etl.py"})
+    # Event logs in object storage need no claim.
+    s3a_logs = {"history": {"logDirectory": "s3a://b/ev/"}, "shuffle": {"mode": "local"}}
+    parse_config({"cluster": EXISTING, "platform": s3a_logs, "spark": {"image": "example.com/spark-s3:4.0.4"}},
+                 scripts=set())
+    rwx = {"cluster": EXISTING, "platform": {"storage": {"accessMode": "ReadWriteMany"}},
+           "applications": {"a": etl(arguments=["--input", "/data/in"])}}
+    parse_config(rwx, scripts={"sales_etl.py"})
+
+
+def test_s3a_with_images_that_lack_hadoop_aws() -> None:
+    images = {"plain": {}, "s3": {"jars": S3A_JARS}}
+    raw = {"images": images, "platform": {"history": {"logDirectory": "s3a://b/ev/", "image": "plain"}},
+           "applications": {"a": etl(image="plain", arguments=["--input", "s3a://b/in/"]),
+                            "b": etl(image="s3", arguments=["--input", "s3a://b/in/"]),
+                            "c": etl(image="plain")}}
+    assert config_lines(raw) == [
+        "  sparkstack:applications.a.image (got 'plain'): reads or writes s3a:// but image plain has no hadoop-aws; "
+        "add org.apache.hadoop:hadoop-aws:3.4.1 and software.amazon.awssdk:bundle:2.24.6 to images.plain.jars "
+        "(docs/object-storage.md)",
+        "  sparkstack:platform.history.image (got 'plain'): the History Server reads s3a:// logs but image plain has "
+        "no hadoop-aws; add org.apache.hadoop:hadoop-aws:3.4.1 and its SDK bundle to images.plain.jars"]
+    raw["platform"]["history"]["image"] = "s3"
+    raw["applications"]["a"]["image"] = "s3"
+    parse_config(raw, scripts={"sales_etl.py"})
+    raw["platform"]["history"]["logDirectory"] = "/data/ev"
+    raw["platform"]["history"]["image"] = "plain"
+    parse_config(raw, scripts={"sales_etl.py"})
+
+
+def test_s3a_with_the_stock_image() -> None:
+    raw = {"platform": {"history": {"logDirectory": "s3a://b/ev/"}},
+           "applications": {"a": etl(arguments=["--input", "s3a://b/in/"]),
+                            "b": etl(arguments=["--input", "s3a://b/in/"], sparkConf=WITH_IVY)}}
+    assert config_lines(raw) == [
+        "  sparkstack:applications.a.sparkConf: reads or writes s3a:// but apache/spark has no hadoop-aws; use an "
+        "image that carries it (spark.image; docs/object-storage.md), or add spark.jars.packages: "
+        "org.apache.hadoop:hadoop-aws:3.4.1 and spark.jars.ivy: /tmp/.ivy2 (resolved in the operator's controller "
+        "and in each driver, needing egress to Maven Central)",
+        "  sparkstack:platform.history.logDirectory (got 's3a://b/ev/'): the History Server cannot fetch hadoop-aws "
+        "and apache/spark lacks it; use an image that carries it (spark.image) or keep event logs on a ReadWriteMany "
+        "data volume"]
+    parse_config({**raw, "spark": {"image": "example.com/spark-s3:4.0.4"}}, scripts={"sales_etl.py"})
+    parse_config({"platform": {"history": {"enabled": False, "logDirectory": "s3a://b/ev/"}}}, scripts=set())
+
+
+def test_packages_need_a_writable_ivy_folder() -> None:
+    raw = {"applications": {"a": etl(sparkConf={"spark.jars.packages": "x:y:1"}),
+                            "b": etl(sparkConf={"spark.jars.packages": "x:y:1", "spark.jars.ivy": "/opt/ivy"})}}
+    fix = ("spark.jars.packages is resolved by spark-submit inside the operator's controller (read-only but for /tmp) "
+           "and again in the driver; set spark.jars.ivy: /tmp/.ivy2, or better, put the jars in the image "
+           "(docs/object-storage.md)")
+    assert config_lines(raw) == [f"  sparkstack:applications.a.sparkConf.spark.jars.ivy: {fix}",
+                                 f"  sparkstack:applications.b.sparkConf.spark.jars.ivy (got '/opt/ivy'): {fix}"]
+    parse_config({"applications": {"a": etl(sparkConf={"spark.jars.packages": " "})}}, scripts={"sales_etl.py"})
+
+
+@pytest.mark.parametrize(("arguments", "scheme"), [
+    (["--output", "s3a://b/o"], "s3a"), (["--output=GS://b/o"], "gs"), (["x", "--output", "abfs://c@a/o", "y"], "abfs"),
+])
+def test_outputs_in_an_object_store(arguments: list[str], scheme: str) -> None:
+    value = arguments[arguments.index("--output") + 1] if "--output" in arguments else arguments[0][len("--output="):]
+    assert config_lines({"applications": {"a": etl(arguments=arguments, sparkConf=WITH_IVY)}}) == [
+        f"  sparkstack:applications.a.arguments (got {value!r}): --output in an object store ({scheme}://) is refused "
+        "by the jobs: there a rename is a copy and a delete, so a failed or concurrent run could leave a "
+        "half-published output; write to the data volume (/data/...) or HDFS, --input may stay in the object store "
+        "(docs/object-storage.md)"]
+
+
+@pytest.mark.parametrize("arguments", [["--output"], ["--output", "/data/o"], ["--output=file:///data/o"],
+                                       ["--input", "s3a://b/i", "--output", "hdfs://nn/o"], ["s3a://b/o"]])
+def test_outputs_the_jobs_publish(arguments: list[str]) -> None:
+    parse_config({"applications": {"a": etl(arguments=arguments, sparkConf=WITH_IVY)}}, scripts={"sales_etl.py"})
+
+
+def test_decommissioned_blocks_in_s3a_need_hadoop_aws() -> None:
+    fallback = {"mode": "decommission", "decommission": {"fallbackStoragePath": "s3a://b/fb/"}}
+    raw = {"platform": {"shuffle": fallback}, "images": {"s3": {"jars": S3A_JARS}},
+           "applications": {"a": etl(), "b": etl(sparkConf=WITH_IVY), "c": etl(image="s3"),
+                            "d": etl(shuffle={"mode": "local"})}}
+    assert config_lines(raw) == [
+        "  sparkstack:applications.a.sparkConf: its executors write decommissioned blocks to s3a://b/fb/ "
+        "(platform.shuffle.decommission.fallbackStoragePath) but apache/spark has no hadoop-aws; add "
+        "spark.jars.packages: org.apache.hadoop:hadoop-aws:3.4.1 and spark.jars.ivy: /tmp/.ivy2, use an image that "
+        "carries it, or a fallback folder on a ReadWriteMany data volume"]
+    parse_config({**raw, "spark": {"image": "example.com/spark-s3:4.0.4"}}, scripts={"sales_etl.py"})
+
+
+def test_images_that_applications_name_must_exist() -> None:
+    raw = {"images": {"s3": {}}, "platform": {"history": {"image": "hs"}},
+           "applications": {"a": etl(image="etl")}}
+    assert config_lines(raw) == [
+        "  sparkstack:applications.a.image (got 'etl'): is not a key of sparkstack:images; use one of: s3",
+        "  sparkstack:platform.history.image (got 'hs'): is not a key of sparkstack:images; name a built image (one "
+        "with hadoop-aws for logs in s3a://) or remove the key to use spark.image"]
+    assert config_lines({"applications": {"a": etl(image="etl")}}) == [
+        "  sparkstack:applications.a.image (got 'etl'): is not a key of sparkstack:images; use one of: none (add "
+        "sparkstack:images)"]
+
+
+@pytest.mark.parametrize("creds", [{"username": "u"}, {"username": "u", "password": ""},
+                                   {"username": "u", "password": 5}, {"username": "u", "password": "p", "token": "t"},
+                                   "u:p"])
+def test_registry_credentials_must_be_whole(creds: Any) -> None:
+    raw = {"cluster": EXISTING, "platform": {"history": {"enabled": False}}}
+    assert config_lines(raw, secrets={"registryCredentials": creds}) == [
+        "  sparkstack:registryCredentials: must hold username and password; set each with `pulumi config set "
+        "--secret --path 'sparkstack:registryCredentials.username' ...`"]
+    parse_config(raw, scripts=set(), secrets={"registryCredentials": {"username": "u", "password": "p"}})
+    assert config_lines({}, secrets={"registryCredentials": {"username": "u", "password": "p"}}) == [
+        "  sparkstack:registryCredentials: images are loaded into kind's nodes, not pushed; remove it with "
+        "`pulumi config rm sparkstack:registryCredentials`"]
+
+
+def test_object_store_credentials_lines() -> None:
+    assert config_lines({}, secrets={"objectStoreCredentials": "AKIA:secret"}) == [
+        "  sparkstack:objectStoreCredentials: must be a mapping with accessKeyId and secretAccessKey"]
+    assert config_lines({}, secrets={"objectStoreCredentials": {"accessKeyId": "", "secretAccessKey": "s",
+                                                                "token": "t"}}) == [
+        "  sparkstack:objectStoreCredentials.token: unknown key; valid keys: accessKeyId, secretAccessKey",
+        "  sparkstack:objectStoreCredentials.accessKeyId: is missing; set it with `pulumi config set --secret --path "
+        "'sparkstack:objectStoreCredentials.accessKeyId' ...`"]
+    parse_config({}, scripts=set(), secrets={"objectStoreCredentials": {"accessKeyId": "a", "secretAccessKey": "s"}})
