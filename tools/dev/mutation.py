@@ -64,7 +64,8 @@ PACKAGES = {
     "infra": Package(("infra/",), (
         "tests/test_values.py", "tests/test_config.py", "tests/test_stack.py", "tests/test_application.py",
         "tests/test_spark_spec.py", "tests/test_network_policy.py", "tests/test_kind_cluster.py",
-        "tests/test_manifests.py", "tests/test_pod_security.py", "tests/test_teams.py", "tests/test_shuffle.py"), 85.0),
+        "tests/test_manifests.py", "tests/test_pod_security.py", "tests/test_teams.py", "tests/test_shuffle.py",
+        "tests/test_config_images.py"), 85.0),
     "policy": Package(("src/",), ("tests/test_policy.py",), 85.0, top_level="policy"),
     "jobs": Package(("jobs/",), (
         "tests/test_sales_transforms.py", "tests/test_sales_etl.py", "tests/test_publish.py",
