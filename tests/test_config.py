@@ -854,3 +854,109 @@ def test_object_store_credentials_lines() -> None:
         "  sparkstack:objectStoreCredentials.accessKeyId: is missing; set it with `pulumi config set --secret --path "
         "'sparkstack:objectStoreCredentials.accessKeyId' ...`"]
     parse_config({}, scripts=set(), secrets={"objectStoreCredentials": {"accessKeyId": "a", "secretAccessKey": "s"}})
+
+
+# --- an application's own rules (infra/config_applications.py) ---------------------------------------------------
+
+# sparkConf keys a typed field sets (operator v2.5.2 buildSparkSubmitArgs passes the typed fields after sparkConf),
+# and the field the user is told to set instead.
+TYPED = [
+    ("spark.driver.cores", "driver.cores"), ("spark.driver.memory", "driver.memory"),
+    ("spark.driver.memoryOverhead", "driver.memoryOverhead"), ("spark.executor.cores", "executor.cores"),
+    ("spark.executor.memory", "executor.memory"), ("spark.executor.memoryOverhead", "executor.memoryOverhead"),
+    ("spark.executor.instances", "executor.instances"),
+    ("spark.kubernetes.driver.request.cores", "driver.coreRequest"),
+    ("spark.kubernetes.driver.limit.cores", "driver.coreLimit"),
+    ("spark.kubernetes.executor.request.cores", "executor.coreRequest"),
+    ("spark.kubernetes.executor.limit.cores", "executor.coreLimit"),
+    ("spark.dynamicAllocation.enabled", "dynamicAllocation.enabled"),
+    ("spark.dynamicAllocation.initialExecutors", "dynamicAllocation.initialExecutors"),
+    ("spark.dynamicAllocation.minExecutors", "dynamicAllocation.minExecutors"),
+    ("spark.dynamicAllocation.maxExecutors", "dynamicAllocation.maxExecutors"),
+    ("spark.kubernetes.container.image", "spark.image"), ("spark.local.dir", "platform.storage"),
+    ("spark.kubernetes.authenticate.driver.serviceAccountName", "the platform's service accounts"),
+    ("spark.kubernetes.authenticate.executor.serviceAccountName", "the platform's service accounts"),
+    ("spark.kubernetes.driver.pod.name", "the application name"),
+    ("spark.kubernetes.container.image.pullPolicy", "the platform (IfNotPresent, after the pre-pull)"),
+]
+
+
+@pytest.mark.parametrize(("key", "field"), TYPED)
+def test_spark_conf_keys_a_typed_field_sets(key: str, field: str) -> None:
+    assert config_lines({"applications": {"e": {"script": "sales_etl.py", "sparkConf": {key: "x"}}}}) == [
+        f"  sparkstack:applications.e.sparkConf.{key} (got 'x'): is set by the stack; set {field} instead and remove "
+        "this key"]
+
+
+def test_an_applications_own_rules_read_in_full() -> None:
+    app = {"script": "etl.py", "runOnUp": False, "driver": {"cores": 2, "coreRequest": "1500m", "coreLimit": "1"},
+           "executor": {"coreLimit": "999m"}, "dynamicAllocation": {"minExecutors": 3, "maxExecutors": 2},
+           "sparkConf": {"hadoop.fs.x": "1", "spark.dynamicAllocation.shuffleTracking.enabled": " False"}}
+    assert config_lines({"applications": {"e": app}}) == [
+        "  sparkstack:applications.e.script (got 'etl.py'): there is no jobs/etl.py; add the file or use one of: "
+        "sales_etl.py",
+        "  sparkstack:applications.e.runOnUp (got False): with runOnUp: false and no schedule the application never "
+        "runs; add a schedule or set runOnUp: true",
+        "  sparkstack:applications.e.driver.coreLimit (got '1'): is below the CPU request (1500m); Kubernetes "
+        "refuses such a pod; raise coreLimit to at least 1500m (twice the request lets Spark burst)",
+        "  sparkstack:applications.e.executor.coreLimit (got '999m'): is below the CPU request (1); Kubernetes "
+        "refuses such a pod; raise coreLimit to at least 1 (twice the request lets Spark burst)",
+        "  sparkstack:applications.e.dynamicAllocation.maxExecutors (got 2): is below minExecutors (3); raise it",
+        "  sparkstack:applications.e.sparkConf.hadoop.fs.x (got '1'): is not a Spark setting; Spark keys start with "
+        "'spark.' (Hadoop settings are 'spark.hadoop.*')",
+        "  sparkstack:applications.e.sparkConf.spark.dynamicAllocation.shuffleTracking.enabled (got ' False'): turns "
+        "off shuffle tracking while dynamic allocation is on and there is no shuffle service; Spark refuses to "
+        "start; remove it (or set dynamicAllocation.enabled: false)"]
+    # The limit is held against the request, not the task slots: 2 slots on half a core may burst to one.
+    parse_config({"applications": {"e": {"script": "sales_etl.py", "driver": {"cores": 2, "coreRequest": "500m",
+                                                                              "coreLimit": "1"}}}},
+                 scripts={"sales_etl.py"})
+    with pytest.raises(ConfigError, match=r"there is no jobs/sales_etl\.py; add the file or use one of: none"):
+        parse_config({"applications": {"e": {"script": "sales_etl.py"}}}, scripts=set())
+
+
+@pytest.mark.parametrize(("da", "ok"), [
+    ({"minExecutors": 1, "initialExecutors": 0, "maxExecutors": 2}, False),
+    ({"minExecutors": 0, "initialExecutors": 3, "maxExecutors": 2}, False),
+    ({"minExecutors": 2, "initialExecutors": 2, "maxExecutors": 2}, True),
+    ({"minExecutors": 0, "initialExecutors": 0, "maxExecutors": 1}, True),
+])
+def test_initial_executors_lie_between_min_and_max(da: dict[str, int], ok: bool) -> None:
+    raw = {"applications": {"e": {"script": "sales_etl.py", "dynamicAllocation": da}}}
+    if ok:
+        parse_config(raw, scripts={"sales_etl.py"})
+    else:
+        assert config_lines(raw) == [
+            f"  sparkstack:applications.e.dynamicAllocation.initialExecutors (got {da['initialExecutors']}): must lie "
+            f"between minExecutors ({da['minExecutors']}) and maxExecutors ({da['maxExecutors']})"]
+
+
+@pytest.mark.parametrize(("script", "ok"), [
+    ("sales_etl.py", True), ("_x.py", True), ("a-b.c.py", True), (".py", False), ("-a.py", False), ("a.txt", False),
+    ("a.py.bak", False), ("a/b.py", False),
+])
+def test_script_names(script: str, ok: bool) -> None:
+    raw = {"applications": {"e": {"script": script}}}
+    if ok:
+        parse_config(raw, scripts={script})
+    else:
+        assert config_lines(raw) == [
+            f"  sparkstack:applications.e.script (got {script!r}): must be the name of a .py file directly in jobs/, "
+            "e.g. 'sales_etl.py'"]
+
+
+def test_how_an_application_reads_its_spark_conf() -> None:
+    from infra.config_applications import ApplicationConfig
+
+    def app(**more: Any) -> ApplicationConfig:
+        return ApplicationConfig.model_validate({"script": "a.py", **more})
+
+    assert not app().uses_s3a and not app().shuffle_service and app().shuffle_tracking
+    assert app(arguments=["--input", "s3a://b/x"]).uses_s3a
+    assert app(sparkConf={"spark.sql.warehouse.dir": "s3a://b/w"}).uses_s3a
+    service = app(sparkConf={"spark.shuffle.service.enabled": " True "})
+    assert service.shuffle_service and not service.shuffle_tracking  # a shuffle service replaces tracking
+    both = app(sparkConf={"spark.shuffle.service.enabled": "true",
+                          "spark.dynamicAllocation.shuffleTracking.enabled": "TRUE"})
+    assert both.shuffle_tracking
+    assert not app(sparkConf={"spark.dynamicAllocation.shuffleTracking.enabled": "false"}).shuffle_tracking
