@@ -577,3 +577,40 @@ def test_the_schedule_is_passed_through_and_its_runs_read_whatever_data_is_there
         "schedule": "0 3 * * *", "timeZone": "Europe/Berlin", "concurrencyPolicy": "Replace",
         "successfulRunHistoryLimit": 1, "failedRunHistoryLimit": 2, "suspend": True}
     assert "annotations" not in spec["template"]["driver"]
+
+
+@pytest.mark.parametrize(("spec", "says"), [
+    (minimal(volumes=[{"name": "v", "emptyDir": {}, "hostPath": {"path": "/x"}}]),
+     "volume 'v' needs exactly one source of emptyDir, persistentVolumeClaim, configMap, hostPath; found emptyDir, "
+     "hostPath"),
+    (minimal(volumes=[{"name": "v"}]),
+     "volume 'v' needs exactly one source of emptyDir, persistentVolumeClaim, configMap, hostPath; found none"),
+    (minimal(executor={"cores": 1, "volumeMounts": [{"name": "nope", "mountPath": "/x"}]}),
+     "executor mounts volume 'nope', which spec.volumes lacks"),
+    (minimal(volumes=[{"name": "a", "emptyDir": {}}, {"name": "b", "emptyDir": {}}],
+             driver={"cores": 1, "volumeMounts": [{"name": "a", "mountPath": "/x"}, {"name": "b", "mountPath": "/x"}]}),
+     "driver mounts two volumes at the same path: ['/x', '/x']"),
+    (minimal(driver={"cores": 1, "env": [
+        {"name": "A", "value": "1", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}]}),
+     "env A: set value or valueFrom, not both"),
+    (minimal(driver={"cores": 1, "env": [{"name": "A", "valueFrom": {}}]}),
+     "set exactly one of secretKeyRef or configMapKeyRef"),
+    (minimal(driver={"cores": 1, "env": [{"name": "A", "valueFrom": {
+        "secretKeyRef": {"name": "s", "key": "k"}, "configMapKeyRef": {"name": "c", "key": "k"}}}]}),
+     "set exactly one of secretKeyRef or configMapKeyRef"),
+])
+def test_spec_model_refusals_say_why(spec: dict[str, Any], says: str) -> None:
+    with pytest.raises(ValidationError) as raised:
+        SparkApplicationSpec.model_validate(spec)
+    assert says in str(raised.value)
+
+
+def test_spec_models_accept_each_single_source_and_distinct_mounts() -> None:
+    volumes = [{"name": "a", "emptyDir": {}}, {"name": "b", "persistentVolumeClaim": {"claimName": "c"}},
+               {"name": "c", "configMap": {"name": "m"}}, {"name": "d", "hostPath": {"path": "/x"}}]
+    mounts = [{"name": n, "mountPath": f"/{n}"} for n in "abcd"]
+    env = [{"name": "A", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}},
+           {"name": "B", "valueFrom": {"configMapKeyRef": {"name": "c", "key": "k"}}}, {"name": "C", "value": "1"}]
+    spec = SparkApplicationSpec.model_validate(minimal(volumes=volumes, driver={"cores": 1, "volumeMounts": mounts,
+                                                                                "env": env}))
+    assert [v["name"] for v in spec.to_crd()["volumes"]] == ["a", "b", "c", "d"]
