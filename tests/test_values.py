@@ -43,6 +43,14 @@ def refusal(kind: Any, value: Any) -> str:
     return str(raised.value)
 
 
+def reason(kind: Any, value: Any) -> str:
+    """The rule's own message, exactly (pydantic prefixes a ValueError's text with "Value error, ")."""
+    with pytest.raises(ValidationError) as raised:
+        TypeAdapter(kind).validate_python(value)
+    [error] = raised.value.errors()
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
 def accepts(kind: Any, value: Any) -> bool:
     return TypeAdapter(kind).validate_python(value) == value
 
@@ -334,3 +342,48 @@ def test_a_packaged_chart_is_named_after_its_version(tmp_path: Path) -> None:
     assert local_chart_problem(tmp_path / "none", "spark-operator", "2.5.2", "https://x") == (
         f"{tmp_path / 'none'} is neither a chart folder (with a Chart.yaml) nor a packaged .tgz chart; point it at the "
         "spark-operator chart's folder")
+
+
+@pytest.mark.parametrize(("kind", "value", "message"), [
+    (AbsolutePath, "srv", "must be an absolute path (pulumi may run from another directory); e.g. '/srv/data'"),
+    (CpuQuantity, "0", "must be more than zero; write millicores or cores, e.g. '500m' or '1.5'"),
+    (CpuQuantity, "0.0005", "finer than a millicore; Kubernetes rounds it, so write e.g. '500m'"),
+    (PinnedImage, "spark@sha256:beef", "has an invalid digest; write '@sha256:' and 64 hex digits, or drop the digest"),
+    (PinnedImage, "spark:-x", "has an invalid tag; use letters, digits, '_', '.' and '-'"),
+    (PinnedImage, "spark", "has no tag; pin an exact version, e.g. 'spark:4.0.4-python3'"),
+    (PinnedImage, "a b", "not an image reference; write e.g. 'apache/spark:4.0.4-python3'"),
+    (PinnedImage, "spark:latest", "'latest' is not a pinned version; write an exact tag"),
+    (Quantity, "0", "must be more than zero; write a size such as '5Gi'"),
+    (SparkDuration, "7", "not a Spark duration; write a whole number with a unit, e.g. '7d', '12h' or '30min'"),
+    (ExecutorMemory, "449m", "below Spark's minimum of 450m for this JVM; write at least '450m'"),
+])
+def test_value_refusals_in_full(kind: Any, value: Any, message: str) -> None:
+    assert reason(kind, value) == message
+
+
+def test_an_application_name_refusal_in_full() -> None:
+    with pytest.raises(ValueError) as raised:
+        check_app_name("Sales", 56)
+    assert str(raised.value) == ("not a valid application name; use at most 56 lowercase letters, digits and '-', "
+                                 "starting with a letter and ending with a letter or digit (e.g. 'sales-etl')")
+
+
+def test_a_cron_with_its_own_zone_in_full() -> None:
+    with pytest.raises(ValueError) as raised:
+        check_cron("TZ=UTC @daily")
+    assert str(raised.value) == "carries its own time zone; remove the TZ= prefix and set schedule.timeZone instead"
+
+
+def test_a_stepped_range_is_still_checked_for_its_order() -> None:
+    with pytest.raises(ValueError, match=r"^hour '5-3/2' starts after it ends; "):
+        check_cron("0 5-3/2 * * *")
+
+
+def test_a_missing_tgz_is_no_chart(tmp_path: Path) -> None:
+    assert local_chart_problem(tmp_path / "spark-operator-2.5.2.tgz", "spark-operator", "2.5.2", "https://x") == (
+        f"{tmp_path / 'spark-operator-2.5.2.tgz'} is neither a chart folder (with a Chart.yaml) nor a packaged .tgz "
+        "chart; point it at the spark-operator chart's folder")
+    (tmp_path / "Chart.yaml").write_text("name: prometheus\nversion: 1.0.0\n")
+    assert local_chart_problem(tmp_path, "spark-operator", "2.5.2", "https://x") == (
+        f"{tmp_path / 'Chart.yaml'} holds chart prometheus 1.0.0; the stack needs spark-operator 2.5.2 (the "
+        "chartVersion)")
