@@ -960,3 +960,20 @@ def test_how_an_application_reads_its_spark_conf() -> None:
                           "spark.dynamicAllocation.shuffleTracking.enabled": "TRUE"})
     assert both.shuffle_tracking
     assert not app(sparkConf={"spark.dynamicAllocation.shuffleTracking.enabled": "false"}).shuffle_tracking
+
+
+def test_spark_values_must_be_single_values() -> None:
+    assert config_lines({"applications": {"e": {"script": "sales_etl.py", "arguments": [["a"]],
+                                                "sparkConf": {"spark.x": {"y": 1}}}}}) == [
+        "  sparkstack:applications.e.arguments.0: must be a single value (text, number or true/false), not a list or "
+        "mapping",
+        "  sparkstack:applications.e.sparkConf.spark.x: must be a single value (text, number or true/false), not a "
+        "list or mapping"]
+
+
+def test_cpu_may_be_a_number_but_not_true_or_false() -> None:
+    cfg = parse_config({"platform": {"history": {"cpu": 1.5}, "capacity": {"cpu": 8, "memory": "32Gi"}}},
+                       scripts=set())
+    assert (cfg.platform.history.cpu, cfg.platform.capacity.cpu) == ("1.5", "8")  # type: ignore[union-attr]
+    assert config_lines({"platform": {"history": {"cpu": True}}}) == [
+        "  sparkstack:platform.history.cpu (got True): must be text; put the value in quotes"]
