@@ -977,3 +977,12 @@ def test_cpu_may_be_a_number_but_not_true_or_false() -> None:
     assert (cfg.platform.history.cpu, cfg.platform.capacity.cpu) == ("1.5", "8")  # type: ignore[union-attr]
     assert config_lines({"platform": {"history": {"cpu": True}}}) == [
         "  sparkstack:platform.history.cpu (got True): must be text; put the value in quotes"]
+
+
+def test_a_value_that_is_not_yaml_or_json_names_its_key() -> None:
+    with pytest.raises(ConfigError) as caught:
+        run_program({"sparkstack:cluster": "{bad"})
+    assert str(caught.value) == (
+        "  sparkstack:cluster: not a valid YAML/JSON value (Configuration 'sparkstack:cluster' value '{bad' is not a "
+        "valid 'JSON object')")
+    assert caught.value.recording.resources == []  # type: ignore[attr-defined]
