@@ -986,3 +986,10 @@ def test_a_value_that_is_not_yaml_or_json_names_its_key() -> None:
         "  sparkstack:cluster: not a valid YAML/JSON value (Configuration 'sparkstack:cluster' value '{bad' is not a "
         "valid 'JSON object')")
     assert caught.value.recording.resources == []  # type: ignore[attr-defined]
+
+
+def test_images_are_checked_for_the_clusters_kind() -> None:
+    raw = {"cluster": EXISTING, "platform": {"history": {"enabled": False}}, "images": {"etl": {}}}
+    assert config_lines(raw) == [
+        "  sparkstack:images.etl.repository: an existing cluster pulls images from a registry; set the repository to "
+        "push to, e.g. 'registry.example.com/data/spark-etl' (credentials: secret sparkstack:registryCredentials)"]
