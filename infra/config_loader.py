@@ -10,7 +10,7 @@ printed).
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any, get_args, get_origin
+from typing import Any, get_args
 
 import pulumi
 from pydantic import BaseModel, Field, ValidationError
@@ -70,6 +70,8 @@ def _model_at(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> type[BaseM
     for part in loc:
         if model is None:
             return None
+        if part.isdigit():  # a position in a list of models (cluster.extraMounts.0, images.<name>.jars.0)
+            continue
         field = next((f for n, f in model.model_fields.items() if part in (n, f.alias)), None)
         if field is None:
             return None
@@ -81,8 +83,6 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
     args = [a for a in get_args(annotation) if a is not type(None)]
-    if get_origin(annotation) is dict:
-        args = args[1:]
     return next((m for m in map(_model_in, args) if m is not None), None)
 
 

@@ -45,7 +45,7 @@ MIN_DRIVER_MEMORY_MIB = 512
 
 def spark_size_bytes(value: str) -> int:
     """Bytes in a Spark size ('2g', '512M', '2gb'); ValueError with the fix if Spark would refuse it."""
-    text = value.strip().lower() if isinstance(value, str) else ""
+    text = value.strip().lower()
     match = _SPARK_SIZE.fullmatch(text)
     if not match or match.group(2) is None or match.group(2) not in _SPARK_SUFFIX_BYTES:
         raise ValueError(
@@ -78,11 +78,12 @@ _QUANTITY_FACTOR = {
 
 def quantity_value(value: str) -> Decimal:
     """The number a Kubernetes quantity stands for ('5Gi' -> 5368709120, '500m' -> 0.5)."""
-    match = _QUANTITY.fullmatch(value) if isinstance(value, str) else None
+    match = _QUANTITY.fullmatch(value)
     if not match:
         raise ValueError("not a Kubernetes quantity; write a number with a unit, e.g. '5Gi', '512Mi' or '500m'")
     sign, number, suffix = match.group(1), Decimal(match.group(2)), match.group(3) or ""
-    factor = Decimal(10) ** int(suffix[1:]) if suffix[:1] in ("e", "E") else Decimal(_QUANTITY_FACTOR[suffix])
+    # "E" and "Ei" are suffixes (exa, exbi); an "e"/"E" followed by digits is a decimal exponent.
+    factor = Decimal(_QUANTITY_FACTOR[suffix]) if suffix in _QUANTITY_FACTOR else Decimal(10) ** int(suffix[1:])
     return -(number * factor) if sign == "-" else number * factor
 
 

@@ -152,3 +152,38 @@ def test_scheduled_only_application_has_no_run_on_up() -> None:
 def test_scheduled_spec_needs_a_schedule() -> None:
     with pytest.raises(ValueError, match="has no schedule"):
         scheduled_spec("x", config(), PLATFORM)
+
+
+def test_the_failed_runs_message_in_full() -> None:
+    from infra.spark.application import check_finished_run
+
+    check_finished_run("etl", "ns", {"applicationState": {"state": "COMPLETED"}})  # nothing to say
+    with pytest.raises(pulumi.RunError) as raised:
+        check_finished_run("etl", "team-a", {"applicationState": {"state": "FAILED", "errorMessage": "OOMKilled"}})
+    assert str(raised.value) == (
+        "sparkstack:applications.etl: the run ended FAILED: OOMKilled. Driver log: `kubectl logs -n team-a "
+        "etl-driver`; events: `kubectl describe sparkapplication -n team-a etl`. A change to the application runs it "
+        "again on the next `pulumi up`; to re-run it unchanged, set a new sparkstack:applications.etl.rerun value.")
+    for status in (None, {}, {"applicationState": {}}, {"applicationState": None}):
+        with pytest.raises(pulumi.RunError, match=r"^sparkstack:applications\.etl: the run ended without a state: no "
+                                                  r"message from the operator\. Driver log"):
+            check_finished_run("etl", "ns", status)
+    with pytest.raises(pulumi.RunError, match=r"ended SUBMISSION_FAILED: no message from the operator\."):
+        check_finished_run("etl", "ns", {"applicationState": {"state": "SUBMISSION_FAILED", "errorMessage": ""}})
+
+
+def test_a_built_image_replaces_the_platforms_in_the_run_and_the_schedule() -> None:
+    built = "registry.example.com/etl@sha256:" + "a" * 64
+
+    def program() -> None:
+        Application("etl", ApplicationArgs(config(schedule=SCHEDULE), PLATFORM, "spark-jobs", image=built))
+
+    rec = run_program({}, program=program)
+    assert rec.one(APP_TYPE).plain_inputs["spec"]["image"] == built
+    assert rec.one(SCHEDULED_TYPE).plain_inputs["spec"]["template"]["image"] == built
+    assert rec.one(SCHEDULED_TYPE).plain_inputs["spec"]["schedule"] == "0 3 * * *"
+
+
+def test_scheduled_spec_names_the_application_without_a_schedule() -> None:
+    with pytest.raises(ValueError, match=r"^application 'nightly' has no schedule$"):
+        scheduled_spec("nightly", config(), PLATFORM)

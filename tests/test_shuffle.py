@@ -181,3 +181,64 @@ def test_the_proofs_verdict() -> None:
     assert not as_claimed(result(False, 0), result(True, 0))  # nothing lost without decommissioning: no proof
     assert not as_claimed(result(False, 1), result(True, 1))  # decommissioning did not keep the shuffle
     assert not as_claimed(result(False, 1), result(True, 0, answer=total - 1))  # a wrong result after the loss
+
+
+# --- the rules as pure functions: full messages and settings ---------------------------------------------------
+
+
+def _lines(raw: dict[str, Any]) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(raw, scripts={"sales_etl.py"})
+    return str(caught.value).splitlines()[1:]
+
+
+def test_shuffle_refusals_read_in_full() -> None:
+    celeborn = ("is not available yet: the Celeborn client jar (org.apache.celeborn:celeborn-client-spark-4-"
+                "shaded_2.13) could not be obtained and checked, and the pinned Spark image does not carry it; use "
+                "decommission (or local)")
+    platform = {"shuffle": {"mode": "celeborn", "decommission": {"fallbackStoragePath": "/data/fb"}}}
+    assert _lines({"platform": platform}) == [f"  sparkstack:platform.shuffle.mode (got 'celeborn'): {celeborn}",
+            "  sparkstack:platform.shuffle.decommission.fallbackStoragePath (got '/data/fb'): must end with '/' (Spark "
+            "refuses it otherwise), e.g. '/data/fb/'"]
+    assert _lines({"platform": {"shuffle": {"decommission": {"fallbackStoragePath": "/database/fb/"}}}}) == [
+        "  sparkstack:platform.shuffle.decommission.fallbackStoragePath (got '/database/fb/'): use a folder on the "
+        "data volume (under /data/) or object storage (s3a://bucket/prefix/)"]
+    service = "Spark on Kubernetes has no external shuffle service: the spark.kubernetes.shuffle.service.* keys come " \
+              "from the retired Spark-on-Kubernetes fork and no Spark 4.0.4 jar reads them"
+    fix = "remove it and set platform.shuffle.mode (or applications.<name>.shuffle.mode) to decommission, which " \
+          "migrates shuffle blocks off an executor that is told to stop"
+    app = {"script": "sales_etl.py", "shuffle": {"mode": "celeborn"}, "dynamicAllocation": {"enabled": False},
+           "sparkConf": {"spark.kubernetes.shuffle.service.name": "s", "spark.shuffle.service.enabled": " TRUE"}}
+    assert _lines({"applications": {"etl": app}}) == [
+        f"  sparkstack:applications.etl.shuffle.mode (got 'celeborn'): {celeborn}",
+        f"  sparkstack:applications.etl.sparkConf.spark.kubernetes.shuffle.service.name (got 's'): {service}; {fix}",
+        "  sparkstack:applications.etl.sparkConf.spark.shuffle.service.enabled (got ' TRUE'): there is no shuffle "
+        f"service for it to reach ({service}); executors would fail to register with it; {fix}"]
+
+
+def test_decommission_settings_from_the_config() -> None:
+    from infra.config import ShuffleConfig
+    from infra.spark.shuffle import executor_grace_period, fallback_on_data_volume, shuffle_spark_conf
+
+    shuffle = ShuffleConfig.model_validate({"mode": "decommission", "decommission": {
+        "fallbackStoragePath": "/data/fb/", "rddBlocks": False, "maxThreads": 3, "gracePeriodSeconds": 45}})
+    assert shuffle_spark_conf("decommission", shuffle) == {
+        **DECOMMISSION, "spark.storage.decommission.rddBlocks.enabled": "false",
+        "spark.storage.decommission.shuffleBlocks.maxThreads": "3",
+        "spark.storage.decommission.fallbackStorage.path": "/data/fb/"}
+    assert shuffle_spark_conf("local", shuffle) == {}
+    assert (executor_grace_period("decommission", shuffle), executor_grace_period("local", shuffle)) == (45, None)
+    assert fallback_on_data_volume("decommission", shuffle) and not fallback_on_data_volume("local", shuffle)
+    s3a = ShuffleConfig.model_validate({"decommission": {"fallbackStoragePath": "s3a://b/fb/"}})
+    assert not fallback_on_data_volume("decommission", s3a)
+    assert not fallback_on_data_volume("decommission", ShuffleConfig())
+
+
+def test_the_platforms_mode_when_none_is_set() -> None:
+    from infra.config import ShuffleConfig
+    from infra.spark.shuffle import platform_shuffle
+
+    assert platform_shuffle("kind", ShuffleConfig()).mode == "local"
+    assert platform_shuffle("existing", ShuffleConfig()).mode == "decommission"
+    assert platform_shuffle("existing", ShuffleConfig(mode="local")).mode == "local"
+    assert platform_shuffle("kind", ShuffleConfig(mode="decommission")).mode == "decommission"

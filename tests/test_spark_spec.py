@@ -475,3 +475,142 @@ def test_a_new_rerun_value_changes_the_run_but_not_the_schedule() -> None:
     first = scheduled_spec("sales-etl", ApplicationConfig.model_validate({**APP, **schedule, "rerun": 1}), PLATFORM)
     second = scheduled_spec("sales-etl", ApplicationConfig.model_validate({**APP, **schedule, "rerun": 2}), PLATFORM)
     assert first == second
+
+
+# --- placement and the builder's platform inputs -----------------------------------------------------------
+
+
+def test_placement_adds_the_queue_label_scheduler_and_priority_and_keeps_the_pods_labels() -> None:
+    from infra.spark.placement import Placement, place
+
+    before = builder_spec().to_crd()
+    placed = place(builder_spec(), Placement(queue="root.data", priority="batch-critical")).to_crd()
+    for role in ("driver", "executor"):
+        # YuniKorn reads the pod label "queue" (operator v2.5.2 internal/scheduler/yunikorn/scheduler.go).
+        assert placed[role]["labels"] == {**before[role]["labels"], "queue": "root.data"}
+        assert placed[role]["priorityClassName"] == "batch-critical"
+    assert placed["batchScheduler"] == "yunikorn"
+    assert placed["batchSchedulerOptions"] == {"queue": "root.data", "priorityClassName": "batch-critical"}
+    assert {k: v for k, v in placed.items() if k not in ("batchScheduler", "batchSchedulerOptions", "driver",
+                                                          "executor")} == \
+        {k: v for k, v in before.items() if k not in ("driver", "executor")}
+
+
+def test_a_priority_without_a_queue_needs_no_batch_scheduler() -> None:
+    from infra.spark.placement import Placement, place
+
+    before = builder_spec().to_crd()
+    placed = place(builder_spec(), Placement(priority="batch-default")).to_crd()
+    assert "batchScheduler" not in placed and "batchSchedulerOptions" not in placed
+    for role in ("driver", "executor"):
+        assert placed[role] == {**before[role], "priorityClassName": "batch-default"}
+    assert place(builder_spec(), Placement()).to_crd() == before
+
+
+def test_driver_annotations_mark_new_data_and_reruns_only() -> None:
+    fresh = ApplicationEnvironment(**{**PLATFORM.__dict__, "data_generation": "abc"})
+    spec = builder_spec(fresh, rerun=7).to_crd()
+    assert spec["driver"]["annotations"] == {"sparkstack.io/data-generation": "abc", "sparkstack.io/rerun": "7"}
+    assert "annotations" not in spec["executor"]
+    assert "annotations" not in builder_spec().to_crd()["driver"]
+
+
+def test_metric_names_carry_the_application_name_unless_it_sets_its_own() -> None:
+    metrics = ApplicationEnvironment(**{**PLATFORM.__dict__, "metrics": True})
+    assert builder_spec(metrics).to_crd()["sparkConf"]["spark.metrics.namespace"] == "sales-etl"
+    assert "spark.metrics.namespace" not in builder_spec().to_crd()["sparkConf"]
+    own = builder_spec(metrics, sparkConf={"spark.metrics.namespace": "etl"}).to_crd()
+    assert own["sparkConf"]["spark.metrics.namespace"] == "etl"
+
+
+def test_platform_settings_sit_under_the_applications_own() -> None:
+    shared = ApplicationEnvironment(**{**PLATFORM.__dict__, "spark_conf": {"spark.a": "platform",
+                                                                           "spark.b": "platform"}})
+    conf = builder_spec(shared, sparkConf={"spark.b": "app"}).to_crd()["sparkConf"]
+    assert (conf["spark.a"], conf["spark.b"]) == ("platform", "app")
+
+
+def test_event_log_claim_is_mounted_in_the_driver_only() -> None:
+    logs = ApplicationEnvironment(**{**PLATFORM.__dict__, "event_log_mount": "/var/spark-events"})
+    spec = builder_spec(logs).to_crd()
+    assert {"name": "spark-events", "persistentVolumeClaim": {"claimName": "spark-events"}} in spec["volumes"]
+    assert spec["driver"]["volumeMounts"][-1] == {"name": "spark-events", "mountPath": "/var/spark-events"}
+    assert all(m["name"] != "spark-events" for m in spec["executor"]["volumeMounts"])
+
+
+def test_a_built_image_carries_the_scripts_so_no_config_map_is_mounted() -> None:
+    built = ApplicationEnvironment(**{**PLATFORM.__dict__, "scripts_in_image": True})
+    spec = builder_spec(built).to_crd()
+    assert [v["name"] for v in spec["volumes"]] == ["spark-local-dir-scratch", "data"]
+    for role in ("driver", "executor"):
+        assert [m["name"] for m in spec[role]["volumeMounts"]] == ["spark-local-dir-scratch", "data"]
+    assert spec["volumes"][0] == {"name": "spark-local-dir-scratch", "emptyDir": {"sizeLimit": "10Gi"}}
+    assert builder_spec().to_crd()["volumes"][0] == {
+        "name": "jobs", "configMap": {"name": "sparkstack-jobs-0123456789", "defaultMode": 0o444}}
+
+
+def test_the_platforms_env_reaches_both_pods() -> None:
+    env = [{"name": "AWS_REGION", "value": "eu-west-1"}]
+    spec = builder_spec(ApplicationEnvironment(**{**PLATFORM.__dict__, "env": env})).to_crd()
+    assert spec["driver"]["env"] == env and spec["executor"]["env"] == env
+    assert "env" not in builder_spec().to_crd()["driver"]
+
+
+def test_retries_default_by_how_the_application_runs() -> None:
+    """None for a run on `pulumi up`, 3 for scheduled runs (infra/spark/defaults.py says why); or as configured."""
+    schedule = {"schedule": {"cron": "@daily"}}
+    app = ApplicationConfig.model_validate({**APP, **schedule})
+    assert builder_spec().to_crd()["restartPolicy"]["onFailureRetries"] == 0
+    assert scheduled_spec("sales-etl", app, PLATFORM).to_crd()["template"]["restartPolicy"]["onFailureRetries"] == 3
+    assert builder_spec(retries=2).to_crd()["restartPolicy"]["onFailureRetries"] == 2
+    assert scheduled_spec("sales-etl", app.model_copy(update={"retries": 0}), PLATFORM).to_crd()[
+        "template"]["restartPolicy"]["onFailureRetries"] == 0
+
+
+def test_the_schedule_is_passed_through_and_its_runs_read_whatever_data_is_there() -> None:
+    schedule = {"cron": "0 3 * * *", "timeZone": "Europe/Berlin", "concurrencyPolicy": "Replace",
+                "successfulRunHistoryLimit": 1, "failedRunHistoryLimit": 2, "suspend": True}
+    app = ApplicationConfig.model_validate({**APP, "schedule": schedule})
+    fresh = ApplicationEnvironment(**{**PLATFORM.__dict__, "data_generation": "abc"})
+    spec = scheduled_spec("sales-etl", app, fresh).to_crd()
+    assert {k: v for k, v in spec.items() if k != "template"} == {
+        "schedule": "0 3 * * *", "timeZone": "Europe/Berlin", "concurrencyPolicy": "Replace",
+        "successfulRunHistoryLimit": 1, "failedRunHistoryLimit": 2, "suspend": True}
+    assert "annotations" not in spec["template"]["driver"]
+
+
+@pytest.mark.parametrize(("spec", "says"), [
+    (minimal(volumes=[{"name": "v", "emptyDir": {}, "hostPath": {"path": "/x"}}]),
+     "volume 'v' needs exactly one source of emptyDir, persistentVolumeClaim, configMap, hostPath; found emptyDir, "
+     "hostPath"),
+    (minimal(volumes=[{"name": "v"}]),
+     "volume 'v' needs exactly one source of emptyDir, persistentVolumeClaim, configMap, hostPath; found none"),
+    (minimal(executor={"cores": 1, "volumeMounts": [{"name": "nope", "mountPath": "/x"}]}),
+     "executor mounts volume 'nope', which spec.volumes lacks"),
+    (minimal(volumes=[{"name": "a", "emptyDir": {}}, {"name": "b", "emptyDir": {}}],
+             driver={"cores": 1, "volumeMounts": [{"name": "a", "mountPath": "/x"}, {"name": "b", "mountPath": "/x"}]}),
+     "driver mounts two volumes at the same path: ['/x', '/x']"),
+    (minimal(driver={"cores": 1, "env": [
+        {"name": "A", "value": "1", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}]}),
+     "env A: set value or valueFrom, not both"),
+    (minimal(driver={"cores": 1, "env": [{"name": "A", "valueFrom": {}}]}),
+     "set exactly one of secretKeyRef or configMapKeyRef"),
+    (minimal(driver={"cores": 1, "env": [{"name": "A", "valueFrom": {
+        "secretKeyRef": {"name": "s", "key": "k"}, "configMapKeyRef": {"name": "c", "key": "k"}}}]}),
+     "set exactly one of secretKeyRef or configMapKeyRef"),
+])
+def test_spec_model_refusals_say_why(spec: dict[str, Any], says: str) -> None:
+    with pytest.raises(ValidationError) as raised:
+        SparkApplicationSpec.model_validate(spec)
+    assert says in str(raised.value)
+
+
+def test_spec_models_accept_each_single_source_and_distinct_mounts() -> None:
+    volumes = [{"name": "a", "emptyDir": {}}, {"name": "b", "persistentVolumeClaim": {"claimName": "c"}},
+               {"name": "c", "configMap": {"name": "m"}}, {"name": "d", "hostPath": {"path": "/x"}}]
+    mounts = [{"name": n, "mountPath": f"/{n}"} for n in "abcd"]
+    env = [{"name": "A", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}},
+           {"name": "B", "valueFrom": {"configMapKeyRef": {"name": "c", "key": "k"}}}, {"name": "C", "value": "1"}]
+    spec = SparkApplicationSpec.model_validate(minimal(volumes=volumes, driver={"cores": 1, "volumeMounts": mounts,
+                                                                                "env": env}))
+    assert [v["name"] for v in spec.to_crd()["volumes"]] == ["a", "b", "c", "d"]

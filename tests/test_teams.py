@@ -530,3 +530,192 @@ def test_without_team_applications_kind_keeps_event_logs_on_the_data_claim() -> 
     assert not dev.of_type(PV)
     [cluster] = dev.of_type("pulumi-python:dynamic:Resource")
     assert all(m["container_path"] != NODE_FOLDER for m in cluster.plain_inputs["extra_mounts"])
+
+
+# --- the fit rules as pure functions: figures worked out by hand -----------------------------------------------
+
+
+def _fit_lines(apps: dict[str, dict[str, Any]], teams: dict[str, dict[str, Any]],
+               platform: dict[str, Any] | None = None, cluster: dict[str, Any] | None = None) -> list[str]:
+    from infra.config import ClusterConfig, PlatformConfig, TeamConfig
+    from infra.config_applications import ApplicationConfig
+    from infra.fit import team_problems
+
+    return [p.line() for p in team_problems(
+        PlatformConfig.model_validate(platform or {}), {n: TeamConfig.model_validate(t) for n, t in teams.items()},
+        {n: ApplicationConfig.model_validate({"script": "sales_etl.py", **a}) for n, a in apps.items()},
+        list(teams), ClusterConfig.model_validate(cluster or {}))]
+
+
+def _team(cpu: str, memory: str, pods: int, **more: Any) -> dict[str, Any]:
+    return {"quota": {"cpu": cpu, "memory": memory, "pods": pods}, **more}
+
+
+# A default 2g pod of a Python application: 2048 + max(int(0.4 x 2048), 384) = 2867 MiB (Spark 4.0.4).
+POD_MIB = 2867
+
+
+def test_over_quota_and_queue_each_limit_gets_its_line() -> None:
+    # 1 driver + 5 executors of 2867 MiB = 17202 MiB = 16.8Gi; 6 cores; 6 pods.
+    app = {"team": "data", "dynamicAllocation": {"maxExecutors": 5}}
+    team = _team("4", "8Gi", 4, queue={"max": {"cpu": "2", "memory": "4Gi"}})
+    fix_memory = "lower maxExecutors or the executor memory, or raise the team's limit"
+    fix_cpu = "lower maxExecutors or coreRequest, or raise the team's limit"
+    assert _fit_lines({"etl": app}, {"data": team}) == [
+        f"  sparkstack:applications.etl: needs 16.8Gi memory at 5 executors; team data allows 8Gi; {fix_memory}",
+        f"  sparkstack:applications.etl: needs 6 CPU at 5 executors; team data allows 4; {fix_cpu}",
+        "  sparkstack:applications.etl: needs 16.8Gi memory at 5 executors; the queue of team data allows at most "
+        f"4Gi; {fix_memory}",
+        "  sparkstack:applications.etl: needs 6 CPU at 5 executors; the queue of team data allows at most 2; "
+        f"{fix_cpu}",
+        "  sparkstack:applications.etl: needs 6 pods at 5 executors; team data allows 4; lower maxExecutors or raise "
+        "the team's quota.pods"]
+    # Exactly the footprint fits: 17202Mi, 6 CPU, 6 pods.
+    assert _fit_lines({"etl": app}, {"data": _team("6", f"{6 * POD_MIB}Mi", 6)}) == []
+
+
+def test_the_gang_must_fit_where_the_largest_footprint_does() -> None:
+    """min = initial = max = 2: at its largest 1 + 2 pods (3 CPU, 3 x 2867 MiB) fit the quota exactly; while YuniKorn
+    gathers the gang the driver counts twice: 4 CPU, 4 x 2867 = 11468 MiB = 11.2Gi, 1 + 2 + 1 = 4 pods."""
+    app = {"team": "data", "dynamicAllocation": {"minExecutors": 2, "initialExecutors": 2, "maxExecutors": 2}}
+    team = _team("3", f"{3 * POD_MIB}Mi", 3)
+    while_ = "while YuniKorn gathers its gang (the driver and its placeholder, and 2 executor placeholders)"
+    fix = "lower minExecutors/initialExecutors or the driver's size, or raise the team's quota"
+    yunikorn = {"yunikorn": {"enabled": True}}
+    assert _fit_lines({"etl": app}, {"data": team}, yunikorn) == [
+        f"  sparkstack:applications.etl: needs 11.2Gi memory {while_}; team data allows 8601Mi; {fix}",
+        f"  sparkstack:applications.etl: needs 4 CPU {while_}; team data allows 3; {fix}",
+        f"  sparkstack:applications.etl: needs 4 pods {while_}; team data allows 3; {fix}.pods"]
+    assert _fit_lines({"etl": app}, {"data": team}) == []  # no batch scheduler, no placeholders
+    assert _fit_lines({"etl": app}, {"data": _team("4", f"{4 * POD_MIB}Mi", 4)}, yunikorn) == []
+    # Static allocation: the gang is executor.instances.
+    static = {"team": "data", "dynamicAllocation": {"enabled": False}, "executor": {"instances": 2}}
+    assert len(_fit_lines({"etl": static}, {"data": team}, yunikorn)) == 3
+
+
+def test_one_pod_over_the_limit_range() -> None:
+    # 8g executor: 8192 + int(0.4 x 8192) = 11468 MiB = 11.2Gi; with the driver 2867 + 11468 = 14335 MiB = 14.0Gi.
+    app = {"team": "data", "dynamicAllocation": {"enabled": False}, "executor": {"memory": "8g"}}
+    assert _fit_lines({"etl": app}, {"data": _team("8", "10Gi", 10)}) == [
+        "  sparkstack:applications.etl: needs 14.0Gi memory at 1 executors; team data allows 10Gi; lower "
+        "maxExecutors or the executor memory, or raise the team's limit",
+        "  sparkstack:applications.etl.executor.memory: one executor pod needs 11.2Gi; the LimitRange of team data "
+        "allows at most 10Gi per container"]
+    big_driver = {"team": "data", "dynamicAllocation": {"enabled": False}, "driver": {"memory": "8g"}}
+    assert _fit_lines({"etl": big_driver}, {"data": _team("8", "12Gi", 10)}) == [
+        "  sparkstack:applications.etl: needs 14.0Gi memory at 1 executors; team data allows 12Gi; lower "
+        "maxExecutors or the executor memory, or raise the team's limit"]
+    assert _fit_lines({"etl": big_driver}, {"data": _team("8", "11Gi", 10)})[-1] == (
+        "  sparkstack:applications.etl.driver.memory: one driver pod needs 11.2Gi; the LimitRange of team data "
+        "allows at most 11Gi per container")
+
+
+def test_queue_guarantees_above_their_max_and_above_the_cluster() -> None:
+    teams = {"a": _team("8", "8Gi", 9, queue={"guaranteed": {"cpu": "9", "memory": "8Gi"},
+                                              "max": {"cpu": "8", "memory": "8Gi"}}),
+             "b": _team("8", "8Gi", 9, queue={"guaranteed": {"cpu": "2.5", "memory": "1Gi"},
+                                              "max": {"cpu": "8", "memory": "500Mi"}})}
+    capacity = {"capacity": {"cpu": "11", "memory": "9Gi"}}
+    assert _fit_lines({}, teams, capacity) == [
+        "  sparkstack:teams.a.queue.guaranteed.cpu (got '9'): is above queue.max.cpu (8); lower it",
+        "  sparkstack:teams.b.queue.guaranteed.memory (got '1Gi'): is above queue.max.memory (500Mi); lower it",
+        "  sparkstack:teams: the queues' guaranteed cpu adds up to 11.5 (a 9 + b 2.5); the cluster has 11 "
+        "(platform.capacity.cpu); lower a team's queue.guaranteed"]
+    assert _fit_lines({}, teams, {"capacity": {"cpu": "11.5", "memory": "8Gi"}})[-1] == (
+        "  sparkstack:teams: the queues' guaranteed memory adds up to 9.0Gi (a 8Gi + b 1Gi); the cluster has 8Gi "
+        "(platform.capacity.memory); lower a team's queue.guaranteed")
+    assert len(_fit_lines({}, teams, {"capacity": {"cpu": "11.5", "memory": "9Gi"}})) == 2  # equal fits
+
+
+@pytest.mark.parametrize("name", ["spark-jobs", "spark-operator", "yunikorn", "default", "kube-data"])
+def test_team_names_the_platform_or_kubernetes_uses(name: str) -> None:
+    assert _fit_lines({}, {name: _team("1", "1Gi", 2)}) == [
+        f"  sparkstack:teams.{name} (got {name!r}): is a namespace the platform (or Kubernetes) already uses; rename "
+        "the team"]
+
+
+def test_a_team_name_that_is_no_namespace_name() -> None:
+    assert _fit_lines({}, {"Data_Eng": _team("1", "1Gi", 2)}) == [
+        "  sparkstack:teams.Data_Eng (got 'Data_Eng'): not a valid Kubernetes name; use at most 63 lowercase letters, "
+        "digits and '-', starting and ending with a letter or digit (e.g. 'spark-jobs'); the team's namespace takes "
+        "this name"]
+    assert _fit_lines({}, {"kubeflow": _team("1", "1Gi", 2), "defaults": _team("1", "1Gi", 2)}) == []
+
+
+def test_unknown_team_and_priority_read_in_full() -> None:
+    assert _fit_lines({"etl": {"team": "data", "priority": "urgent"}}, {}) == [
+        "  sparkstack:applications.etl.priority (got 'urgent'): is not one of the platform's priority classes; write "
+        "one of batch-critical, batch-default, batch-preemptible",
+        "  sparkstack:applications.etl.team (got 'data'): is not a team; use one of: none configured under "
+        "sparkstack:teams"]
+    assert _fit_lines({"etl": {"priority": "batch-default"}}, {}) == []
+
+
+def test_team_applications_and_event_logs_on_the_claim_outside_kind() -> None:
+    apps = {"etl": {"team": "data"}, "etl2": {"team": "data"}, "own": {}}
+    team = {"data": _team("8", "32Gi", 20)}
+    existing = {"kind": "existing", "context": "x"}
+    assert _fit_lines(apps, team, cluster=existing) == [
+        "  sparkstack:platform.history.logDirectory (got '/data/spark-events'): etl, etl2 run in their teams' "
+        "namespaces, whose drivers cannot write to the platform's data claim; keep event logs in object storage "
+        "(s3a://bucket/prefix), which every team's drivers and the History Server share, or set "
+        "platform.history.enabled: false"]
+    assert _fit_lines(apps, team) == []  # kind: one folder on the nodes
+    assert _fit_lines(apps, team, {"history": {"enabled": False}}, existing) == []
+    assert _fit_lines(apps, team, {"history": {"logDirectory": "s3a://b/ev/"}}, existing) == []
+    assert _fit_lines({"own": {}}, team, cluster=existing) == []
+
+
+def test_a_size_spark_refuses_in_spark_conf_is_named() -> None:
+    app = {"team": "data", "sparkConf": {"spark.executor.pyspark.memory": "lots"}}
+    [line] = _fit_lines({"etl": app}, {"data": _team("8", "32Gi", 20)})
+    assert line.startswith("  sparkstack:applications.etl.sparkConf: cannot size the pods (not a Spark memory size;")
+
+
+@pytest.mark.parametrize(("role", "memory", "overhead", "conf", "mib"), [
+    ("driver", "2g", None, {}, 2048 + 819),  # 0.4 x 2048 = 819.2
+    ("executor", "512m", None, {}, 512 + 384),  # 0.4 x 512 = 204 < the 384 MiB minimum
+    ("executor", "960m", None, {}, 960 + 384),  # 0.4 x 960 = 384: the minimum, either way
+    ("executor", "961m", None, {}, 961 + 384),  # 384.4 rounds down to 384
+    ("executor", "2g", "1g", {}, 2048 + 1024),
+    ("executor", "8g", None, {"spark.kubernetes.memoryOverheadFactor": "0.2"}, 8192 + 1638),
+    ("executor", "8g", None, {"spark.kubernetes.memoryOverheadFactor": "0.2",
+                              "spark.executor.memoryOverheadFactor": "0.1"}, 8192 + 819),
+    ("driver", "8g", None, {"spark.executor.memoryOverheadFactor": "0.1"}, 8192 + 3276),
+    ("executor", "2g", None, {"spark.executor.minMemoryOverhead": "1g"}, 2048 + 1024),
+    ("driver", "2g", None, {"spark.executor.minMemoryOverhead": "1g"}, 2048 + 819),
+    ("executor", "2g", None, {"spark.memory.offHeap.enabled": " True ", "spark.memory.offHeap.size": "1g"},
+     2048 + 819 + 1024),
+    ("executor", "2g", None, {"spark.memory.offHeap.enabled": "false", "spark.memory.offHeap.size": "1g"},
+     2048 + 819),
+    ("executor", "2g", None, {"spark.memory.offHeap.enabled": "true"}, 2048 + 819),
+    ("executor", "2g", None, {"spark.executor.pyspark.memory": "512m"}, 2048 + 819 + 512),
+    ("driver", "2g", None, {"spark.executor.pyspark.memory": "512m"}, 2048 + 819),
+])
+def test_pod_memory_as_spark_sizes_it(role: str, memory: str, overhead: str | None, conf: dict[str, str],
+                                      mib: int) -> None:
+    from infra.config_applications import PodConfig
+    from infra.fit import pod_memory_mib
+
+    assert pod_memory_mib(role, PodConfig(memory_overhead=overhead), memory, conf) == mib
+
+
+def test_cpu_and_footprints() -> None:
+    from infra.config_applications import ApplicationConfig, PodConfig
+    from infra.fit import footprint, gang_executors, gang_peak, gib, pod_cpu
+
+    assert pod_cpu(PodConfig(cores=3)) == 3 and pod_cpu(PodConfig(cores=3, core_request="500m")) == Decimal("0.5")
+    app = ApplicationConfig.model_validate({
+        "script": "a.py", "driver": {"cores": 2, "memory": "1g"}, "executor": {"coreRequest": "1.5", "memory": "4g"},
+        "dynamicAllocation": {"minExecutors": 3, "initialExecutors": 1, "maxExecutors": 6}})
+    fp = footprint(app)
+    # driver 1024 + 409 = 1433 MiB; executor 4096 + 1638 = 5734 MiB.
+    assert (fp.executors, fp.driver_mib, fp.executor_mib, fp.driver_cpu, fp.executor_cpu) == (
+        6, 1433, 5734, 2, Decimal("1.5"))
+    assert (fp.memory_bytes, fp.cpu, fp.pods) == ((1433 + 6 * 5734) * 2**20, Decimal("11"), 7)
+    assert gang_executors(app) == 3  # max(min 3, initial 1)
+    assert gang_executors(app.model_copy(update={"dynamic_allocation": app.dynamic_allocation.model_copy(
+        update={"initial_executors": 4})})) == 4
+    peak = gang_peak(app)
+    assert (peak.executors, peak.driver_mib, peak.driver_cpu, peak.executor_mib) == (3, 2 * 1433, 4, 5734)
+    assert gib(3 * 2**29) == "1.5Gi" and gib(2**30 - 2**20) == "1.0Gi"

@@ -67,7 +67,8 @@ PACKAGES = {
         "tests/test_values.py", "tests/test_config.py", "tests/test_stack.py", "tests/test_application.py",
         "tests/test_spark_spec.py", "tests/test_network_policy.py", "tests/test_kind_cluster.py",
         "tests/test_manifests.py", "tests/test_pod_security.py", "tests/test_teams.py", "tests/test_shuffle.py",
-        "tests/test_images.py", "tests/test_object_store.py", "tests/test_conventions.py"), 85.0),
+        "tests/test_images.py", "tests/test_object_store.py", "tests/test_conventions.py",
+        "tests/test_config_images.py"), 85.0),
     "policy": Package(("src/",), (
         "tests/test_policy.py", "tests/test_policy_conf.py", "tests/test_policy_scripts.py",
         "tests/test_policy_values.py", "tests/test_policy_rules.py"), 85.0, top_level="policy"),
