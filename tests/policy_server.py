@@ -29,7 +29,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import grpc
 import jsonschema
@@ -78,7 +78,7 @@ class PolicyPackServer:
                                  "PULUMI_DRY_RUN": "true", "PULUMI_CONFIG": "{}"})
         # The engine address is only handed through; the pack does not call the engine unless it logs an error.
         self.process = subprocess.Popen(
-            [self.python, "-u", "-m", "pulumi.policy", "127.0.0.1:1", str(self.pack_dir)],
+            [self.python, "-u", "-X", "faulthandler", "-m", "pulumi.policy", "127.0.0.1:1", str(self.pack_dir)],
             cwd=self.pack_dir, env=env, stdout=subprocess.PIPE, stderr=self._stderr,
             # stop() ends the pack with SIGINT, but a child inherits an ignored SIGINT (mutmut's fork server ignores
             # it, and so does a shell's background job) and Python then installs no handler: restore the default.
@@ -86,7 +86,7 @@ class PolicyPackServer:
         )
         lines: queue.Queue[bytes] = queue.Queue()
         assert self.process.stdout is not None
-        threading.Thread(target=lambda: lines.put(self.process.stdout.readline()), daemon=True).start()
+        threading.Thread(target=_read_lines, args=(self.process.stdout, lines), daemon=True).start()
         try:
             first = lines.get(timeout=timeout).strip()
         except queue.Empty:
@@ -112,8 +112,13 @@ class PolicyPackServer:
             try:
                 self.process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+                # Each thread's stack into stderr (faulthandler, on SIGABRT) says where it hung; then it goes.
+                self.process.send_signal(signal.SIGABRT)
+                try:
+                    self.process.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+                    self.process.wait()
         return self.process.returncode
 
     def stderr(self) -> str:
@@ -245,6 +250,13 @@ def _run_stack_in_process(resources: list[tuple[str, str, Mapping[str, Any]]]) -
     for rule in team_rules.STACK_RULES:
         with contextlib.suppress(Exception):
             team_rules.stack_violations(rule, resources)
+
+
+def _read_lines(stream: IO[bytes], lines: queue.Queue[bytes]) -> None:
+    """Every line the pack prints, to its end: the first is its port. Read on after it, or a pack that prints more
+    (mutmut's trampolines do) fills the pipe, blocks in a write and never exits."""
+    for line in iter(stream.readline, b""):
+        lines.put(line)
 
 
 def _default_sigint() -> None:
