@@ -98,11 +98,12 @@ def test_skew_puts_the_requested_share_in_one_city(tmp_path: Path) -> None:
     assert set(cities) == set(TUTORIAL_CITIES)  # the other 20 % still spread over the rest
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])  # in this process, and in a pool of worker processes
 @pytest.mark.parametrize("skew", [[], ["--skew-city", "Austin", "--skew-ratio", "0.5"]])
-def test_scale_mode_makes_valid_unique_rows(tmp_path: Path, skew: list[str]) -> None:
+def test_scale_mode_makes_valid_unique_rows(tmp_path: Path, skew: list[str], workers: str) -> None:
     rows_per_file = 12_345  # not a multiple of the generator's internal block size
     assert generate_data.main(["--output", str(tmp_path), "--scale", "--files", "3",
-                               "--rows-per-file", str(rows_per_file), "--workers", "2", *skew]) == 0
+                               "--rows-per-file", str(rows_per_file), "--workers", workers, *skew]) == 0
     rows = read_rows(tmp_path)
     assert len(rows) == 3 * rows_per_file
     assert len({r[0] for r in rows}) == len(rows)

@@ -155,6 +155,26 @@ def test_the_header_decides(spark, tmp_path: Path) -> None:
     assert {r[0]: r[3] for r in read_output(spark, out, "city_revenue")[1]} == {"Austin": 2, "Boston": 1, "Denver": 1}
 
 
+@pytest.mark.parametrize("ratio", ["-0.01", "1.01", "2"])
+def test_a_reject_ratio_outside_0_to_1_is_refused(ratio: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """A share of rows above 1 would let a run of nothing but bad rows publish."""
+    with pytest.raises(SystemExit) as exit_info:
+        etl.parse_args(["--input", "in", "--output", "out", "--max-reject-ratio", ratio])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1].endswith("error: --max-reject-ratio must be between 0 and 1")
+    assert [etl.parse_args(["--input", "in", "--output", "out", "--max-reject-ratio", edge]).max_reject_ratio
+            for edge in ("0", "1")] == [0.0, 1.0]
+
+
+@pytest.mark.parametrize(("reported", "plain"), [
+    ("file:///data/raw/x%20y.csv", "file:/data/raw/x y.csv"),  # Spark's input_file_name() of a local file
+    ("file:/data/raw/sales.csv", "file:/data/raw/sales.csv"),
+    ("s3a://bucket/raw/x%20y.csv", "s3a://bucket/raw/x y.csv"),
+])
+def test_a_reported_source_file_is_matched_in_its_plain_form(reported: str, plain: str) -> None:
+    assert etl.source_uri(reported) == plain
+
+
 @pytest.mark.parametrize("local_input", [True, False])
 def test_an_object_store_output_is_refused_before_the_jvm_starts(tmp_path: Path, local_input: bool,
                                                                   capsys: pytest.CaptureFixture[str],

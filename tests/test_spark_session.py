@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from tests.job_modules import load_job
 
@@ -40,3 +43,17 @@ def test_local_tuning_cuts_the_input_into_splits_for_every_core(spark, tmp_path:
     assert plain == splits(size, cores)
     assert tuned == splits(size, spark_session.SPLITS_PER_CORE * cores) > plain  # the file is big enough to tell
     assert shuffle == str(cores)
+
+
+def test_a_launcher_adds_java_options_after_the_local_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    """tools/dev/local_run.py passes the class archive this way: the local options must stay, the new ones follow."""
+    spark_session = load_job("spark_session")
+    started: list[dict[str, Any]] = []
+    monkeypatch.setattr(spark_session, "jvm_running", lambda: False)
+    monkeypatch.setattr(spark_session.SparkContext, "_ensure_initialized",
+                        classmethod(lambda cls, conf=None, **_: started.append(dict(conf.getAll()))))
+    local = spark_session.LOCAL_JVM_SETTINGS["spark.driver.extraJavaOptions"]
+    spark_session.launch_jvm({"spark.eventLog.enabled": "true"}, extra_java_options="-XX:SharedArchiveFile=a.jsa")
+    spark_session.launch_jvm()
+    assert [s["spark.driver.extraJavaOptions"] for s in started] == [f"{local} -XX:SharedArchiveFile=a.jsa", local]
+    assert started[0]["spark.eventLog.enabled"] == "true" and "spark.eventLog.enabled" not in started[1]
