@@ -719,3 +719,31 @@ def test_cpu_and_footprints() -> None:
     peak = gang_peak(app)
     assert (peak.executors, peak.driver_mib, peak.driver_cpu, peak.executor_mib) == (3, 2 * 1433, 4, 5734)
     assert gib(3 * 2**29) == "1.5Gi" and gib(2**30 - 2**20) == "1.0Gi"
+
+
+def test_yunikorn_runs_in_a_baseline_namespace_under_the_platform(teams: Recording) -> None:
+    """The YuniKorn chart's pods set no security context (v1.8.0 values.yaml: every `*SecurityContext` is `{}`),
+    which `restricted` refuses, so its namespace enforces `baseline` and warns `restricted`; its release belongs to
+    the platform component like every other chart."""
+    [ns] = [r for r in teams.of_type(NS) if r.plain_inputs["metadata"]["name"] == "yunikorn"]
+    labels = ns.plain_inputs["metadata"]["labels"]
+    assert (labels["pod-security.kubernetes.io/enforce"], labels["pod-security.kubernetes.io/warn"]) == (
+        "baseline", "restricted")
+    [platform] = teams.of_type("sparkstack:platform:Platform")
+    [release] = [r for r in teams.of_type(RELEASE) if r.plain_inputs["chart"] == "yunikorn"]
+    assert release.parent == platform.urn
+
+
+def test_each_teams_identities_have_their_own_pulumi_names(teams: Recording) -> None:
+    """The accounts share their Kubernetes names across namespaces; their Pulumi names must not collide."""
+    accounts = sorted(r.name for r in teams.of_type("kubernetes:core/v1:ServiceAccount"))
+    assert accounts == ["spark-driver", "spark-executor", "team-analytics-spark-driver",
+                        "team-analytics-spark-executor", "team-finance-spark-driver", "team-finance-spark-executor"]
+
+
+def test_every_data_claim_asks_for_the_configured_storage_class(teams: Recording) -> None:
+    claims = {r.plain_inputs["metadata"]["namespace"]: r.plain_inputs["spec"]
+              for r in teams.of_type("kubernetes:core/v1:PersistentVolumeClaim")}
+    assert sorted(claims) == ["analytics", "finance", "spark-jobs"]
+    for spec in claims.values():  # Pulumi.teams.yaml's platform.storage
+        assert (spec["storageClassName"], spec["accessModes"]) == ("efs-sc", ["ReadWriteMany"])
