@@ -136,9 +136,9 @@ def ends_inside_quotes(line: bytes, inside: bool) -> bool:
         i = comma + 1
 
 
-def is_blank(line: bytes | str) -> bool:
+def is_blank(line: bytes) -> bool:
     """Empty or only spaces: not a data row (counted as ``blank_lines``) and never a header."""
-    return not line.strip(b" " if isinstance(line, bytes) else " ")
+    return not line.strip(b" ")
 
 
 def header_names(line: str) -> list[str]:
