@@ -295,6 +295,10 @@ def test_an_unknown_pod_or_dynamic_allocation_makes_every_key_it_writes_unknown(
     enabled_unknown = submit_settings("etl", "ns", None, {"dynamicAllocation": {"enabled": UNKNOWN}})
     assert shape(enabled_unknown, "spark.dynamicAllocation") == [
         ("spark.dynamicAllocation.*", "UNKNOWN", "dynamicAllocation.enabled")]
+    # Pull secrets not known at preview: the key they write is undecided, not absent.
+    secrets_unknown = submit_settings("etl", "ns", None, {"imagePullSecrets": UNKNOWN})
+    assert shape(secrets_unknown, "spark.kubernetes.container.image.pullSecrets") == [
+        ("spark.kubernetes.container.image.pullSecrets", "UNKNOWN", "imagePullSecrets")]
 
 
 def test_unreadable_parts_become_problems_naming_the_field_and_the_next_option_still_runs() -> None:

@@ -21,13 +21,13 @@ from pathlib import Path
 import coverage
 
 ROOT = Path(__file__).resolve().parents[2]
-# package -> (line %, branch %) floors; set 2026-12-05 from that day's full run (after issues 18-26 merged).
+# package -> (line %, branch %) floors; set 2026-12-05 from that day's full run (after issue 24's mutation tests).
 FLOORS = {
-    "infra": (96.0, 92.0),
-    "policy": (92.0, 86.0),
-    "jobs": (93.0, 85.0),
+    "infra": (99.0, 98.0),
+    "policy": (99.0, 98.0),
+    "jobs": (94.0, 87.0),
     # Progress output and the engines' retries depend on timing: a point of slack below the day's figure.
-    "tools": (84.0, 75.0),
+    "tools": (84.0, 76.0),
     "tools/engines": (94.0, 80.0),
 }
 
