@@ -514,26 +514,19 @@ def test_object_store_refusals_read_in_full() -> None:
         "(which includes web identity for IRSA)"]
 
 
-@pytest.mark.parametrize(("region", "ok"), [
-    ("eu-west-1", True), ("us-gov-west-1", True), ("garage", True), ("eu-west-1a", True), ("Eu-west-1", False),
-    ("eu_west_1", False), ("eu west 1", False), ("", False)])
-def test_region_names(region: str, ok: bool) -> None:
-    raw = {"platform": {"objectStore": {"region": region}}}
+@pytest.mark.parametrize(("key", "value", "ok"), [
+    *[("region", region, ok) for region, ok in (
+        ("eu-west-1", True), ("us-gov-west-1", True), ("garage", True), ("eu-west-1a", True), ("Eu-west-1", False),
+        ("eu_west_1", False), ("eu west 1", False), ("", False))],
+    *[("endpoint", endpoint, ok) for endpoint, ok in (
+        ("https://minio.storage:9000", True), ("http://10.0.0.1:9000/", True), ("minio", True),
+        ("ftp://minio", False), ("https://minio:900000", False), ("https://minio/bucket", False), ("", False))]])
+def test_object_store_regions_and_endpoints(key: str, value: str, ok: bool) -> None:
+    raw = {"platform": {"objectStore": {key: value}}}
     if ok:
         parse_config(raw, scripts=set())
     else:
-        assert config_lines(raw)[0].startswith("  sparkstack:platform.objectStore.region")
-
-
-@pytest.mark.parametrize(("endpoint", "ok"), [
-    ("https://minio.storage:9000", True), ("http://10.0.0.1:9000/", True), ("minio", True),
-    ("ftp://minio", False), ("https://minio:900000", False), ("https://minio/bucket", False), ("", False)])
-def test_endpoints(endpoint: str, ok: bool) -> None:
-    raw = {"platform": {"objectStore": {"endpoint": endpoint}}}
-    if ok:
-        parse_config(raw, scripts=set())
-    else:
-        assert config_lines(raw)[0].startswith("  sparkstack:platform.objectStore.endpoint")
+        assert config_lines(raw)[0].startswith(f"  sparkstack:platform.objectStore.{key}")
 
 
 @pytest.mark.parametrize(("name", "ok"), [
